@@ -1,0 +1,374 @@
+"""MicroISP, the network: one definition shared by develop, tiling, export, bench and training.
+
+The network maps a packed Bayer mosaic, NHWC float32 of shape (N, H/2, W/2, 4), to an RGB image of
+shape (N, H, W, 3). Three branches, one per output colour, each run ``stages`` stages of
+``blocks`` attention blocks (3 conv 3x3 + PReLU, a global channel attention and a residual skip),
+one more conv 3x3 + PReLU and an output conv 3x3 + tanh. Stage ``g + 1`` of branch ``i`` reads the
+tanh output of stage ``g`` of branch ``i``; the last stage's ``tanh * 0.58 + 0.5`` (or, with a fixed
+``base`` demosaic, ``base + tanh * 0.58``) is depth-to-space'd to one full-resolution channel.
+
+The attention blocks average over the whole image, so the network is exposed as *segments*, the
+local computations between attention points, and *heads*, the attention computations, which read
+only the stride-3 samples ``features[:, ::3, ::3, :]`` of the features before each attention point.
+``MicroISP.__call__`` composes them over a whole frame; ``tiling.py`` composes the very same
+functions tile by tile. Tensors crossing a segment boundary are:
+
+- ``state``: (N, h, w, 6F) float32, ``[pre_0, pre_1, pre_2, skip_0, skip_1, skip_2]`` where
+  ``pre_i`` are branch ``i``'s features before the attention and ``skip_i`` its block's skip input;
+- ``probe``: ``state[..., :3F]``, what the heads sample;
+- ``attention``: (N, 1, 1, 3F) float32, the sigmoid scales of all three branches.
+
+Parameters are a flat mapping name -> array (numpy arrays, tf constants or tf.Variables); names are
+listed by :func:`parameter_shapes`. TensorFlow is imported only when the network is built or run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+BRANCHES = 3
+PACKED_CHANNELS = 4
+OUTPUT_SCALE = 0.58
+OUTPUT_SHIFT = 0.5
+ATTENTION_STRIDE = 3
+ATTENTION_STRIDED_CONVS = 3
+
+Base = Literal["none", "bilinear", "mhc"]
+BASES: tuple[str, ...] = ("none", "bilinear", "mhc")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a MicroISP network. The defaults are the published model (13,560 parameters).
+
+    ``base``: a fixed demosaic (constant 3x3 convolution in the packed domain) that the network
+    refines; with ``"none"`` (published) the network draws the whole image.
+    """
+
+    stages: int = 2
+    blocks: int = 2
+    features: int = 4
+    attention_hidden: int = 4
+    base: Base = "none"
+
+    def __post_init__(self) -> None:
+        for name in ("stages", "features", "attention_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.blocks < 0:
+            raise ValueError(f"ModelConfig.blocks must be >= 0, got {self.blocks}")
+        if self.base not in BASES:
+            raise ValueError(f"ModelConfig.base must be one of {', '.join(BASES)}; got {self.base!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    # --- derived facts about the structure --------------------------------------------------
+    @property
+    def convs_per_branch(self) -> int:
+        """3x3 conv + PReLU layers per branch and stage (the output conv not counted)."""
+        return 3 * self.blocks + 1
+
+    @property
+    def attention_points(self) -> list[tuple[int, int]]:
+        """(stage, block) of every attention point, in the order the network reaches them."""
+        return [(g, k) for g in range(self.stages) for k in range(self.blocks)]
+
+    @property
+    def num_segments(self) -> int:
+        return len(self.attention_points) + 1
+
+    @property
+    def state_channels(self) -> int:
+        return 2 * BRANCHES * self.features
+
+    @property
+    def probe_channels(self) -> int:
+        return BRANCHES * self.features
+
+    def segment_radius(self, index: int) -> int:
+        """How many packed pixels of context segment ``index`` needs for an exact core.
+
+        Every 3x3 convolution (SAME) widens the receptive field by one pixel per side.
+        """
+        if not 0 <= index < self.num_segments:
+            raise IndexError(f"segment {index} out of range 0..{self.num_segments - 1}")
+        points = self.attention_points
+        start = (0, 0) if index == 0 else (points[index - 1][0], points[index - 1][1] + 1)
+        end = points[index] if index < len(points) else None
+        radius, (g, k) = 0, start
+        while True:
+            if k < self.blocks:
+                if (g, k) == end:
+                    return radius + 3
+                radius, k = radius + 3, k + 1
+                continue
+            radius += 2  # last conv + output conv of the stage
+            if g + 1 >= self.stages:
+                return max(radius, 1 if self.base != "none" else 0)
+            g, k = g + 1, 0
+
+    @property
+    def min_packed_size(self) -> int:
+        """Smallest packed frame side the attention heads accept (79 for the published model)."""
+        size = 1
+        for _ in range(ATTENTION_STRIDED_CONVS):
+            size = 3 * size  # a VALID 3x3 stride-3 conv needs 3 * out inputs
+        return ATTENTION_STRIDE * (size - 1) + 1 if self.blocks else 1
+
+
+PUBLISHED = ModelConfig()
+
+
+# --- parameters -----------------------------------------------------------------------------
+def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every trainable parameter. Kernels are HWIO."""
+    f, h = config.features, config.attention_hidden
+    shapes: dict[str, tuple[int, ...]] = {}
+    for g in range(config.stages):
+        for i in range(BRANCHES):
+            p = f"s{g}.b{i}"
+            for j in range(config.convs_per_branch):
+                cin = PACKED_CHANNELS if j == 0 else f
+                shapes[f"{p}.conv{j}.kernel"] = (3, 3, cin, f)
+                shapes[f"{p}.conv{j}.bias"] = (f,)
+                shapes[f"{p}.conv{j}.alpha"] = (f,)
+            shapes[f"{p}.out.kernel"] = (3, 3, f, PACKED_CHANNELS)
+            shapes[f"{p}.out.bias"] = (PACKED_CHANNELS,)
+            for k in range(config.blocks):
+                a = f"{p}.att{k}"
+                dims = [(1, f, f)] + [(3, f, f)] * ATTENTION_STRIDED_CONVS + [(1, f, h), (1, h, f)]
+                for m, (size, cin, cout) in enumerate(dims):
+                    shapes[f"{a}.conv{m}.kernel"] = (size, size, cin, cout)
+                    shapes[f"{a}.conv{m}.bias"] = (cout,)
+                    if m < len(dims) - 1:
+                        shapes[f"{a}.conv{m}.alpha"] = (cout,)
+    return shapes
+
+
+def count_parameters(config: ModelConfig) -> int:
+    return int(sum(np.prod(s) for s in parameter_shapes(config).values()))
+
+
+def init_parameters(config: ModelConfig, seed: int = 0, zero_output: bool = False) -> dict[str, np.ndarray]:
+    """Random parameters: He-normal kernels, zero biases, PReLU slopes 0.25 (float32).
+
+    ``zero_output`` zeroes the last stage's output convs, so that a network with a ``base``
+    starts as exactly that base demosaic.
+    """
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    for name, shape in parameter_shapes(config).items():
+        if name.endswith(".kernel"):
+            fan_in = shape[0] * shape[1] * shape[2]
+            value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+        elif name.endswith(".alpha"):
+            value = np.full(shape, 0.25)
+        else:
+            value = np.zeros(shape)
+        params[name] = value.astype(np.float32)
+    if zero_output:
+        for i in range(BRANCHES):
+            params[f"s{config.stages - 1}.b{i}.out.kernel"][:] = 0.0
+    return params
+
+
+def check_parameters(config: ModelConfig, params: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the first missing, extra or mis-shaped parameter."""
+    expected = parameter_shapes(config)
+    missing = sorted(set(expected) - set(params))
+    extra = sorted(set(params) - set(expected))
+    if missing or extra:
+        raise ValueError(
+            f"parameters do not match the model config: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
+    for name, shape in expected.items():
+        got = tuple(int(d) for d in np.shape(params[name]))
+        if got != shape:
+            raise ValueError(f"parameter {name} has shape {got}, expected {shape}")
+
+
+# --- fixed base demosaic ----------------------------------------------------------------------
+# Full-resolution 5x5 filters, indexed [colour][site] for an RGGB cell, where sites are
+# R (0,0), Gr (0,1), Gb (1,0), B (1,1) and colours R, G, B. Values from Malvar, He and Cutler,
+# "High-quality linear interpolation for demosaicing of Bayer-patterned color images" (2004).
+def _demosaic_filters(kind: str) -> dict[tuple[int, int], np.ndarray]:
+    z = np.zeros((5, 5))
+    ident = z.copy()
+    ident[2, 2] = 1.0
+    if kind == "mhc":
+        g_at_rb = np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1],
+                            [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]) / 8
+        row = np.array([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1],
+                        [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]]) / 8
+        diag = np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
+                         [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]]) / 8
+    else:  # bilinear
+        g_at_rb = np.array([[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 1, 0, 1, 0],
+                            [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]) / 4
+        row = np.array([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 1, 0],
+                        [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]) / 2
+        diag = np.array([[0, 0, 0, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0],
+                         [0, 1, 0, 1, 0], [0, 0, 0, 0, 0]]) / 4
+    col = row.T
+    # (colour, site): R=0, G=1, B=2; sites 0=R, 1=Gr, 2=Gb, 3=B
+    return {
+        (0, 0): ident, (0, 1): row, (0, 2): col, (0, 3): diag,
+        (1, 0): g_at_rb, (1, 1): ident, (1, 2): ident, (1, 3): g_at_rb,
+        (2, 0): diag, (2, 1): col, (2, 2): row, (2, 3): ident,
+    }
+
+
+def base_kernel(kind: str) -> np.ndarray:
+    """The fixed demosaic as a packed-domain conv kernel, HWIO (3, 3, 4, 12) float32.
+
+    Input channels are the packed RGGB sites (R, Gr, Gb, B); output channel ``4 * c + s`` is
+    colour ``c`` at site ``s``, ready for a depth-to-space by 2 per colour.
+    """
+    kernel = np.zeros((3, 3, PACKED_CHANNELS, 3 * PACKED_CHANNELS))
+    for (colour, site), taps in _demosaic_filters(kind).items():
+        sy, sx = divmod(site, 2)
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                weight = taps[dy + 2, dx + 2]
+                if weight == 0.0:
+                    continue
+                y, x = sy + dy, sx + dx
+                src = 2 * (y % 2) + (x % 2)
+                kernel[y // 2 + 1, x // 2 + 1, src, 4 * colour + site] += weight
+    return kernel.astype(np.float32)
+
+
+# --- the network ------------------------------------------------------------------------------
+class MicroISP:
+    """A MicroISP network: ``config`` plus parameters, callable on packed Bayer tensors.
+
+    ``net(x)`` runs the whole frame; ``net.segment`` and ``net.head`` are the pieces that tiling
+    and export compose. All inputs and outputs are float32 NHWC tensors.
+    """
+
+    def __init__(self, config: ModelConfig, params: Mapping[str, Any]):
+        import tensorflow as tf
+
+        check_parameters(config, params)
+        self.config = config
+        self.params = {k: v if isinstance(v, tf.Variable) else tf.constant(v, tf.float32)
+                       for k, v in params.items()}
+        self._base = tf.constant(base_kernel(config.base)) if config.base != "none" else None
+
+    # layers
+    def _conv(self, x, name, stride=1, padding="SAME"):
+        import tensorflow as tf
+
+        y = tf.nn.conv2d(x, self.params[name + ".kernel"], stride, padding)
+        return tf.nn.bias_add(y, self.params[name + ".bias"])
+
+    def _conv_prelu(self, x, name, stride=1, padding="SAME"):
+        import tensorflow as tf
+
+        y = self._conv(x, name, stride, padding)
+        return tf.nn.relu(y) - self.params[name + ".alpha"] * tf.nn.relu(-y)
+
+    # pieces
+    def head(self, index: int, samples):
+        """Attention point ``index`` from the stride-3 samples of its probe (N, h, w, 3F)."""
+        import tensorflow as tf
+
+        g, k = self.config.attention_points[index]
+        f = self.config.features
+        scales = []
+        for i in range(BRANCHES):
+            a = f"s{g}.b{i}.att{k}"
+            y = self._conv_prelu(samples[..., i * f:(i + 1) * f], f"{a}.conv0")
+            for m in range(1, ATTENTION_STRIDED_CONVS + 1):
+                y = self._conv_prelu(y, f"{a}.conv{m}", stride=3, padding="VALID")
+            y = tf.reduce_mean(y, axis=(1, 2), keepdims=True)
+            y = self._conv_prelu(y, f"{a}.conv{ATTENTION_STRIDED_CONVS + 1}")
+            y = tf.sigmoid(self._conv(y, f"{a}.conv{ATTENTION_STRIDED_CONVS + 2}"))
+            scales.append(y)
+        return tf.concat(scales, axis=-1)
+
+    def segment(self, index: int, x, state=None, attention=None):
+        """Run segment ``index``.
+
+        ``x``: the packed input (N, h, w, 4) (read by segment 0 and, with a base, by the last);
+        ``state``/``attention``: the previous point's state and attention scales (segments > 0).
+        Returns the next point's state (N, h, w, 6F), or from the last segment the RGB image
+        (N, 2h, 2w, 3).
+        """
+        import tensorflow as tf
+
+        cfg, f = self.config, self.config.features
+        points = cfg.attention_points
+        outs = []
+        for i in range(BRANCHES):
+            if index == 0:
+                h, g, k = x, 0, 0
+            else:
+                g, k = points[index - 1]
+                pre = state[..., i * f:(i + 1) * f]
+                skip = state[..., (BRANCHES + i) * f:(BRANCHES + i + 1) * f]
+                h, k = pre * attention[..., i * f:(i + 1) * f] + skip, k + 1
+            outs.append(self._run_branch(i, g, k, h))
+        if index < len(points):
+            pres, skips = zip(*outs)
+            return tf.concat(list(pres) + list(skips), axis=-1)
+        return self._finish(x, outs)
+
+    def _run_branch(self, i: int, g: int, k: int, h):
+        """From block ``k`` of stage ``g`` to the next attention point (pre, skip) or the end."""
+        import tensorflow as tf
+
+        cfg = self.config
+        while True:
+            p = f"s{g}.b{i}"
+            if k < cfg.blocks:
+                skip = self._conv_prelu(h, f"{p}.conv{3 * k}")
+                y = self._conv_prelu(skip, f"{p}.conv{3 * k + 1}")
+                return self._conv_prelu(y, f"{p}.conv{3 * k + 2}"), skip
+            y = self._conv_prelu(h, f"{p}.conv{3 * cfg.blocks}")
+            h = tf.tanh(self._conv(y, f"{p}.out"))
+            if g + 1 == cfg.stages:
+                return h
+            g, k = g + 1, 0
+
+    def _finish(self, x, tanh_outputs):
+        import tensorflow as tf
+
+        if self._base is not None:
+            base = tf.nn.conv2d(x, self._base, 1, "SAME")
+        channels = []
+        for i, t in enumerate(tanh_outputs):
+            shift = OUTPUT_SHIFT if self._base is None else base[..., 4 * i:4 * i + 4]
+            channels.append(tf.nn.depth_to_space(t * OUTPUT_SCALE + shift, 2))
+        return tf.concat(channels, axis=-1)
+
+    def __call__(self, x):
+        """Whole-frame forward pass: (N, H/2, W/2, 4) -> (N, H, W, 3), float32."""
+        state = attention = None
+        for index in range(self.config.num_segments - 1):
+            state = self.segment(index, x, state, attention)
+            attention = self.head(index, probe_samples(state, self.config))
+        return self.segment(self.config.num_segments - 1, x, state, attention)
+
+
+def probe_samples(state, config: ModelConfig, origin: tuple[int, int] = (0, 0)):
+    """The stride-3 samples an attention head reads: ``state[:, oy::3, ox::3, :3F]``.
+
+    ``origin`` is the offset of the first sample inside ``state`` (non-zero for tiles whose top
+    left corner is not on the global sampling grid).
+    """
+    oy, ox = origin
+    return state[:, oy::ATTENTION_STRIDE, ox::ATTENTION_STRIDE, :config.probe_channels]

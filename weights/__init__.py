@@ -1,0 +1,1 @@
+"""The bundled weights (installed as microisp_cli.weights_data): NAME.npz + NAME.json."""
