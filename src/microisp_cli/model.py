@@ -279,26 +279,39 @@ class MicroISP:
         import tensorflow as tf
 
         y = self._conv(x, name, stride, padding)
-        return tf.nn.relu(y) - self.params[name + ".alpha"] * tf.nn.relu(-y)
+        # relu(y) - alpha * relu(-y), written as Keras' PReLU (alpha shaped (1, 1, F), negated
+        # slope times relu(-y), added): the same values bit for bit, and the form the TFLite
+        # converter fuses into one PRELU op.
+        alpha = tf.reshape(self.params[name + ".alpha"], (1, 1, -1))
+        return tf.nn.relu(y) + (-alpha) * tf.nn.relu(-y)
 
     # pieces
     def head(self, index: int, samples):
         """Attention point ``index`` from the stride-3 samples of its probe (N, h, w, 3F)."""
         import tensorflow as tf
 
-        g, k = self.config.attention_points[index]
         f = self.config.features
-        scales = []
-        for i in range(BRANCHES):
-            a = f"s{g}.b{i}.att{k}"
-            y = self._conv_prelu(samples[..., i * f:(i + 1) * f], f"{a}.conv0")
-            for m in range(1, ATTENTION_STRIDED_CONVS + 1):
-                y = self._conv_prelu(y, f"{a}.conv{m}", stride=3, padding="VALID")
-            y = tf.reduce_mean(y, axis=(1, 2), keepdims=True)
-            y = self._conv_prelu(y, f"{a}.conv{ATTENTION_STRIDED_CONVS + 1}")
-            y = tf.sigmoid(self._conv(y, f"{a}.conv{ATTENTION_STRIDED_CONVS + 2}"))
-            scales.append(y)
-        return tf.concat(scales, axis=-1)
+        return tf.concat([self.head_branch(index, i, samples[..., i * f:(i + 1) * f])
+                          for i in range(BRANCHES)], axis=-1)
+
+    def head_branch(self, index: int, i: int, features, strided: bool = False):
+        """Branch ``i``'s attention scales (N, 1, 1, F) at point ``index``.
+
+        ``features``: the branch's stride-3 samples (N, h, w, F); with ``strided`` its unsampled
+        features, read by the first 1x1 convolution with stride 3 (the same samples and weights,
+        so the same result: the form the published TFLite file uses, with no slicing op).
+        """
+        import tensorflow as tf
+
+        g, k = self.config.attention_points[index]
+        a = f"s{g}.b{i}.att{k}"
+        stride = ATTENTION_STRIDE if strided else 1
+        y = self._conv_prelu(features, f"{a}.conv0", stride=stride, padding="VALID")
+        for m in range(1, ATTENTION_STRIDED_CONVS + 1):
+            y = self._conv_prelu(y, f"{a}.conv{m}", stride=3, padding="VALID")
+        y = tf.reduce_mean(y, axis=(1, 2), keepdims=True)
+        y = self._conv_prelu(y, f"{a}.conv{ATTENTION_STRIDED_CONVS + 1}")
+        return tf.sigmoid(self._conv(y, f"{a}.conv{ATTENTION_STRIDED_CONVS + 2}"))
 
     def segment(self, index: int, x, state=None, attention=None):
         """Run segment ``index``.
@@ -310,21 +323,40 @@ class MicroISP:
         """
         import tensorflow as tf
 
-        cfg, f = self.config, self.config.features
-        points = cfg.attention_points
+        f = self.config.features
+        if index == 0:
+            out = self.segment_branches(0, x)
+        else:
+            def part(t, j):
+                return t[..., j * f:(j + 1) * f]
+
+            out = self.segment_branches(
+                index, x, [part(state, i) for i in range(BRANCHES)],
+                [part(state, BRANCHES + i) for i in range(BRANCHES)],
+                [part(attention, i) for i in range(BRANCHES)])
+        if index < len(self.config.attention_points):
+            pres, skips = out
+            return tf.concat(list(pres) + list(skips), axis=-1)
+        return out
+
+    def segment_branches(self, index: int, x, pres=None, skips=None, scales=None):
+        """:meth:`segment` with the state and attention split per branch (lists of three
+        (N, h, w, F) / (N, 1, 1, F) tensors), as export traces it: no slicing op.
+
+        Returns ``(pres, skips)``, two lists of three tensors, or from the last segment the RGB
+        image (N, 2h, 2w, 3).
+        """
+        points = self.config.attention_points
         outs = []
         for i in range(BRANCHES):
             if index == 0:
                 h, g, k = x, 0, 0
             else:
                 g, k = points[index - 1]
-                pre = state[..., i * f:(i + 1) * f]
-                skip = state[..., (BRANCHES + i) * f:(BRANCHES + i + 1) * f]
-                h, k = pre * attention[..., i * f:(i + 1) * f] + skip, k + 1
+                h, k = pres[i] * scales[i] + skips[i], k + 1
             outs.append(self._run_branch(i, g, k, h))
         if index < len(points):
-            pres, skips = zip(*outs)
-            return tf.concat(list(pres) + list(skips), axis=-1)
+            return [o[0] for o in outs], [o[1] for o in outs]
         return self._finish(x, outs)
 
     def _run_branch(self, i: int, g: int, k: int, h):
@@ -347,11 +379,11 @@ class MicroISP:
     def _finish(self, x, tanh_outputs):
         import tensorflow as tf
 
-        if self._base is not None:
-            base = tf.nn.conv2d(x, self._base, 1, "SAME")
         channels = []
         for i, t in enumerate(tanh_outputs):
-            shift = OUTPUT_SHIFT if self._base is None else base[..., 4 * i:4 * i + 4]
+            # colour i's part of the base: the kernel is sliced, not the output (no slicing op)
+            shift = (OUTPUT_SHIFT if self._base is None
+                     else tf.nn.conv2d(x, self._base[..., 4 * i:4 * i + 4], 1, "SAME"))
             channels.append(tf.nn.depth_to_space(t * OUTPUT_SCALE + shift, 2))
         return tf.concat(channels, axis=-1)
 
@@ -362,6 +394,15 @@ class MicroISP:
             state = self.segment(index, x, state, attention)
             attention = self.head(index, probe_samples(state, self.config))
         return self.segment(self.config.num_segments - 1, x, state, attention)
+
+    def call_branches(self, x):
+        """``__call__`` composed per branch, each head reading its features with a stride-3
+        convolution: the same function, traced without slicing ops (fixed-shape TFLite export)."""
+        pres = skips = scales = None
+        for index in range(self.config.num_segments - 1):
+            pres, skips = self.segment_branches(index, x, pres, skips, scales)
+            scales = [self.head_branch(index, i, pres[i], strided=True) for i in range(BRANCHES)]
+        return self.segment_branches(self.config.num_segments - 1, x, pres, skips, scales)
 
 
 def probe_samples(state, config: ModelConfig, origin: tuple[int, int] = (0, 0)):
