@@ -26,3 +26,54 @@ BACKEND = "tf"
 
 #: Threads for the backend (None: the runtime's default).
 THREADS = None
+
+# --- training (``microisp train``) and evaluation (``microisp eval``) ---------------------------
+#: Folder of sRGB photos for synthetic pairs (held-out split: see ``training.data.split_photos``).
+TRAIN_PHOTOS = "../shared/data/photos"
+#: Fixed demosaic the network refines ("none": the published network draws the whole image).
+TRAIN_BASE = "mhc"
+TRAIN_STEPS = 20000
+TRAIN_BATCH = 16
+#: Patch side in full-resolution pixels (at least 2 * 79 for the attention blocks).
+TRAIN_PATCH = 192
+TRAIN_LR = 2e-3
+TRAIN_LR_MIN = 1e-5
+TRAIN_WARMUP = 100
+#: Pixel loss after the colour matrix and sRGB curve: "l1" or "mse".
+TRAIN_LOSS = "l1"
+TRAIN_SEED = 0
+TRAIN_CHECKPOINT_EVERY = 250
+#: Threads for training (the machine has 2 cores).
+TRAIN_THREADS = 2
+#: Held-out synthetic evaluation set: where it is written, and how many DNGs (0: one per photo).
+EVAL_DIR = "runs/eval-set"
+EVAL_COUNT = 0
+EVAL_SEED = 1234
+#: Border (full-resolution pixels) left out of every PSNR/SSIM: demosaic edges are not compared.
+EVAL_BORDER = 8
+
+# --- microisp bench ---------------------------------------------------------------------------
+#: Frame sizes benchmarked when none are named (see ``resolution.NAMED``).
+BENCH_RESOLUTIONS = ("12mp",)
+
+#: Timed runs per configuration, and untimed warm-up runs before them (the first run included).
+BENCH_RUNS = 5
+BENCH_WARMUP = 1
+
+#: A whole-frame run is skipped when its estimated peak exceeds this (MiB), or half the memory
+#: available at the time, whichever is smaller.
+BENCH_MEMORY_LIMIT_MB = 6144
+
+#: Whole-frame peak resident memory, per backend: (MiB at start, bytes per output pixel); measured
+#: on the project's 2-core machine (docs/benchmarks.md), used only to skip frames that cannot fit.
+BENCH_WHOLE_FRAME_BYTES_PER_PIXEL = {"tf": (700.0, 80.0), "tflite": (100.0, 900.0)}
+
+#: zlib level of PNG outputs (0-9: 9 smallest and slowest).
+PNG_COMPRESSION = 6
+
+#: Bit depth of the array that the library's ``develop()`` returns.
+BITS_ARRAY = 16
+
+#: Headerless sensor dumps: CFA order of the top-left 2x2 cell, and their black level.
+DUMP_CFA = "RGGB"
+DUMP_BLACK = 0.0

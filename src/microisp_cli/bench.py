@@ -1,0 +1,587 @@
+"""Timing and peak-memory measurement of the network, in the spirit of TFLite's benchmark_model.
+
+Each configuration (frame size, backend, precision, tile size, threads) runs in a **fresh Python
+process** (``python -m microisp_cli.bench SPEC RESULT``), so that
+
+- its start-up is measured as a user pays it: process start, importing the runtime, loading the
+  weights or ``.tflite`` file (``import_s``, ``init_s``, ``start_to_ready_s``);
+- its memory peak is its own, not that of an earlier, larger configuration.
+
+Inside that process the sequence is: make the input (a deterministic synthetic packed frame, or
+the decoded ``--input`` DNG), build the runner, reset the kernel's resident-memory high-water
+mark (``echo 5 > /proc/self/clear_refs``), then ``warmup + runs`` runs of the whole frame. The
+first run is reported on its own (it includes tracing and allocation); the runs after the
+``warmup`` ones are the timed runs, summarised as median, p90, min and max.
+
+Memory figures (MiB of resident memory, VmRSS/VmHWM from ``/proc/self/status``):
+
+- ``idle_rss_mb``: resident after start-up and input, before the first run (runtime + weights +
+  input frame);
+- ``peak_rss_mb``: the peak **of the runs**: VmHWM read after the runs, having been reset to the
+  current resident size just before the first one. This is exact (kernel-tracked), not sampled
+  and not estimated, and contains nothing from start-up. Where the reset is not allowed it falls
+  back to ``peak_rss_sampled_mb`` and ``memory_method`` says so;
+- ``peak_rss_sampled_mb``: the largest VmRSS a background thread saw, read every 5 ms during the
+  runs (a cross-check; it can miss short spikes);
+- ``process_peak_rss_mb``: ``ru_maxrss`` of the whole benchmark process, start-up included.
+
+Results are plain dataclasses with ``to_dict()``; :func:`bench_report` is the JSON document that
+``microisp bench --json`` writes. No click here: the CLI renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, defaults
+from .errors import MicroISPError
+from .resolution import Resolution, parse_resolution
+
+FORMAT = "microisp-bench/1"
+BACKENDS = ("tf", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
+_MIB = 1024 * 1024
+
+
+class BenchError(MicroISPError):
+    """A benchmark cannot be set up (bad option combination, missing model file)."""
+
+
+# --- what to run ------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """One configuration to measure. ``tile_size`` 0 runs the whole frame in one piece.
+
+    ``model``: for ``tflite`` the ``.tflite`` file (exported on the fly from the default weights
+    when None); for ``tf`` a weights name or file (the default weights when None).
+    ``input``: a RAW file; each run is then decode + network + render + encode, timed per stage,
+    and ``resolution`` is that of the file.
+    """
+
+    resolution: Resolution
+    backend: str = defaults.BACKEND
+    precision: str = "fp32"
+    model: str | None = None
+    threads: int | None = defaults.THREADS
+    tile_size: int = defaults.TILE_SIZE
+    attention: str = defaults.ATTENTION
+    runs: int = defaults.BENCH_RUNS
+    warmup: int = defaults.BENCH_WARMUP
+    input: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise BenchError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise BenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.backend == "tf" and self.precision != "fp32":
+            raise BenchError("the tf backend runs fp32 only; fp16 and int8 are TFLite models "
+                             "(--backend tflite)")
+        if self.runs < 1 or self.warmup < 0:
+            raise BenchError(f"need runs >= 1 and warmup >= 0, got runs={self.runs}, warmup={self.warmup}")
+        if self.tile_size < 0:
+            raise BenchError(f"tile size must be >= 0 (0: whole frame), got {self.tile_size}")
+        if self.threads is not None and self.threads < 1:
+            raise BenchError(f"threads must be >= 1, got {self.threads}")
+
+    @property
+    def label(self) -> str:
+        runtime = "TF" if self.backend == "tf" else f"TFLite {self.precision.upper()}"
+        tiles = "whole frame" if self.tile_size == 0 else f"tiles {self.tile_size}"
+        return f"{self.resolution.label} {runtime} {tiles}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["resolution"] = self.resolution.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchConfig:
+        data = dict(data)
+        res = data.pop("resolution")
+        resolution = Resolution(int(res["width"]), int(res["height"]),
+                                res["name"] if res["name"] != f"{res['width']}x{res['height']}" else "")
+        return cls(resolution=resolution, **data)
+
+
+@dataclasses.dataclass
+class BenchResult:
+    """What one configuration measured. Times in seconds, memory in MiB."""
+
+    config: BenchConfig
+    start_to_ready_s: float | None = None
+    import_s: float | None = None
+    init_s: float | None = None
+    first_run_s: float | None = None
+    runs_s: list[float] = dataclasses.field(default_factory=list)
+    median_s: float | None = None
+    p90_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    mp_per_s: float | None = None
+    s_per_mp: float | None = None
+    idle_rss_mb: float | None = None
+    peak_rss_mb: float | None = None
+    peak_rss_sampled_mb: float | None = None
+    process_peak_rss_mb: float | None = None
+    memory_method: str = ""
+    stages: dict[str, dict[str, float]] | None = None
+    loadavg: list[float] = dataclasses.field(default_factory=list)
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.skipped is None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["config"] = self.config.to_dict()
+        data["label"] = self.config.label
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchResult:
+        data = dict(data)
+        data.pop("label", None)
+        config = BenchConfig.from_dict(data.pop("config"))
+        return cls(config=config, **data)
+
+
+# --- statistics -------------------------------------------------------------------------------
+def summarise(times: Sequence[float]) -> dict[str, float]:
+    """median, p90 (linear interpolation between runs), min and max of ``times``."""
+    values = np.asarray(times, np.float64)
+    return {
+        "median_s": float(np.median(values)),
+        "p90_s": float(np.percentile(values, 90)),
+        "min_s": float(values.min()),
+        "max_s": float(values.max()),
+    }
+
+
+# --- memory -----------------------------------------------------------------------------------
+def read_status_mb(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MiB; None if unavailable."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current VmRSS (Linux >= 4.0). False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def process_peak_rss_mb() -> float:
+    """``ru_maxrss`` of this process (whole lifetime), in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / _MIB if sys.platform == "darwin" else peak / 1024
+
+
+class RssSampler:
+    """Background thread reading resident memory every ``interval`` seconds; keeps the maximum.
+
+    Reads ``/proc/self/statm`` (one short line); the GIL is released by TensorFlow and LiteRT
+    while they compute, so the thread keeps sampling during the network.
+    """
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.peak_mb = 0.0
+        self.samples = 0
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def _read(self) -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self._page / _MIB
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak_mb = max(self.peak_mb, self._read())
+            except OSError:
+                return
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- inputs and runners -----------------------------------------------------------------------
+def synthetic_packed(resolution: Resolution, seed: int = 0) -> np.ndarray:
+    """A deterministic packed frame, (H/2, W/2, 4) float32 in [0, 1): a smooth gradient plus noise.
+
+    The network's cost does not depend on the content; this only avoids all-zero input.
+    """
+    h, w = resolution.packed_shape
+    rng = np.random.default_rng(seed)
+    frame = rng.random((h, w, 4), dtype=np.float32)
+    frame *= 0.25
+    frame += (np.arange(w, dtype=np.float32) / max(w, 1) * 0.5)[None, :, None]
+    frame += (np.arange(h, dtype=np.float32) / max(h, 1) * 0.25)[:, None, None]
+    return frame
+
+
+def _import_runtime(backend: str) -> None:
+    if backend == "tf":
+        import tensorflow  # noqa: F401
+    else:
+        import ai_edge_litert.interpreter  # noqa: F401
+
+
+def tflite_path(config: BenchConfig, workdir: Path) -> Path:
+    """The ``.tflite`` file a ``tflite`` configuration runs: ``--model``, or exported on the fly."""
+    if config.model:
+        path = Path(config.model).expanduser()
+        if not path.is_file():
+            raise BenchError(f"{config.model}: no such .tflite file")
+        return path
+    try:
+        from .export import export_tflite
+    except ImportError:
+        raise BenchError("no exporter in this installation: pass --model FILE.tflite") from None
+    from .weights import load_weights
+
+    out = workdir / f"microisp-{config.precision}.tflite"
+    export_tflite(load_weights(None), out, precision=config.precision)
+    return out
+
+
+def make_runner(config: BenchConfig, workdir: Path):
+    """The ``SegmentRunner`` for ``config`` (imports its runtime)."""
+    if config.backend == "tf":
+        from .runtimes.tensorflow import TensorFlowRunner
+        from .weights import load_weights
+
+        return TensorFlowRunner(load_weights(config.model), threads=config.threads)
+    from .runtimes.litert import LiteRTRunner
+
+    return LiteRTRunner(str(tflite_path(config, workdir)), threads=config.threads)
+
+
+def _drop(y: int, x: int, rgb: np.ndarray) -> None:
+    """The benchmark's sink: output tiles are computed and dropped (not kept or encoded)."""
+
+
+# --- one configuration, in this process ---------------------------------------------------------
+def measure(config: BenchConfig, spawned_at: float | None = None,
+            workdir: str | Path | None = None) -> BenchResult:
+    """Measure ``config`` in the current process (what the worker process calls).
+
+    ``spawned_at``: ``time.time()`` when the parent started this process, for ``start_to_ready_s``.
+    """
+    from .tiling import ArraySource, run_tiled
+
+    result = BenchResult(config=config, loadavg=[round(os.getloadavg()[0], 2)])
+    with tempfile.TemporaryDirectory(prefix="microisp-bench-") as tmp:
+        work = Path(workdir) if workdir else Path(tmp)
+        if config.input:
+            stages = _StagedRun(config, work)
+            one_run = stages.run
+        else:
+            source = ArraySource(synthetic_packed(config.resolution))
+            stages = None
+
+        t0 = time.perf_counter()
+        _import_runtime(config.backend)
+        t1 = time.perf_counter()
+        runner = make_runner(config, work)
+        t2 = time.perf_counter()
+        result.import_s, result.init_s = t1 - t0, t2 - t1
+        if spawned_at is not None:
+            result.start_to_ready_s = time.time() - spawned_at
+        if stages is not None:
+            stages.runner = runner
+        else:
+            def one_run() -> None:
+                run_tiled(runner, source, _drop, config.tile_size, config.attention)
+
+        result.idle_rss_mb = read_status_mb("VmRSS")
+        exact_peak = reset_peak_rss()
+        times: list[float] = []
+        with RssSampler() as sampler:
+            for _ in range(config.warmup + config.runs):
+                start = time.perf_counter()
+                one_run()
+                times.append(time.perf_counter() - start)
+        hwm = read_status_mb("VmHWM")
+        result.peak_rss_sampled_mb = sampler.peak_mb
+        if exact_peak and hwm is not None:
+            result.peak_rss_mb = max(hwm, sampler.peak_mb)
+            result.memory_method = ("VmHWM after resetting it via /proc/self/clear_refs just before "
+                                    "the first run; fresh process per configuration")
+        else:
+            result.peak_rss_mb = sampler.peak_mb
+            result.memory_method = (f"VmRSS sampled every {sampler.interval * 1000:.0f} ms during "
+                                    "the runs (VmHWM reset not permitted); fresh process per configuration")
+        result.process_peak_rss_mb = process_peak_rss_mb()
+
+    timed = times[config.warmup:]
+    result.first_run_s = times[0]
+    result.runs_s = timed
+    for key, value in summarise(timed).items():
+        setattr(result, key, value)
+    result.mp_per_s = config.resolution.megapixels / result.median_s
+    result.s_per_mp = result.median_s / config.resolution.megapixels
+    if stages is not None:
+        result.stages = stages.summary(config.warmup)
+    result.loadavg.append(round(os.getloadavg()[0], 2))
+    return result
+
+
+class _StagedRun:
+    """decode -> pack -> network -> render -> encode of one RAW file, each stage timed.
+
+    Uses the develop pipeline's modules (raw, bayer, render, encode); imported lazily so a
+    synthetic benchmark does not need them.
+    """
+
+    STAGES = ("decode", "pack", "model", "render", "encode")
+
+    def __init__(self, config: BenchConfig, workdir: Path):
+        self.config = config
+        self.workdir = workdir
+        self.runner = None
+        self.times: dict[str, list[float]] = {s: [] for s in self.STAGES}
+        try:
+            from . import develop as _develop  # noqa: F401
+        except ImportError:
+            raise BenchError("--input needs the develop pipeline, which this installation lacks") from None
+
+    def run(self) -> None:
+        from .develop import develop_stages
+
+        stamps = develop_stages(self.config.input, self.workdir / "bench-output.png",
+                                runner=self.runner, tile_size=self.config.tile_size,
+                                attention=self.config.attention)
+        for stage in self.STAGES:
+            self.times[stage].append(float(stamps.get(stage, 0.0)))
+
+    def summary(self, warmup: int) -> dict[str, dict[str, float]]:
+        return {stage: summarise(values[warmup:]) for stage, values in self.times.items() if values}
+
+
+# --- one configuration, in a fresh process ------------------------------------------------------
+def run_isolated(config: BenchConfig, timeout: float | None = None) -> BenchResult:
+    """Measure ``config`` in a fresh ``python -m microisp_cli.bench`` process.
+
+    A failing or killed worker (out of memory, crash) gives a result with ``error`` set.
+    """
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with tempfile.TemporaryDirectory(prefix="microisp-bench-") as tmp:
+        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_path.write_text(json.dumps(config.to_dict()))
+        command = [sys.executable, "-m", "microisp_cli.bench", str(spec_path), str(result_path),
+                   repr(time.time())]
+        try:
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return BenchResult(config=config, error=f"timed out after {timeout:.0f} s")
+        if proc.returncode != 0 or not result_path.exists():
+            tail = (proc.stderr or "").strip().splitlines()[-3:]
+            why = "killed (out of memory?)" if proc.returncode in (-9, 137) else f"exit {proc.returncode}"
+            return BenchResult(config=config, error=f"worker {why}: {' | '.join(tail)}".strip())
+        return BenchResult.from_dict(json.loads(result_path.read_text()))
+
+
+def _worker(argv: Sequence[str]) -> int:
+    spec_path, result_path = argv[0], argv[1]
+    spawned_at = float(argv[2]) if len(argv) > 2 else None
+    config = BenchConfig.from_dict(json.loads(Path(spec_path).read_text()))
+    try:
+        result = measure(config, spawned_at)
+    except MicroISPError as exc:
+        result = BenchResult(config=config, error=str(exc))
+    Path(result_path).write_text(json.dumps(result.to_dict()))
+    return 0
+
+
+# --- planning several configurations ------------------------------------------------------------
+def estimate_whole_frame_mb(resolution: Resolution, backend: str) -> float:
+    """Rough peak resident memory of a whole-frame run, from measurements on this project's
+    machine (see ``defaults.BENCH_WHOLE_FRAME_BYTES_PER_PIXEL``)."""
+    base, per_pixel = defaults.BENCH_WHOLE_FRAME_BYTES_PER_PIXEL[backend]
+    return base + per_pixel * resolution.pixels / _MIB
+
+
+def memory_budget_mb() -> float:
+    """How much a whole-frame run may take: ``defaults.BENCH_MEMORY_LIMIT_MB``, and at most
+    half of the memory the kernel reports available now."""
+    limit = float(defaults.BENCH_MEMORY_LIMIT_MB)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    limit = min(limit, int(line.split()[1]) / 1024 / 2)
+    except OSError:
+        pass
+    return limit
+
+
+def plan(resolutions: Sequence[Resolution], tile_sizes: Sequence[int] | None = None,
+         **options: Any) -> list[BenchConfig]:
+    """The configurations for ``microisp bench``: each resolution x each tile size.
+
+    Without ``tile_sizes``: the default tile size and, beside it, the whole frame (tile size 0).
+    Whole-frame configurations that would not fit in memory (:func:`estimate_whole_frame_mb` over
+    :func:`memory_budget_mb`) are returned too and marked skipped by :func:`run_benchmarks`.
+    """
+    sizes = list(tile_sizes) if tile_sizes else [defaults.TILE_SIZE, 0]
+    return [BenchConfig(resolution=res, tile_size=size, **options)
+            for res in resolutions for size in dict.fromkeys(sizes)]
+
+
+def run_benchmarks(configs: Sequence[BenchConfig],
+                   progress: Callable[[int, int, BenchConfig], None] | None = None,
+                   check_memory: bool = True) -> list[BenchResult]:
+    """Run each configuration in its own process; whole frames that would not fit are skipped."""
+    results = []
+    budget = memory_budget_mb()
+    for index, config in enumerate(configs):
+        if progress:
+            progress(index, len(configs), config)
+        if check_memory and config.tile_size == 0:
+            need = estimate_whole_frame_mb(config.resolution, config.backend)
+            if need > budget:
+                results.append(BenchResult(config=config, skipped=(
+                    f"whole frame needs about {need / 1024:.1f} GiB, over the "
+                    f"{budget / 1024:.1f} GiB budget")))
+                continue
+        results.append(run_isolated(config))
+    if progress:
+        progress(len(configs), len(configs), None)
+    return results
+
+
+def tiling_costs(results: Sequence[BenchResult]) -> list[dict[str, Any]]:
+    """Tiled median / whole-frame median for each configuration measured both ways."""
+    whole = {}
+    for r in results:
+        if r.ok and r.config.tile_size == 0:
+            whole[_group_key(r.config)] = r
+    rows = []
+    for r in results:
+        if r.ok and r.config.tile_size and _group_key(r.config) in whole:
+            w = whole[_group_key(r.config)]
+            rows.append({
+                "tiled": r.config.label, "whole_frame": w.config.label,
+                "time_ratio": r.median_s / w.median_s,
+                "peak_rss_ratio": (r.peak_rss_mb / w.peak_rss_mb) if r.peak_rss_mb and w.peak_rss_mb else None,
+            })
+    return rows
+
+
+def _group_key(config: BenchConfig) -> tuple:
+    c = dataclasses.replace(config, tile_size=0)
+    return (c.resolution.width, c.resolution.height, c.backend, c.precision, c.model, c.threads,
+            c.input)
+
+
+# --- the machine --------------------------------------------------------------------------------
+def _package_version(*names: str) -> str | None:
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, memory and the versions that matter, without importing any runtime."""
+    cpu = platform.processor() or platform.machine()
+    flags: list[str] = []
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = [f for f in line.split(":", 1)[1].split()
+                             if f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "fma")]
+    except OSError:
+        pass
+    mem_total = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            mem_total = int(meminfo.readline().split()[1]) / _MIB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu": cpu,
+        "cpu_flags": flags,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "memory_gib": round(mem_total, 1) if mem_total else None,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": _package_version("tensorflow-cpu", "tensorflow"),
+        "ai_edge_litert": _package_version("ai-edge-litert"),
+        "rawpy": _package_version("rawpy"),
+        "microisp": __version__,
+        "loadavg": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def bench_report(results: Sequence[BenchResult], command: Sequence[str] | None = None,
+                 machine: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document of a benchmark: machine, every result, tiling costs."""
+    return {
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": list(command) if command else None,
+        "machine": machine or machine_info(),
+        "results": [r.to_dict() for r in results],
+        "tiling_costs": tiling_costs(results),
+    }
+
+
+__all__ = [
+    "BenchConfig", "BenchResult", "BenchError", "Resolution", "parse_resolution", "measure",
+    "run_isolated", "run_benchmarks", "plan", "machine_info", "bench_report", "tiling_costs",
+    "summarise", "synthetic_packed", "RssSampler",
+]
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))

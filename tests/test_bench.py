@@ -1,0 +1,158 @@
+"""microisp bench: resolution parsing, statistics, memory measurement and the command itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from microisp_cli import bench, defaults
+from microisp_cli.cli.main import cli
+from microisp_cli.resolution import NAMED, Resolution, parse_resolution
+
+
+# --- resolutions ----------------------------------------------------------------------------
+@pytest.mark.parametrize("text, size", [
+    ("fullhd", (1920, 1080)), ("12MP", (4000, 3000)), (" 32mp ", NAMED["32mp"]),
+    ("256x192", (256, 192)), ("640X480", (640, 480)), ("6000*4000", (6000, 4000)),
+])
+def test_parse_resolution(text, size):
+    res = parse_resolution(text)
+    assert (res.width, res.height) == size
+    assert res.packed_shape == (size[1] // 2, size[0] // 2)
+
+
+def test_resolution_labels():
+    assert parse_resolution("12mp").label == "12mp"
+    assert parse_resolution("256x192").label == "256x192"
+    assert parse_resolution("12mp").megapixels == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("12mb", "not a resolution"), ("", "not a resolution"), ("640x", "not a resolution"),
+    ("255x192", "must be even"), ("0x0", "between 2 and"), ("100000x2", "between 2 and"),
+])
+def test_parse_resolution_rejects(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_resolution(text)
+
+
+def test_named_resolutions_are_even():
+    for width, height in NAMED.values():
+        assert width % 2 == 0 and height % 2 == 0
+
+
+# --- library pieces --------------------------------------------------------------------------
+def test_summarise():
+    stats = bench.summarise([0.4, 0.1, 0.2, 0.3, 1.0])
+    assert stats == pytest.approx({"median_s": 0.3, "p90_s": 0.76, "min_s": 0.1, "max_s": 1.0})
+
+
+def test_synthetic_packed_is_deterministic_and_in_range():
+    res = Resolution(64, 48)
+    a, b = bench.synthetic_packed(res), bench.synthetic_packed(res)
+    assert a.shape == (24, 32, 4) and a.dtype == np.float32
+    assert np.array_equal(a, b)
+    assert 0.0 <= a.min() and a.max() < 1.0
+
+
+def test_rss_sampler_sees_an_allocation():
+    before = bench.read_status_mb("VmRSS")
+    with bench.RssSampler(interval=0.001) as sampler:
+        block = np.ones(200 * 1024 * 1024 // 8)  # 200 MiB, touched
+        import time
+        time.sleep(0.05)
+        del block
+    assert sampler.samples > 0
+    assert sampler.peak_mb > before + 150
+
+
+def test_reset_peak_rss_lowers_the_high_water_mark():
+    block = np.ones(200 * 1024 * 1024 // 8)
+    del block
+    if not bench.reset_peak_rss():
+        pytest.skip("/proc/self/clear_refs not writable here")
+    assert bench.read_status_mb("VmHWM") < bench.read_status_mb("VmRSS") + 100
+
+
+def test_config_validation():
+    res = Resolution(256, 192)
+    with pytest.raises(bench.BenchError, match="tf backend runs fp32"):
+        bench.BenchConfig(res, backend="tf", precision="int8")
+    with pytest.raises(bench.BenchError, match="runs >= 1"):
+        bench.BenchConfig(res, runs=0)
+    config = bench.BenchConfig(res, backend="tflite", precision="int8", tile_size=0)
+    assert bench.BenchConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    named = bench.BenchConfig(parse_resolution("12mp"))
+    assert bench.BenchConfig.from_dict(named.to_dict()) == named
+
+
+def test_plan_adds_the_whole_frame_by_default():
+    configs = bench.plan([parse_resolution("fullhd")], runs=1, warmup=0)
+    assert [c.tile_size for c in configs] == [defaults.TILE_SIZE, 0]
+    configs = bench.plan([parse_resolution("fullhd")], [512, 512, 0])
+    assert [c.tile_size for c in configs] == [512, 0]
+
+
+def test_whole_frame_too_large_is_skipped_without_running():
+    config = bench.BenchConfig(Resolution(60000, 60000), tile_size=0)
+    [result] = bench.run_benchmarks([config])
+    assert result.skipped and "GiB" in result.skipped and not result.ok
+
+
+def test_tiling_costs_pair_tiled_with_whole_frame():
+    res = Resolution(256, 192)
+    whole = bench.BenchResult(bench.BenchConfig(res, tile_size=0), median_s=1.0, peak_rss_mb=800.0)
+    tiled = bench.BenchResult(bench.BenchConfig(res, tile_size=128), median_s=1.1, peak_rss_mb=600.0)
+    other = bench.BenchResult(bench.BenchConfig(Resolution(512, 512), tile_size=128), median_s=3.0)
+    [row] = bench.tiling_costs([whole, tiled, other])
+    assert row["time_ratio"] == pytest.approx(1.1)
+    assert row["peak_rss_ratio"] == pytest.approx(0.75)
+
+
+def test_machine_info_names_the_cpu_and_versions():
+    info = bench.machine_info()
+    assert info["cpu"] and info["logical_cpus"] >= 1
+    assert info["tensorflow"] and info["microisp"]
+
+
+# --- the command -------------------------------------------------------------------------------
+def test_bench_bad_resolution_exits_2_with_a_clear_message():
+    result = CliRunner().invoke(cli, ["bench", "--resolution", "12mb"])
+    assert result.exit_code == 2
+    assert "'12mb' is not a resolution" in result.output
+    assert "fullhd, 12mp, 32mp or WIDTHxHEIGHT" in result.output
+    result = CliRunner().invoke(cli, ["bench", "-r", "257x192"])
+    assert result.exit_code == 2 and "must be even" in result.output
+
+
+def test_bench_rejects_int8_on_tensorflow():
+    result = CliRunner().invoke(cli, ["bench", "-r", "256x192", "--precision", "int8"])
+    assert result.exit_code == 2 and "tflite" in result.output
+
+
+def test_bench_runs_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(cli, ["bench", "--resolution", "256x192", "--tile-size", "0",
+                                      "--runs", "2", "--warmup", "1", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "256x192" in result.output and "median" in result.output
+    report = json.loads(out.read_text())
+    assert report["format"] == "microisp-bench/1"
+    for key in ("cpu", "usable_cpus", "tensorflow", "ai_edge_litert", "microisp"):
+        assert report["machine"][key]
+    [r] = report["results"]
+    assert r["error"] is None and r["skipped"] is None
+    assert r["config"]["resolution"] == {"name": "256x192", "width": 256, "height": 192,
+                                         "megapixels": 0.049}
+    assert r["config"]["tile_size"] == 0 and r["config"]["backend"] == "tf"
+    assert len(r["runs_s"]) == 2
+    for key in ("import_s", "init_s", "start_to_ready_s", "first_run_s", "median_s", "p90_s",
+                "min_s", "max_s", "mp_per_s", "idle_rss_mb", "peak_rss_mb", "process_peak_rss_mb"):
+        assert r[key] > 0, key
+    assert r["min_s"] <= r["median_s"] <= r["p90_s"] <= r["max_s"]
+    assert r["mp_per_s"] == pytest.approx(256 * 192 / 1e6 / r["median_s"])
+    assert r["peak_rss_mb"] >= r["idle_rss_mb"] - 1
+    assert r["memory_method"]
