@@ -1,0 +1,454 @@
+"""Decoding: a RAW file or a sensor dump -> a validated :class:`Mosaic`. The only rawpy import.
+
+Three kinds of input:
+
+- camera RAW files in any format LibRaw reads (DNG, CR2, NEF, ARW, RAF, RW2, KDC, ...), through
+  rawpy;
+- headerless sensor dumps: little-endian uint16 samples, one per pixel, row after row, described
+  by a :class:`DumpFormat` (``--raw-size WxH --cfa RGGB --bits-per-sample 14`` in the CLI);
+- ``.npy`` mosaics: a 2-D Bayer array, or a packed (H/2, W/2, 4) array whose channels are the
+  sites of one RGGB-ordered 2x2 cell (``R``, ``Gr``, ``Gb``, ``B`` = ``[0::2, 0::2]``,
+  ``[0::2, 1::2]``, ``[1::2, 0::2]``, ``[1::2, 1::2]``), as phone RAW data sets store them.
+
+Metadata and its fallbacks (documented in docs/cli.md):
+
+- white balance: the as-shot gains; else LibRaw's daylight gains; else grey-world gains
+  measured on the mosaic (a gain set counts as missing when it is not positive or all equal);
+- camera -> sRGB matrix: the file's DNG ColorMatrix as LibRaw turns it into ``color_matrix``;
+  else LibRaw's table for the camera (``rgb_xyz_matrix``); else the identity;
+- orientation: LibRaw's ``sizes.flip`` (0 for dumps and ``.npy``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+
+from .errors import InputError, UnsupportedSensorError
+
+CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
+CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
+
+#: File extensions LibRaw reads (lower case, with the dot); directories are scanned for these.
+RAW_EXTENSIONS = frozenset(
+    "." + e for e in (
+        "3fr ari arw bay cap cr2 cr3 crw data dcr dcs dng drf eip erf fff gpr iiq k25 kdc mdc "
+        "mef mos mrw nef nrw orf pef ptx pxn r3d raf raw rw2 rwl rwz sr2 srf srw sti x3f"
+    ).split()
+)
+#: Extensions of sensor dumps (besides ``.raw``, which is also a camera format).
+DUMP_EXTENSIONS = frozenset({".npy", ".bin", ".u16"})
+INPUT_EXTENSIONS = RAW_EXTENSIONS | DUMP_EXTENSIONS
+
+# LibRaw's flip code -> a short description (for messages and docs).
+FLIPS = {0: "as stored", 3: "rotate 180", 5: "rotate 90 CCW", 6: "rotate 90 CW"}
+
+# sRGB (D65) -> XYZ, IEC 61966-2-1.
+SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]])
+
+
+@dataclasses.dataclass(frozen=True)
+class Mosaic:
+    """A Bayer mosaic and what is needed to develop it.
+
+    - ``data``: (H, W) uint16, the visible area, one sample per pixel;
+    - ``cfa``: colour order of the 2x2 cell at the top-left of ``data`` (row-major);
+    - ``black``: (2, 2) float32, black level of each cell position of ``data``;
+    - ``white``: the saturation level (same units as ``data``);
+    - ``wb``: (3,) float32 gains for R, G, B, normalised to G = 1;
+    - ``cam_to_srgb``: (3, 3) float32, white-balanced camera RGB -> linear sRGB (rows sum to 1);
+    - ``orientation``: LibRaw flip code (0 as stored, 3 = 180, 5 = 90 CCW, 6 = 90 CW; bit 0 mirror
+      columns, bit 1 mirror rows, bit 2 transpose);
+    - ``wb_source``, ``matrix_source``, ``description``: where each came from, for reports.
+    """
+
+    data: np.ndarray
+    cfa: str
+    black: np.ndarray
+    white: float
+    wb: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(3, np.float32))
+    cam_to_srgb: np.ndarray = dataclasses.field(default_factory=lambda: np.eye(3, dtype=np.float32))
+    orientation: int = 0
+    wb_source: str = "none"
+    matrix_source: str = "identity"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        data = self.data
+        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype != np.uint16:
+            raise ValueError(f"Mosaic.data must be a 2-D uint16 array, got "
+                             f"{getattr(data, 'dtype', type(data))} {getattr(data, 'shape', '')}")
+        if min(data.shape) < 2:
+            raise InputError(f"image too small ({data.shape[1]}x{data.shape[0]}); needs at least 2x2")
+        if self.cfa not in CFA_PATTERNS:
+            raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {self.cfa!r}")
+        black = np.asarray(self.black, np.float32)
+        if black.size == 1:
+            black = np.full((2, 2), float(black.reshape(-1)[0]), np.float32)
+        object.__setattr__(self, "black", black.reshape(2, 2))
+        if not float(self.black.max()) < float(self.white):
+            raise InputError(f"white level {self.white} is not above the black level {self.black.max()}")
+        wb = np.asarray(self.wb, np.float32).reshape(3)
+        if not (np.all(np.isfinite(wb)) and np.all(wb > 0)):
+            raise ValueError(f"white balance gains must be positive, got {wb}")
+        object.__setattr__(self, "wb", wb / wb[1])
+        m = np.asarray(self.cam_to_srgb, np.float32).reshape(3, 3)
+        if not np.all(np.isfinite(m)):
+            raise ValueError("cam_to_srgb must be finite")
+        object.__setattr__(self, "cam_to_srgb", m)
+        if self.orientation not in range(8):
+            raise ValueError(f"orientation must be a LibRaw flip code 0..7, got {self.orientation}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the visible area, as stored."""
+        return self.data.shape[1], self.data.shape[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class DumpFormat:
+    """How to read inputs without a header: sensor dumps and ``.npy`` mosaics.
+
+    ``size``: (width, height) of a headerless little-endian uint16 dump (required for those);
+    ``cfa``: colour order of its top-left 2x2 cell; ``bits``: significant bits per sample
+    (white level ``2**bits - 1``; for ``.npy`` files, None infers 10/12/14/16 from the maximum);
+    ``black``: black level to subtract.
+    """
+
+    size: tuple[int, int] | None = None
+    cfa: str = "RGGB"
+    bits: int | None = None
+    black: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cfa not in CFA_PATTERNS:
+            raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {self.cfa!r}")
+        if self.bits is not None and not 1 <= self.bits <= 16:
+            raise ValueError(f"bits must be 1..16, got {self.bits}")
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 2):
+            raise ValueError(f"size must be (width, height) of at least 2x2, got {self.size}")
+        if self.bits is not None and not 0 <= self.black < 2 ** self.bits - 1:
+            raise ValueError(f"black level {self.black} must be below the white level 2**{self.bits} - 1")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"768x512"`` -> (768, 512); ValueError with the expected form otherwise."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"expected WIDTHxHEIGHT such as 4000x3000, got {text!r}") from None
+    if w < 2 or h < 2:
+        raise ValueError(f"size must be at least 2x2, got {text!r}")
+    return w, h
+
+
+# --- entry point ------------------------------------------------------------------------------
+def decode(path: str | Path, dump: DumpFormat | None = None) -> Mosaic:
+    """Read ``path`` into a :class:`Mosaic`.
+
+    ``.npy`` files are read as mosaics; with ``dump.size`` set, any other file is read as a
+    headerless uint16 dump; everything else goes to LibRaw.
+    Raises :class:`InputError` (unreadable, empty, truncated, not a RAW) or
+    :class:`UnsupportedSensorError` (not a 2x2 Bayer mosaic).
+    """
+    path = Path(path)
+    _check_file(path)
+    dump = dump or DumpFormat()
+    if path.suffix.lower() == ".npy":
+        return read_npy(path, dump)
+    if dump.size is not None:
+        return read_dump(path, dump)
+    return read_raw(path)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError("no such file")
+    if path.is_dir():
+        raise InputError("is a directory")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise InputError("empty file (0 bytes)")
+    if path.suffix.lower() != ".npy" and _looks_like_text(head):
+        raise InputError("a text file, not a RAW image")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(c.isprintable() or c in "\r\n\t" for c in text)
+    return printable >= 0.95 * len(text)
+
+
+# --- headerless dumps and .npy ----------------------------------------------------------------
+def read_dump(path: Path, fmt: DumpFormat) -> Mosaic:
+    """A headerless little-endian uint16 dump of ``fmt.size`` pixels."""
+    assert fmt.size is not None
+    w, h = fmt.size
+    expected = 2 * w * h
+    actual = path.stat().st_size
+    if actual != expected:
+        what = "truncated" if actual < expected else "larger than expected"
+        raise InputError(f"{what}: a {w}x{h} uint16 dump has {expected} bytes, the file {actual}")
+    data = np.fromfile(path, dtype="<u2").reshape(h, w).astype(np.uint16, copy=False)
+    bits = fmt.bits if fmt.bits is not None else _infer_bits(data)
+    return _dump_mosaic(data, fmt, bits, f"{w}x{h} uint16 dump, {fmt.cfa}, {bits}-bit")
+
+
+def read_npy(path: Path, fmt: DumpFormat) -> Mosaic:
+    """A ``.npy`` mosaic: (H, W) Bayer in ``fmt.cfa`` order, or packed (H/2, W/2, 4) R, Gr, Gb, B.
+
+    Integer arrays are taken as raw counts; float arrays with a maximum of at most 1 as a
+    fraction of full scale (mapped to 16 bits).
+    """
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"not a readable .npy array ({exc})") from None
+    if array.ndim == 3 and array.shape[2] == 4:
+        packed = array
+        array = np.empty((2 * packed.shape[0], 2 * packed.shape[1]), packed.dtype)
+        for c, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            array[dy::2, dx::2] = packed[..., c]
+        kind = f"packed {packed.shape[0]}x{packed.shape[1]}x4 (R, Gr, Gb, B)"
+        fmt = dataclasses.replace(fmt, cfa="RGGB")
+    elif array.ndim == 2:
+        kind = f"{array.shape[1]}x{array.shape[0]} Bayer"
+    elif array.ndim == 3 and array.shape[2] == 3:
+        raise UnsupportedSensorError(f"unsupported sensor layout: {array.shape} array is RGB "
+                                     "(already demosaiced), not a Bayer mosaic")
+    else:
+        raise UnsupportedSensorError(f"unsupported sensor layout: array of shape {array.shape}; "
+                                     "expected (H, W) Bayer or (H/2, W/2, 4) packed")
+    if array.dtype.kind == "f":
+        top = float(np.nanmax(array)) if array.size else 0.0
+        if not np.all(np.isfinite(array)) or np.nanmin(array) < 0:
+            raise InputError("float mosaic with negative or non-finite values")
+        if top <= 1.0:
+            array, bits = np.round(array * 65535.0).astype(np.uint16), 16
+        else:
+            array, bits = np.round(array).clip(0, 65535).astype(np.uint16), None
+    elif array.dtype.kind in "iu":
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            raise InputError("integer mosaic with values outside 0..65535")
+        array, bits = array.astype(np.uint16), None
+    else:
+        raise InputError(f"unsupported array type {array.dtype}")
+    bits = fmt.bits if fmt.bits is not None else bits if bits is not None else _infer_bits(array)
+    return _dump_mosaic(np.ascontiguousarray(array), fmt, bits, f".npy {kind}, {fmt.cfa}, {bits}-bit")
+
+
+def _infer_bits(data: np.ndarray) -> int:
+    top = int(data.max()) if data.size else 0
+    return next(b for b in (8, 10, 12, 14, 16) if top < 2 ** b)
+
+
+def _dump_mosaic(data: np.ndarray, fmt: DumpFormat, bits: int, description: str) -> Mosaic:
+    if int(data.max()) == int(data.min()):
+        raise InputError(f"no image: every sample is {int(data.max())}")
+    white = float(2 ** bits - 1)
+    if fmt.black >= white:
+        raise InputError(f"black level {fmt.black} is not below the white level {white:g}")
+    gains = grey_world(data, fmt.cfa, np.full((2, 2), fmt.black, np.float32), white)
+    return Mosaic(data=data, cfa=fmt.cfa, black=np.full((2, 2), fmt.black, np.float32), white=white,
+                  wb=gains, wb_source="grey world", matrix_source="identity (no colour metadata)",
+                  description=description)
+
+
+# --- white balance fallback -------------------------------------------------------------------
+def grey_world(data: np.ndarray, cfa: str, black: np.ndarray, white: float, step: int = 8) -> np.ndarray:
+    """Grey-world gains (R, G, B; G = 1) from a subsample of the mosaic, clipped pixels left out.
+
+    Reads every ``step``-th 2x2 cell only: no full-frame copy.
+    """
+    sums = {"R": [], "G": [], "B": []}
+    for dy in range(2):
+        for dx in range(2):
+            samples = data[dy::2 * step, dx::2 * step].astype(np.float32)
+            keep = samples < 0.98 * white
+            values = samples[keep] - black[dy, dx]
+            sums[cfa[2 * dy + dx]].append(float(values.mean()) if values.size else 0.0)
+    means = np.array([np.mean(sums[c]) for c in "RGB"], np.float64)
+    if not np.all(means > 0):
+        return np.ones(3, np.float32)
+    return (means[1] / means).astype(np.float32)
+
+
+# --- camera RAW through rawpy -----------------------------------------------------------------
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Collect what C code (LibRaw) prints on file descriptor 2 while the block runs."""
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            lines += [ln.split(": ", 1)[-1].strip() for ln in text.splitlines() if ln.strip()]
+
+
+def read_raw(path: Path) -> Mosaic:
+    """A camera RAW file through LibRaw (rawpy), validated as a 2x2 Bayer mosaic."""
+    import rawpy
+
+    libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
+    raw = None
+    with _captured_stderr() as messages:
+        try:
+            raw = rawpy.imread(str(path))
+        except libraw_errors as exc:
+            error = exc
+        except (OSError, MemoryError) as exc:
+            raise InputError(f"cannot be read ({exc})") from None
+        else:
+            error = None
+    if error is not None:
+        raise InputError(_libraw_message(error, messages, rawpy)) from None
+    assert raw is not None
+    try:
+        with raw:
+            return _mosaic_from_rawpy(raw, path, rawpy)
+    except libraw_errors as exc:
+        raise InputError(_libraw_message(exc, [], rawpy)) from None
+
+
+def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
+    detail = "; ".join(dict.fromkeys(m for m in messages if m))
+    text = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+    if isinstance(exc, rawpy.LibRawFileUnsupportedError):
+        cause = "not a RAW file LibRaw can read"
+    elif isinstance(exc, rawpy.LibRawIOError):
+        cause = "truncated or unreadable RAW file"
+    elif isinstance(exc, rawpy.LibRawDataError):
+        cause = "corrupt or missing pixel data"
+    elif isinstance(exc, rawpy.LibRawTooBigError):
+        cause = "image too large for LibRaw"
+    else:
+        cause = f"LibRaw cannot decode it ({type(exc).__name__})"
+    extra = detail or text
+    return f"{cause} ({extra})" if extra and extra.lower() not in cause else cause
+
+
+def _mosaic_from_rawpy(raw, path: Path, rawpy) -> Mosaic:
+    sizes = raw.sizes
+    desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
+    pattern = raw.raw_pattern
+    make = f"{path.suffix.lstrip('.').upper()} {sizes.width}x{sizes.height}"
+    # --- the sensor layout ------------------------------------------------------------------
+    if raw.raw_type != rawpy.RawType.Flat:
+        raise UnsupportedSensorError(
+            f"unsupported sensor layout: {make} holds {raw.num_colors} colour values per pixel "
+            "(linear/demosaiced DNG or a Foveon-type sensor), not a Bayer mosaic")
+    if raw.num_colors == 1 or desc[:1] in ("", "\x00") or pattern is None:
+        raise UnsupportedSensorError(f"unsupported sensor layout: {make} is monochrome (no colour filter array)")
+    if set(desc) - set("RGB"):
+        raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {desc} colour filter "
+                                     "array (CMYG or similar), not RGB Bayer")
+    pattern = np.asarray(pattern)
+    if pattern.ndim == 2 and pattern.shape[0] % 2 == 0 and pattern.shape[1] % 2 == 0 \
+            and np.array_equal(pattern, np.tile(pattern[:2, :2], (pattern.shape[0] // 2, pattern.shape[1] // 2))):
+        pattern = pattern[:2, :2]  # a 2x2 Bayer cell written out as a larger repeat
+    if pattern.shape != (2, 2):
+        kind = "an X-Trans" if pattern.shape == (6, 6) else f"a {pattern.shape[0]}x{pattern.shape[1]}"
+        raise UnsupportedSensorError(f"unsupported sensor layout: {make} has {kind} colour filter "
+                                     "array, not a 2x2 Bayer pattern")
+    cfa = "".join(desc[int(i)] for i in pattern.reshape(-1))
+    if cfa not in CFA_PATTERNS:
+        raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {cfa} 2x2 pattern, "
+                                     "not one of RGGB, BGGR, GRBG, GBRG")
+    # --- the pixels ---------------------------------------------------------------------------
+    with _captured_stderr() as messages:
+        visible = raw.raw_image_visible
+        data = np.array(visible, dtype=np.uint16, copy=True)
+    if data.ndim != 2 or min(data.shape) < 2:
+        raise InputError(f"no pixel data in the file ({'; '.join(messages) or 'empty image'})")
+    pixels = data.shape[0] * data.shape[1]
+    bits_per_pixel = 8.0 * path.stat().st_size / pixels
+    if bits_per_pixel < 0.25 or int(data.max()) == int(data.min()):
+        raise InputError(f"pixel data missing or stripped ({path.stat().st_size} bytes for a "
+                         f"{data.shape[1]}x{data.shape[0]} image)")
+    # --- levels ---------------------------------------------------------------------------------
+    per_colour = np.asarray(raw.black_level_per_channel, np.float32)
+    black = per_colour[pattern].reshape(2, 2)  # black_level_per_channel is indexed by colour index
+    white = float(raw.white_level)
+    if not white > float(black.max()):
+        white = float(2 ** int(np.ceil(np.log2(int(data.max()) + 1))) - 1)
+    # --- white balance --------------------------------------------------------------------------
+    wb, wb_source = None, ""
+    for name in ("camera_whitebalance", "daylight_whitebalance"):
+        gains = _rgb_gains(getattr(raw, name), desc)
+        if gains is not None:
+            wb, wb_source = gains, "as shot" if name == "camera_whitebalance" else "daylight (LibRaw)"
+            break
+    if wb is None:
+        wb, wb_source = grey_world(data, cfa, black, white), "grey world"
+    # --- colour matrix ------------------------------------------------------------------------
+    matrix, matrix_source = _camera_matrix(raw)
+    flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
+    return Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
+                  orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
+                  description=f"{make} {cfa}")
+
+
+def _rgb_gains(values, desc: str) -> np.ndarray | None:
+    """R, G, B gains from LibRaw's 4 multipliers (indexed like ``color_desc``), or None if unusable."""
+    v = np.asarray(values, np.float64)
+    if v.size < 3:
+        return None
+    idx = {c: desc.index(c) for c in "RGB"}
+    gains = np.array([v[idx["R"]], v[idx["G"]], v[idx["B"]]])
+    if not (np.all(np.isfinite(gains)) and np.all(gains > 0)):
+        return None
+    if np.allclose(gains, gains[0]):
+        return None  # all equal: LibRaw's "unknown"
+    return (gains / gains[1]).astype(np.float32)
+
+
+def _camera_matrix(raw) -> tuple[np.ndarray, str]:
+    """White-balanced camera RGB -> linear sRGB, rows summing to 1, and where it came from."""
+    cm = np.asarray(raw.color_matrix, np.float64)[:3, :3]
+    if np.any(cm != 0) and np.all(np.isfinite(cm)):
+        return _normalise_rows(cm), "file (ColorMatrix)"
+    xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, np.float64)[:3, :3]
+    if np.any(xyz_to_cam != 0) and np.all(np.isfinite(xyz_to_cam)):
+        srgb_to_cam = _normalise_rows(xyz_to_cam @ SRGB_TO_XYZ)
+        try:
+            return _normalise_rows(np.linalg.inv(srgb_to_cam)), "LibRaw camera table"
+        except np.linalg.LinAlgError:
+            pass
+    return np.eye(3, dtype=np.float32), "identity (no colour metadata)"
+
+
+def _normalise_rows(m: np.ndarray) -> np.ndarray:
+    sums = m.sum(axis=1, keepdims=True)
+    if np.any(np.abs(sums) < 1e-6):
+        return m.astype(np.float32)
+    return (m / sums).astype(np.float32)
