@@ -1,0 +1,51 @@
+"""render.py: colour matrix, clipping, sRGB curve, quantisation and orientation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microisp_cli.render import orient, oriented_shape, quantise, render_tile, srgb_decode, srgb_encode
+
+
+def test_srgb_curve_known_values():
+    x = np.array([0.0, 0.0031308, 0.18, 0.5, 1.0], np.float32)
+    np.testing.assert_allclose(srgb_encode(x), [0.0, 0.04045, 0.46135612, 0.7353569, 1.0], atol=2e-6)
+    np.testing.assert_allclose(srgb_decode(srgb_encode(x)), x, atol=1e-6)
+
+
+def test_linear_output_uses_the_matrix_then_the_curve():
+    rgb = np.array([[[0.2, 0.3, 0.4]]], np.float32)
+    m = np.array([[1.5, -0.3, -0.2], [-0.2, 1.4, -0.2], [0.0, -0.5, 1.5]], np.float32)
+    out = render_tile(rgb, "linear", m, 16)
+    expected = np.rint(srgb_encode(np.clip(rgb @ m.T, 0, 1)) * 65535)
+    np.testing.assert_array_equal(out, expected.astype(np.uint16))
+    assert out.dtype == np.uint16
+
+
+def test_srgb_output_is_only_clipped():
+    rgb = np.array([[[-0.1, 0.5, 1.2]]], np.float32)
+    out = render_tile(rgb, "srgb", np.full((3, 3), 7.0), 8)
+    np.testing.assert_array_equal(out, [[[0, 128, 255]]])
+    assert out.dtype == np.uint8
+
+
+def test_quantise_rounds():
+    np.testing.assert_array_equal(quantise(np.array([0.0, 0.51 / 255, 0.49 / 255, 1.0]), 8), [0, 1, 0, 255])
+    with pytest.raises(ValueError, match="8 or 16"):
+        quantise(np.zeros(1), 12)
+
+
+def test_unknown_output():
+    with pytest.raises(ValueError, match="linear, srgb"):
+        render_tile(np.zeros((1, 1, 3)), "log", None, 8)
+
+
+def test_orientation_codes():
+    image = np.arange(6).reshape(2, 3)  # [[0 1 2] [3 4 5]]
+    np.testing.assert_array_equal(orient(image, 0), image)
+    np.testing.assert_array_equal(orient(image, 3), np.rot90(image, 2))
+    np.testing.assert_array_equal(orient(image, 6), np.rot90(image, -1))  # 90 clockwise
+    np.testing.assert_array_equal(orient(image, 5), np.rot90(image, 1))  # 90 counter-clockwise
+    assert orient(image, 6).base is not None  # a view, not a copy
+    assert oriented_shape(2, 3, 6) == (3, 2) and oriented_shape(2, 3, 3) == (2, 3)
