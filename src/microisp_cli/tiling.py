@@ -1,26 +1,57 @@
-"""Running the network over a frame: tile plans and the attention scheme, over any runner.
+"""Running the network over a frame: tile plans and the exact two-pass attention scheme.
 
-FIRST VERSION: whole-frame only (one tile). The exact tiled scheme replaces the body of
-``run_tiled``; its interface stays.
+The network's attention blocks average over the whole image, so plain tiling is wrong. The exact
+scheme (see ``docs/tiling.md``) runs the network one *segment* at a time over all tiles:
+
+1. every tile of segment ``i`` is computed over its core plus a halo of at least
+   ``config.segment_radius(i)`` packed pixels, clipped at the frame border (border tiles are smaller,
+   so the SAME zero padding at the frame edge is the whole-frame model's own);
+2. the core of its output state is kept (in a disk-backed :class:`StateStore`, float32) and the
+   core's stride-3 probe samples on the global grid (packed rows and columns divisible by 3) are
+   written into a small global map;
+3. the attention head runs once on that map, which is exactly what the whole-frame model samples;
+4. the next segment reads the stored state with its halo; the last one hands RGB tiles to the sink.
+
+``attention="tile"`` is the cheap approximation for single fixed-shape models: every tile window
+runs the whole network on its own (its own attention), and overlapping windows are feather-blended.
+
+Frames smaller than ``config.min_packed_size`` packed pixels on a side (79 for the published
+layout) are reflect-padded at the bottom and right up to that size, and the output is cropped
+back; see :func:`pad_to_minimum`. Every entry point here applies that rule.
 
 Interfaces:
 - ``source``: ``.shape`` -> (h, w) packed size; ``.read(y0, y1, x0, x1)`` -> float32
   (y1 - y0, x1 - x0, 4), the conditioned packed input (reads stay inside the frame).
 - ``sink(y, x, rgb)``: receives float32 RGB (h, w, 3) for output pixels starting at full-resolution
-  row ``y``, column ``x``.
+  row ``y``, column ``x``. Every output pixel is delivered exactly once.
 - ``progress(done, total)``: optional callback, called as tiles complete.
+
+Any :class:`runtimes.base.SegmentRunner` works (TensorFlow, LiteRT).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from . import defaults
-from .model import probe_samples
+from .model import ATTENTION_STRIDE, probe_samples
 from .runtimes.base import SegmentRunner
+
+#: Smallest tile side accepted, in output pixels (8 packed pixels). Below this the halo (up to
+#: 5 packed pixels per side for the published layout) would cost more than the core.
+MIN_TILE_SIZE = 16
+
+#: Overlap between neighbouring tile windows in ``attention="tile"`` mode, packed pixels per side;
+#: the feather ramp spans twice this.
+TILE_OVERLAP = 16
+
+ATTENTION_MODES = ("exact", "tile")
 
 
 class PackedSource(Protocol):
@@ -38,30 +69,336 @@ class ArraySource:
 
     def __init__(self, packed: np.ndarray):
         self.packed = np.asarray(packed, np.float32)
-        self.shape = self.packed.shape[:2]
+        self.shape = (int(self.packed.shape[0]), int(self.packed.shape[1]))
 
     def read(self, y0, y1, x0, x1):
         return self.packed[y0:y1, x0:x1]
 
 
+# --- small frames -------------------------------------------------------------------------------
+class PaddedSource:
+    """``source`` reflect-padded at the bottom and right to at least ``minimum`` per side.
+
+    The rule for frames the attention chain cannot take: mirror the packed frame about its last
+    row / column (repeatedly if the frame is much smaller than ``minimum``; a 1-pixel side is
+    replicated) and crop the output back to the frame. Top-left content keeps its coordinates.
+    """
+
+    def __init__(self, source: PackedSource, minimum: int):
+        self.inner = source
+        self.frame = tuple(int(s) for s in source.shape)
+        self.shape = (max(self.frame[0], minimum), max(self.frame[1], minimum))
+        self._padded: np.ndarray | None = None
+
+    def read(self, y0, y1, x0, x1):
+        if self._padded is None:  # at most minimum - 1 rows or columns: small by construction
+            h, w = self.frame
+            data = self.inner.read(0, h, 0, w)
+            pad = ((0, self.shape[0] - h), (0, self.shape[1] - w), (0, 0))
+            self._padded = np.pad(np.asarray(data, np.float32), pad, mode="reflect")
+        return self._padded[y0:y1, x0:x1]
+
+
+def pad_to_minimum(source: PackedSource, minimum: int) -> PackedSource:
+    """``source`` itself when both sides are >= ``minimum``, else a :class:`PaddedSource`."""
+    h, w = source.shape
+    if h < 1 or w < 1:
+        raise ValueError(f"empty frame: packed size {h}x{w}")
+    if h >= minimum and w >= minimum:
+        return source
+    return PaddedSource(source, minimum)
+
+
+def _cropping_sink(sink: Sink, frame: tuple[int, int]) -> Sink:
+    """A sink that drops output outside the (full-resolution) ``frame`` and forwards the rest."""
+    fh, fw = 2 * frame[0], 2 * frame[1]
+
+    def crop(y: int, x: int, rgb: np.ndarray) -> None:
+        h, w = min(rgb.shape[0], fh - y), min(rgb.shape[1], fw - x)
+        if h > 0 and w > 0:
+            sink(y, x, rgb[:h, :w])
+
+    return crop
+
+
+# --- tile plans ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    """One tile in packed pixels: ``core`` is what it delivers, ``window`` what it computes over.
+
+    Both are (y0, y1, x0, x1), half-open; ``window`` is ``core`` grown by the halo and clipped to
+    the frame.
+    """
+
+    core: tuple[int, int, int, int]
+    window: tuple[int, int, int, int]
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        """Position of the core inside the window."""
+        return self.core[0] - self.window[0], self.core[2] - self.window[2]
+
+
+def split_axis(length: int, size: int) -> list[tuple[int, int]]:
+    """``length`` split into ``ceil(length / size)`` near-equal runs (sizes differ by at most 1)."""
+    if length < 1 or size < 1:
+        raise ValueError(f"cannot split length {length} into pieces of {size}")
+    n = -(-length // size)
+    bounds = [(i * length) // n for i in range(n + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(n)]
+
+
+def plan_tiles(shape: tuple[int, int], core: int, halo: int) -> list[Tile]:
+    """Tiles covering a packed frame ``shape`` (h, w), in raster order.
+
+    Cores partition the frame into near-equal pieces of at most ``core`` pixels per side; each
+    window is its core grown by ``halo`` on every side and clipped to the frame.
+    """
+    h, w = shape
+    if halo < 0:
+        raise ValueError(f"halo must be >= 0, got {halo}")
+    tiles = []
+    for y0, y1 in split_axis(h, core):
+        for x0, x1 in split_axis(w, core):
+            window = (max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo))
+            tiles.append(Tile((y0, y1, x0, x1), window))
+    return tiles
+
+
+def packed_tile_size(tile_size: int) -> int:
+    """The core side in packed pixels for ``tile_size`` output pixels (0: none, whole frame)."""
+    if tile_size == 0:
+        return 0
+    if tile_size < MIN_TILE_SIZE or tile_size % 2:
+        raise ValueError(f"tile size must be 0 (whole frame) or an even number >= {MIN_TILE_SIZE} "
+                         f"output pixels, got {tile_size}")
+    return tile_size // 2
+
+
+# --- the state between attention points ----------------------------------------------------------
+class StateStore:
+    """A (h, w, c) array kept in an unlinked temporary file, read and written by rectangles.
+
+    Plain ``pread``/``pwrite`` on a file: the data lives in the page cache, which the kernel can
+    drop or write back, and never counts in this process's resident memory (a memory map would).
+    """
+
+    def __init__(self, shape: tuple[int, int], channels: int, dtype=np.float32,
+                 directory: str | None = None):
+        self.shape = (int(shape[0]), int(shape[1]), int(channels))
+        self.dtype = np.dtype(dtype)
+        self._row = self.shape[1] * self.shape[2] * self.dtype.itemsize
+        self._pixel = self.shape[2] * self.dtype.itemsize
+        self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=directory)
+        self._fd = self._file.fileno()
+        os.ftruncate(self._fd, self.shape[0] * self._row)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, y0: int, x0: int, data: np.ndarray) -> None:
+        data = np.ascontiguousarray(data, self.dtype)
+        h, w, _ = data.shape
+        if w == self.shape[1]:
+            os.pwrite(self._fd, memoryview(data).cast("B"), y0 * self._row)
+            return
+        for r in range(h):
+            os.pwrite(self._fd, memoryview(data[r]).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
+        if x0 == 0 and x1 == self.shape[1]:
+            self._read_into(out, y0 * self._row)
+        else:
+            for r in range(y1 - y0):
+                self._read_into(out[r], (y0 + r) * self._row + x0 * self._pixel)
+        return out
+
+    def _read_into(self, out: np.ndarray, offset: int) -> None:
+        view = memoryview(out).cast("B")
+        done = 0
+        while done < len(view):
+            n = os.preadv(self._fd, [view[done:]], offset + done)
+            if n <= 0:
+                raise OSError(f"short read from the state file at offset {offset + done}")
+            done += n
+
+
+# --- the pipeline -------------------------------------------------------------------------------
 def run_tiled(runner: SegmentRunner, source: PackedSource, sink: Sink,
               tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
-              progress: Progress | None = None) -> None:
-    """Run the network over ``source`` and hand every output tile to ``sink``."""
+              progress: Progress | None = None, *, state_dtype=np.float32,
+              temp_dir: str | None = None) -> None:
+    """Run the network over ``source`` and hand every output tile to ``sink``.
+
+    ``tile_size``: tile side in output pixels (even, >= ``MIN_TILE_SIZE``), or 0 for one
+    whole-frame pass. ``attention``: ``"exact"`` (global attention, equal to the whole-frame
+    result) or ``"tile"`` (each tile its own attention, feather-blended; approximate).
+    ``state_dtype``/``temp_dir``: how and where the exact mode keeps the state between attention
+    points (float32 keeps the result within 1e-5 of the whole frame; see docs/tiling.md).
+    """
+    if attention not in ATTENTION_MODES:
+        raise ValueError(f"attention must be one of {', '.join(ATTENTION_MODES)}; got {attention!r}")
+    core = packed_tile_size(tile_size)
+    config = runner.config
+    frame = tuple(int(s) for s in source.shape)
+    padded = pad_to_minimum(source, config.min_packed_size)
+    if padded is not source:
+        sink = _cropping_sink(sink, frame)
+    h, w = padded.shape
+    if core == 0 or (core >= h and core >= w):
+        _run_whole(runner, padded, sink, progress)
+    elif attention == "exact":
+        _run_exact(runner, padded, sink, core, progress, state_dtype, temp_dir)
+    else:
+        _run_tile_attention(runner, padded, sink, core, progress)
+
+
+def _run_whole(runner: SegmentRunner, source: PackedSource, sink: Sink,
+               progress: Progress | None) -> None:
+    """The whole frame in one pass (also what one window runs in ``attention="tile"`` mode)."""
     h, w = source.shape
-    x = source.read(0, h, 0, w)[None]
+    x = np.ascontiguousarray(source.read(0, h, 0, w), np.float32)[None]
+    sink(0, 0, _forward(runner, x)[0])
+    if progress:
+        progress(1, 1)
+
+
+def _forward(runner: SegmentRunner, x: np.ndarray) -> np.ndarray:
     state = att = None
     n = runner.config.num_segments
     for index in range(n - 1):
         state = runner.segment(index, x, state, att)
         att = runner.head(index, np.ascontiguousarray(probe_samples(state, runner.config)))
-    sink(0, 0, runner.segment(n - 1, x, state, att)[0])
-    if progress:
-        progress(1, 1)
+    return runner.segment(n - 1, x, state, att)
+
+
+def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
+               progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
+    config = runner.config
+    h, w = source.shape
+    n = config.num_segments
+    plans = [plan_tiles((h, w), core, config.segment_radius(i)) for i in range(n)]
+    total, done = n * len(plans[0]), 0
+    s = ATTENTION_STRIDE
+    samples = np.empty((1, -(-h // s), -(-w // s), config.probe_channels), np.float32)
+    previous: StateStore | None = None
+    att = None
+    try:
+        for index, plan in enumerate(plans):
+            last = index == n - 1
+            current = None if last else StateStore((h, w), config.state_channels, state_dtype,
+                                                    temp_dir)
+            for tile in plan:
+                wy0, wy1, wx0, wx1 = tile.window
+                cy0, cy1, cx0, cx1 = tile.core
+                oy, ox = tile.offset
+                x = np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
+                state = None
+                if previous is not None:
+                    state = previous.read(wy0, wy1, wx0, wx1).astype(np.float32, copy=False)[None]
+                out = runner.segment(index, x, state, att)[0]
+                if last:
+                    sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
+                else:
+                    kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
+                    current.write(cy0, cx0, kept)
+                    fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
+                    probe = kept[fy::s, fx::s, :config.probe_channels]
+                    my, mx = (cy0 + fy) // s, (cx0 + fx) // s
+                    samples[0, my:my + probe.shape[0], mx:mx + probe.shape[1]] = probe
+                done += 1
+                if progress:
+                    progress(done, total)
+            if not last:
+                att = runner.head(index, samples)
+            if previous is not None:
+                previous.close()
+            previous = current
+    finally:
+        if previous is not None:
+            previous.close()
+
+
+def feather_weights(length: int, lead: int, trail: int) -> np.ndarray:
+    """1-D blend weights over a window of ``length``: ramps over ``lead`` and ``trail`` pixels.
+
+    The window overlaps its neighbour by ``lead`` (before) and ``trail`` (after) pixels on each
+    side of the shared core boundary, i.e. ramps span ``2 * lead`` and ``2 * trail``. The ramps of
+    two neighbours sum to 1 at every pixel.
+    """
+    weights = np.ones(length, np.float32)
+    if lead:
+        weights[:2 * lead] = (np.arange(2 * lead, dtype=np.float32) + 0.5) / (2 * lead)
+    if trail:
+        weights[length - 2 * trail:] = (np.arange(2 * trail, 0, -1, dtype=np.float32) - 0.5) / (2 * trail)
+    return weights
+
+
+def _run_tile_attention(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
+                        progress: Progress | None) -> None:
+    """Approximate mode: every window runs the whole network; overlaps are feather-blended.
+
+    Each core is grown by ``TILE_OVERLAP`` pixels (the blend region, clipped to the frame) and then
+    by the network's whole receptive radius (context computed and discarded, so that only the
+    attention, not the zero padding of the window edge, differs from the exact result). Between
+    two neighbours the blend ramps linearly across the ``2 * TILE_OVERLAP`` pixels both cover.
+    Rows of tiles are blended into a band buffer, and finished rows are handed to the sink.
+    """
+    h, w = source.shape
+    config = runner.config
+    context = sum(config.segment_radius(i) for i in range(config.num_segments))
+    rows = split_axis(h, core)
+    cols = split_axis(w, core)
+    smallest = min(b - a for a, b in rows + cols)
+    m = min(TILE_OVERLAP, smallest // 2)  # the two ramps of one window must not overlap
+    total, done = len(rows) * len(cols), 0
+    carry = None  # output rows [2 * (y0 - m), 2 * (y0 + m)) blended so far by the band above
+    for r, (y0, y1) in enumerate(rows):
+        by0, by1 = max(0, y0 - m), min(h, y1 + m)
+        band = np.zeros((2 * (by1 - by0), 2 * w, 3), np.float32)
+        wy = feather_weights(2 * (by1 - by0), 2 * (y0 - by0), 2 * (by1 - y1))
+        wy0, wy1 = max(0, by0 - context), min(h, by1 + context)
+        for x0, x1 in cols:
+            bx0, bx1 = max(0, x0 - m), min(w, x1 + m)
+            wx0, wx1 = max(0, bx0 - context), min(w, bx1 + context)
+            window = pad_to_minimum(_Window(source, wy0, wy1, wx0, wx1), config.min_packed_size)
+            x = np.ascontiguousarray(window.read(0, window.shape[0], 0, window.shape[1]),
+                                     np.float32)[None]
+            oy, ox = 2 * (by0 - wy0), 2 * (bx0 - wx0)
+            rgb = _forward(runner, x)[0, oy:oy + 2 * (by1 - by0), ox:ox + 2 * (bx1 - bx0)]
+            wx = feather_weights(2 * (bx1 - bx0), 2 * (x0 - bx0), 2 * (bx1 - x1))
+            band[:, 2 * bx0:2 * bx1] += rgb * wy[:, None, None] * wx[None, :, None]
+            done += 1
+            if progress:
+                progress(done, total)
+        if carry is not None:  # rows shared with the band above: 2 * m packed rows
+            band[:carry.shape[0]] += carry
+        end = band.shape[0] - 4 * (by1 - y1)
+        sink(2 * by0, 0, band[:end])
+        carry = band[end:].copy()
+
+
+class _Window:
+    """A rectangle of a source, as a source."""
+
+    def __init__(self, source: PackedSource, y0: int, y1: int, x0: int, x1: int):
+        self.source, self.y0, self.x0 = source, y0, x0
+        self.shape = (y1 - y0, x1 - x0)
+
+    def read(self, y0, y1, x0, x1):
+        return self.source.read(self.y0 + y0, self.y0 + y1, self.x0 + x0, self.x0 + x1)
 
 
 def run_array(runner: SegmentRunner, packed: np.ndarray, tile_size: int = defaults.TILE_SIZE,
-              attention: str = defaults.ATTENTION, progress: Progress | None = None) -> np.ndarray:
+              attention: str = defaults.ATTENTION, progress: Progress | None = None,
+              **options) -> np.ndarray:
     """Convenience: packed (h, w, 4) float32 -> RGB (2h, 2w, 3) float32."""
     h, w = packed.shape[:2]
     out = np.empty((2 * h, 2 * w, 3), np.float32)
@@ -69,5 +406,5 @@ def run_array(runner: SegmentRunner, packed: np.ndarray, tile_size: int = defaul
     def sink(y, x, rgb):
         out[y:y + rgb.shape[0], x:x + rgb.shape[1]] = rgb
 
-    run_tiled(runner, ArraySource(packed), sink, tile_size, attention, progress)
+    run_tiled(runner, ArraySource(packed), sink, tile_size, attention, progress, **options)
     return out

@@ -1,4 +1,8 @@
-"""TensorFlow runtime: the network's segments and heads as ``tf.function``s on numpy arrays."""
+"""TensorFlow runtime: the network's segments and heads as ``tf.function``s on numpy arrays.
+
+Every function is traced once, with a fixed input signature whose spatial dimensions are ``None``:
+tiles of any shape (border tiles are smaller) reuse the same graph instead of retracing.
+"""
 
 from __future__ import annotations
 
@@ -21,16 +25,20 @@ class TensorFlowRunner:
                 pass
         self.config = weights.config
         self.net = weights.build()
-        self._segments = [self._compile_segment(i) for i in range(self.config.num_segments)]
-        self._heads = [tf.function(lambda s, i=i: self.net.head(i, s), reduce_retracing=True)
-                       for i in range(self.config.num_segments - 1)]
-
-    def _compile_segment(self, index: int):
-        import tensorflow as tf
-
-        if index == 0:
-            return tf.function(lambda x: self.net.segment(0, x), reduce_retracing=True)
-        return tf.function(lambda x, s, a: self.net.segment(index, x, s, a), reduce_retracing=True)
+        cfg = self.config
+        x_spec = tf.TensorSpec([1, None, None, 4], tf.float32)
+        state_spec = tf.TensorSpec([1, None, None, cfg.state_channels], tf.float32)
+        att_spec = tf.TensorSpec([1, 1, 1, cfg.probe_channels], tf.float32)
+        probe_spec = tf.TensorSpec([1, None, None, cfg.probe_channels], tf.float32)
+        self._segments = [
+            tf.function(lambda x: self.net.segment(0, x), input_signature=[x_spec])
+        ] + [
+            tf.function(lambda x, s, a, i=i: self.net.segment(i, x, s, a),
+                        input_signature=[x_spec, state_spec, att_spec])
+            for i in range(1, cfg.num_segments)
+        ]
+        self._heads = [tf.function(lambda s, i=i: self.net.head(i, s), input_signature=[probe_spec])
+                       for i in range(cfg.num_segments - 1)]
 
     def segment(self, index, x, state=None, attention=None) -> np.ndarray:
         if index == 0:

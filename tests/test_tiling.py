@@ -1,0 +1,200 @@
+"""The tiled pipeline equals whole-frame inference; tile plans, small frames, the approximate mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
+from microisp_cli.tiling import (
+    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, packed_tile_size, plan_tiles,
+    run_array, run_tiled, split_axis,
+)
+from microisp_cli.weights import Conditioning, Weights, load_weights
+
+TOLERANCE = 1e-4
+
+
+def make_runner(config: ModelConfig, seed: int = 0):
+    from microisp_cli.runtimes.tensorflow import TensorFlowRunner
+
+    return TensorFlowRunner(Weights("test", config, init_parameters(config, seed), Conditioning()))
+
+
+@pytest.fixture(scope="module")
+def small_runner():
+    return make_runner(ModelConfig(stages=1, blocks=1), seed=1)
+
+
+@pytest.fixture(scope="module")
+def published_runner():
+    return make_runner(PUBLISHED, seed=2)
+
+
+@pytest.fixture(scope="module")
+def default_runner():
+    from microisp_cli.runtimes.tensorflow import TensorFlowRunner
+
+    return TensorFlowRunner(load_weights("default"))
+
+
+def frame(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A packed frame (h, w, 4) float32 in [0, 1): smooth structure plus noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    smooth = 0.5 + 0.3 * np.sin(6 * yy + 3 * xx)[..., None] * np.array([1.0, 0.8, 0.9, 0.6])
+    return np.clip(smooth + 0.1 * rng.random((h, w, 4)), 0, 1).astype(np.float32)
+
+
+def whole(runner, packed):
+    return run_array(runner, packed, tile_size=0)
+
+
+# --- tile plans -------------------------------------------------------------------------------
+def test_split_axis_gives_near_equal_runs_covering_the_length():
+    assert split_axis(10, 4) == [(0, 3), (3, 6), (6, 10)]
+    assert split_axis(131, 1000) == [(0, 131)]
+    for length, size in [(97, 8), (131, 50), (1, 1), (79, 79), (80, 79)]:
+        runs = split_axis(length, size)
+        assert runs[0][0] == 0 and runs[-1][1] == length
+        assert all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+        sizes = [b - a for a, b in runs]
+        assert max(sizes) <= size and max(sizes) - min(sizes) <= 1
+
+
+def test_plan_tiles_cores_partition_the_frame_and_windows_are_clipped():
+    h, w, halo = 97, 131, 5
+    tiles = plan_tiles((h, w), 40, halo)
+    cover = np.zeros((h, w), int)
+    for t in tiles:
+        y0, y1, x0, x1 = t.core
+        cover[y0:y1, x0:x1] += 1
+        wy0, wy1, wx0, wx1 = t.window
+        assert (wy0, wy1, wx0, wx1) == (max(0, y0 - halo), min(h, y1 + halo),
+                                        max(0, x0 - halo), min(w, x1 + halo))
+        assert t.offset == (y0 - wy0, x0 - wx0)
+    assert (cover == 1).all()
+    assert len(tiles) == 3 * 4
+    assert [t.core[:2] for t in tiles[:4]] == [(0, 32)] * 4  # raster order
+
+
+def test_plan_tiles_single_tile_when_core_exceeds_frame():
+    (tile,) = plan_tiles((20, 30), 64, 3)
+    assert tile.core == tile.window == (0, 20, 0, 30)
+
+
+@pytest.mark.parametrize("bad", [2, MIN_TILE_SIZE - 2, 33, -4])
+def test_tile_size_must_be_even_and_large_enough(bad):
+    with pytest.raises(ValueError, match="tile size"):
+        packed_tile_size(bad)
+    assert packed_tile_size(0) == 0 and packed_tile_size(MIN_TILE_SIZE) == MIN_TILE_SIZE // 2
+
+
+def test_feather_ramps_of_neighbours_sum_to_one():
+    left, right = feather_weights(40, 0, 6), feather_weights(40, 6, 0)
+    np.testing.assert_allclose(left[-12:] + right[:12], 1.0, rtol=0, atol=1e-6)
+    assert (left[:-12] == 1).all() and (right[12:] == 1).all()
+
+
+def test_state_store_round_trips_rectangles(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.random((23, 17, 5)).astype(np.float32)
+    with StateStore((23, 17), 5, directory=str(tmp_path)) as store:
+        store.write(0, 0, data[:10])
+        store.write(10, 0, data[10:, :9])
+        store.write(10, 9, data[10:, 9:])
+        np.testing.assert_array_equal(store.read(0, 23, 0, 17), data)
+        np.testing.assert_array_equal(store.read(4, 19, 3, 11), data[4:19, 3:11])
+    assert list(tmp_path.iterdir()) == []  # unlinked
+
+
+# --- exact tiling equals the whole frame --------------------------------------------------------
+@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 50, 96, 262, 1000])
+def test_small_model_tiled_equals_whole_frame(small_runner, tile_size):
+    packed = frame(97, 131)
+    expected = whole(small_runner, packed)
+    got = run_array(small_runner, packed, tile_size)
+    assert got.shape == (194, 262, 3)
+    assert np.abs(got - expected).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 68, 160, 400])
+def test_published_layout_tiled_equals_whole_frame(published_runner, tile_size):
+    packed = frame(97, 131, seed=1)
+    expected = whole(published_runner, packed)
+    assert np.abs(run_array(published_runner, packed, tile_size) - expected).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 100, 2048])
+def test_default_weights_tiled_equal_whole_frame(default_runner, tile_size):
+    packed = frame(83, 101, seed=2)
+    expected = whole(default_runner, packed)
+    assert np.abs(run_array(default_runner, packed, tile_size) - expected).max() <= TOLERANCE
+
+
+def test_frame_smaller_than_one_tile_equals_whole_frame(published_runner):
+    packed = frame(85, 90, seed=3)
+    assert np.abs(run_array(published_runner, packed, 1024) - whole(published_runner, packed)).max() \
+        <= TOLERANCE
+
+
+def test_progress_reports_every_tile_of_every_segment(small_runner):
+    calls = []
+    run_array(small_runner, frame(97, 131), 100, progress=lambda d, t: calls.append((d, t)))
+    tiles = len(plan_tiles((97, 131), 50, 0))
+    total = small_runner.config.num_segments * tiles
+    assert calls == [(i, total) for i in range(1, total + 1)]
+
+
+def test_unknown_attention_mode_is_rejected(small_runner):
+    with pytest.raises(ValueError, match="attention"):
+        run_array(small_runner, frame(80, 80), 64, attention="global")
+
+
+# --- frames smaller than the attention chain ------------------------------------------------------
+@pytest.mark.parametrize("shape", [(40, 131), (97, 12), (5, 3), (1, 1)])
+def test_small_frames_are_reflect_padded_to_the_minimum_and_cropped(published_runner, shape):
+    h, w = shape
+    minimum = PUBLISHED.min_packed_size
+    packed = frame(h, w, seed=4)
+    padded = np.pad(packed, ((0, max(0, minimum - h)), (0, max(0, minimum - w)), (0, 0)), "reflect")
+    expected = whole(published_runner, padded)[:2 * h, :2 * w]
+    for tile_size in (0, 40, 512):
+        got = run_array(published_runner, packed, tile_size)
+        assert got.shape == (2 * h, 2 * w, 3)
+        assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def test_small_frame_in_sink_calls_stays_inside_the_frame(published_runner):
+    seen = []
+    run_tiled(published_runner, ArraySource(frame(30, 20)), lambda y, x, rgb: seen.append(
+        (y, x) + rgb.shape[:2]), tile_size=32)
+    covered = np.zeros((60, 40), int)
+    for y, x, h, w in seen:
+        assert y + h <= 60 and x + w <= 40
+        covered[y:y + h, x:x + w] += 1
+    assert (covered == 1).all()
+
+
+# --- approximate per-tile attention ---------------------------------------------------------------
+def test_tile_attention_blends_to_exact_for_a_model_without_attention():
+    """With no attention blocks tiles are independent, so the feathered result must be exact."""
+    runner = make_runner(ModelConfig(stages=2, blocks=0), seed=5)
+    packed = frame(61, 77, seed=5)
+    expected = whole(runner, packed)
+    for tile_size in (MIN_TILE_SIZE, 40, 100):
+        got = run_array(runner, packed, tile_size, attention="tile")
+        assert np.abs(got - expected).max() <= TOLERANCE
+
+
+def test_tile_attention_covers_the_frame_once_and_equals_exact_with_one_tile(small_runner):
+    packed = frame(97, 131)
+    seen = np.zeros((194, 262), int)
+
+    def sink(y, x, rgb):
+        seen[y:y + rgb.shape[0], x:x + rgb.shape[1]] += 1
+
+    run_tiled(small_runner, ArraySource(packed), sink, 64, attention="tile")
+    assert (seen == 1).all()
+    one = run_array(small_runner, packed, 1000, attention="tile")
+    assert np.abs(one - whole(small_runner, packed)).max() <= TOLERANCE
