@@ -90,6 +90,18 @@ def test_headerless_dump(tmp_path, cfa):
     np.testing.assert_array_equal(m.black, np.full((2, 2), 64))
 
 
+def test_headerless_file_needs_a_size(tmp_path):
+    path = tmp_path / "frame.raw"
+    _mosaic(512, 768).astype("<u2").tofile(path)  # a size LibRaw would take for some camera
+    with pytest.raises(InputError, match="no file header: .* needs --raw-size"):
+        decode(path)
+
+
+def test_dump_size_leaves_real_raw_files_to_libraw(tmp_path):
+    path = write_dng(tmp_path / "x.dng", _mosaic(), "GBRG", white_level=4095)
+    assert decode(path, DumpFormat(size=(10, 10))).cfa == "GBRG"
+
+
 def test_dump_of_wrong_size(tmp_path):
     path = tmp_path / "frame.raw"
     _mosaic(30, 50).astype("<u2").tofile(path)

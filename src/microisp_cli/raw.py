@@ -162,16 +162,36 @@ def decode(path: str | Path, dump: DumpFormat | None = None) -> Mosaic:
     :class:`UnsupportedSensorError` (not a 2x2 Bayer mosaic).
     """
     path = Path(path)
-    _check_file(path)
+    head = _check_file(path)
     dump = dump or DumpFormat()
     if path.suffix.lower() == ".npy":
         return read_npy(path, dump)
-    if dump.size is not None:
-        return read_dump(path, dump)
+    if not has_raw_header(head):
+        if dump.size is not None:
+            return read_dump(path, dump)
+        if path.suffix.lower() in HEADERLESS_EXTENSIONS:
+            raise InputError("no file header: a headerless sensor dump needs --raw-size WxH "
+                             "(with --cfa and --bits-per-sample)")
     return read_raw(path)
 
 
-def _check_file(path: Path) -> None:
+#: Extensions under which sensor dumps come; without a known header these are never guessed by
+#: LibRaw (it would pick a camera by the file size alone).
+HEADERLESS_EXTENSIONS = frozenset({".raw", ".bin", ".u16"})
+
+#: Leading bytes of the RAW containers LibRaw reads (TIFF-based, Panasonic, Olympus, Fuji, Canon
+#: CRW/CR3, Minolta, Foveon, ARRI, Phase One, Sinar, RED, ...).
+_MAGICS = (b"II*\0", b"MM\0*", b"IIU\0", b"IIRO", b"IIRS", b"FUJIFILM", b"ARRI", b"FOVb",
+           b"\0MRM", b"IIII", b"RIFF", b"\xff\xd8", b"BR", b"RED", b"PWAD", b"\0\0\0\x18ftyp",
+           b"\0\0\0\x1cftyp", b"\0\0\0 ftyp", b"ftyp")
+
+
+def has_raw_header(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) starts like a RAW container LibRaw knows."""
+    return head.startswith(_MAGICS) or head[6:14] == b"HEAPCCDR" or head[4:8] == b"ftyp"
+
+
+def _check_file(path: Path) -> bytes:
     if not path.exists():
         raise InputError("no such file")
     if path.is_dir():
@@ -186,6 +206,7 @@ def _check_file(path: Path) -> None:
         raise InputError("empty file (0 bytes)")
     if path.suffix.lower() != ".npy" and _looks_like_text(head):
         raise InputError("a text file, not a RAW image")
+    return head
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -316,28 +337,27 @@ def _captured_stderr() -> Iterator[list[str]]:
 
 
 def read_raw(path: Path) -> Mosaic:
-    """A camera RAW file through LibRaw (rawpy), validated as a 2x2 Bayer mosaic."""
+    """A camera RAW file through LibRaw (rawpy), validated as a 2x2 Bayer mosaic.
+
+    What LibRaw prints on stderr while it reads (e.g. "Unexpected end of file") is kept out of
+    the terminal and added to the error message instead.
+    """
     import rawpy
 
     libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
-    raw = None
+    error: Exception | None = None
     with _captured_stderr() as messages:
         try:
-            raw = rawpy.imread(str(path))
+            with rawpy.imread(str(path)) as raw:
+                raw.unpack()
+                return _mosaic_from_rawpy(raw, path, rawpy, messages)
         except libraw_errors as exc:
             error = exc
-        except (OSError, MemoryError) as exc:
-            raise InputError(f"cannot be read ({exc})") from None
-        else:
-            error = None
-    if error is not None:
-        raise InputError(_libraw_message(error, messages, rawpy)) from None
-    assert raw is not None
-    try:
-        with raw:
-            return _mosaic_from_rawpy(raw, path, rawpy)
-    except libraw_errors as exc:
-        raise InputError(_libraw_message(exc, [], rawpy)) from None
+        except MemoryError:
+            raise InputError("not enough memory to decode it") from None
+        except OSError as exc:
+            raise InputError(f"cannot be read ({exc.strerror or exc})") from None
+    raise InputError(_libraw_message(error, messages, rawpy)) from None
 
 
 def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
@@ -357,7 +377,7 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
     return f"{cause} ({extra})" if extra and extra.lower() not in cause else cause
 
 
-def _mosaic_from_rawpy(raw, path: Path, rawpy) -> Mosaic:
+def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str]) -> Mosaic:
     sizes = raw.sizes
     desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
     pattern = raw.raw_pattern
@@ -385,9 +405,7 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy) -> Mosaic:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {cfa} 2x2 pattern, "
                                      "not one of RGGB, BGGR, GRBG, GBRG")
     # --- the pixels ---------------------------------------------------------------------------
-    with _captured_stderr() as messages:
-        visible = raw.raw_image_visible
-        data = np.array(visible, dtype=np.uint16, copy=True)
+    data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
     if data.ndim != 2 or min(data.shape) < 2:
         raise InputError(f"no pixel data in the file ({'; '.join(messages) or 'empty image'})")
     pixels = data.shape[0] * data.shape[1]

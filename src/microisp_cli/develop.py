@@ -1,0 +1,109 @@
+"""Developing one RAW file: decode -> condition and pack -> tiled network -> render -> orient -> encode.
+
+The library entry points, usable without the CLI::
+
+    from microisp_cli.develop import develop, develop_to_file, make_runner
+    image = develop("IMG.dng")                       # (H, W, 3) uint16 sRGB, oriented
+    develop_to_file("IMG.dng", "IMG.png", bits=8)    # atomic write, sRGB profile embedded
+
+For a batch, load the weights and make the runner once and pass both to every call.
+No full-frame float32 array is ever held: the source conditions tiles on demand and the sink
+renders each output tile straight into the preallocated uint8/uint16 image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import defaults, encode, render
+from .bayer import PackedBayerSource
+from .errors import MicroISPError
+from .raw import DumpFormat, Mosaic, decode
+from .runtimes.base import SegmentRunner
+from .weights import Weights, load_weights
+
+Progress = Callable[[int, int], None]
+
+BACKENDS = ("tf",)
+
+
+def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | Path | None = None,
+                threads: int | None = defaults.THREADS) -> SegmentRunner:
+    """The runtime that runs ``weights``' network. Only ``"tf"`` (TensorFlow) is here so far;
+    ``model`` is for backends that run a converted file (``"tflite"``)."""
+    if backend == "tf":
+        from .runtimes.tensorflow import TensorFlowRunner
+
+        return TensorFlowRunner(weights, threads=threads)
+    raise MicroISPError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+
+
+def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | None = None,
+                   bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
+                   attention: str = defaults.ATTENTION, progress: Progress | None = None) -> np.ndarray:
+    """A decoded :class:`Mosaic` -> (H, W, 3) uint8/uint16 sRGB, oriented (possibly a view)."""
+    dtype = render.dtype_for_bits(bits)
+    runner = runner if runner is not None else make_runner(weights)
+    conditioning = weights.conditioning
+    source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
+                               conditioning, min_size=runner.config.min_packed_size)
+    top, left, height, width = source.crop
+    out = np.empty((height, width, 3), dtype)
+    matrix = mosaic.cam_to_srgb
+
+    def sink(y: int, x: int, rgb: np.ndarray) -> None:
+        y0, x0 = max(y, top), max(x, left)
+        y1, x1 = min(y + rgb.shape[0], top + height), min(x + rgb.shape[1], left + width)
+        if y0 >= y1 or x0 >= x1:
+            return
+        tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
+            tile, conditioning.output, matrix, bits)
+
+    from .tiling import run_tiled
+
+    run_tiled(runner, source, sink, tile_size, attention, progress)
+    return render.orient(out, mosaic.orientation)
+
+
+def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
+            runner: SegmentRunner | None = None, bits: int = defaults.BITS_ARRAY,
+            tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
+            dump: DumpFormat | None = None, progress: Progress | None = None) -> np.ndarray:
+    """Develop the RAW file (or sensor dump) at ``path`` into an (H, W, 3) sRGB array.
+
+    ``weights``: a :class:`Weights`, a bundled name or a path (None: the default weights).
+    ``runner``: a runtime made by :func:`make_runner` (made here when None; pass one for batches).
+    ``bits``: 8 or 16 (uint8 or uint16 result). ``dump``: how to read headerless dumps and
+    ``.npy`` mosaics. ``progress(done, total)``: called as network tiles complete.
+    Raises :class:`errors.InputError` for unreadable or unsupported inputs.
+    """
+    if not isinstance(weights, Weights):
+        weights = load_weights(weights)
+    mosaic = decode(path, dump)
+    return develop_mosaic(mosaic, weights, runner, bits, tile_size, attention, progress)
+
+
+def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str | Path | None = None,
+                    *, runner: SegmentRunner | None = None, bits: int | None = None,
+                    quality: int = defaults.JPEG_QUALITY, overwrite: bool = False,
+                    tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
+                    dump: DumpFormat | None = None, progress: Progress | None = None) -> Path:
+    """Develop ``path`` and write it to ``output`` (format from its extension), atomically.
+
+    ``bits``: None takes the format's default (PNG and JPEG 8, TIFF 16). Raises
+    :class:`errors.OutputError` if ``output`` exists and not ``overwrite``, before any work.
+    """
+    output = Path(output)
+    kind = encode.format_for(output)
+    bits = bits if bits is not None else encode.default_bits(output)
+    if kind == "jpeg" and bits != 8:
+        raise encode.OutputError(f"{output}: JPEG is 8-bit only (got --bits {bits})")
+    if output.exists() and not overwrite:
+        raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
+    image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
+                    attention=attention, dump=dump, progress=progress)
+    return encode.write_image(output, image, quality=quality, overwrite=overwrite)

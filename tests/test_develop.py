@@ -1,0 +1,138 @@
+"""develop.py: the library entry points, end to end on small DNGs made here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from microisp_cli.bayer import mosaic_rggb
+from microisp_cli.develop import develop, develop_to_file, make_runner
+from microisp_cli.errors import InputError, MicroISPError, OutputError
+from microisp_cli.raw import CFA_PATTERNS
+from microisp_cli.render import srgb_encode
+from microisp_cli.training.dng import write_dng
+from microisp_cli.weights import load_weights
+
+NEUTRAL = np.array([0.5, 1.0, 0.8])  # camera RGB of white: gains 2, 1, 1.25
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return load_weights()
+
+
+@pytest.fixture(scope="module")
+def runner(weights):
+    return make_runner(weights)
+
+
+def _scene(h, w):
+    """A smooth linear RGB scene in [0.05, 0.85] (the MHC base reproduces it away from borders)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    return np.stack([0.1 + 0.7 * x / w, 0.1 + 0.6 * y / h, 0.4 + 0.2 * (x + y) / (w + h)], -1)
+
+
+def _write(path, scene, cfa="RGGB", bits=12, black=64, orientation=1):
+    white = 2 ** bits - 1
+    camera = scene * NEUTRAL  # what the sensor saw before white balance
+    mosaic = np.round(mosaic_rggb(camera, cfa) * (white - black) + black).astype(np.uint16)
+    return write_dng(path, mosaic, cfa, black_level=black, white_level=white,
+                     as_shot_neutral=NEUTRAL, orientation=orientation)
+
+
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+@pytest.mark.parametrize("h, w", [(96, 130), (97, 131)])
+def test_every_cfa_and_odd_size_develops_to_the_scene(tmp_path, weights, runner, cfa, h, w):
+    scene = _scene(h, w)
+    path = _write(tmp_path / "x.dng", scene, cfa)
+    image = develop(path, weights, runner=runner, bits=16, tile_size=0)
+    assert image.shape == (h, w, 3) and image.dtype == np.uint16  # exactly the visible size
+    expected = srgb_encode(scene.astype(np.float32)) * 65535
+    error = np.abs(image.astype(np.float64) - expected)[3:-3, 3:-3]
+    assert error.max() < 0.01 * 65535, error.max()
+
+
+@pytest.mark.parametrize("bits", [10, 14])
+def test_bit_depths_and_8_bit_output(tmp_path, weights, runner, bits):
+    scene = _scene(64, 80)
+    image = develop(_write(tmp_path / "x.dng", scene, "GRBG", bits=bits), weights, runner=runner, bits=8,
+                    tile_size=0)
+    assert image.dtype == np.uint8
+    expected = srgb_encode(scene.astype(np.float32)) * 255
+    assert np.abs(image.astype(np.float64) - expected)[3:-3, 3:-3].max() <= 3
+
+
+@pytest.mark.parametrize("tiff, rotate", [(3, 2), (6, -1), (8, 1)])
+def test_orientation_is_applied(tmp_path, weights, runner, tiff, rotate):
+    scene = _scene(60, 90)
+    upright = develop(_write(tmp_path / "a.dng", scene), weights, runner=runner, tile_size=0)
+    turned = develop(_write(tmp_path / "b.dng", scene, orientation=tiff), weights, runner=runner,
+                     tile_size=0)
+    np.testing.assert_array_equal(turned, np.rot90(upright, rotate))
+
+
+def test_tiled_equals_whole_frame(tmp_path, weights, runner):
+    path = _write(tmp_path / "x.dng", _scene(200, 230), "BGGR")
+    whole = develop(path, weights, runner=runner, tile_size=0)
+    tiled = develop(path, weights, runner=runner, tile_size=64, attention="exact")
+    assert tiled.shape == whole.shape
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_progress_reports_tiles(tmp_path, weights, runner):
+    calls = []
+    develop(_write(tmp_path / "x.dng", _scene(200, 230)), weights, runner=runner, tile_size=64,
+            progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1]
+
+
+def test_develop_to_file(tmp_path, weights, runner):
+    path = _write(tmp_path / "x.dng", _scene(40, 50))
+    out = develop_to_file(path, tmp_path / "x.png", weights, runner=runner)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(OutputError, match="exists"):
+        develop_to_file(path, out, weights, runner=runner)
+    with pytest.raises(OutputError, match="8-bit"):
+        develop_to_file(path, tmp_path / "x.jpg", weights, runner=runner, bits=16)
+    tif = develop_to_file(path, tmp_path / "x.tif", weights, runner=runner)
+    import tifffile
+
+    assert tifffile.imread(tif).dtype == np.uint16  # TIFF defaults to 16 bits
+
+
+def test_bad_input_writes_nothing(tmp_path, weights, runner):
+    bad = tmp_path / "x.dng"
+    bad.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        develop_to_file(bad, tmp_path / "x.png", weights, runner=runner)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.dng"]
+
+
+def test_unknown_backend(weights):
+    with pytest.raises(MicroISPError, match="unknown backend"):
+        make_runner(weights, backend="nnapi")
+
+
+def test_upstream_preset_matches_the_published_script(tmp_path, upstream_checkpoint):
+    """10-bit RGGB: our pipeline with the published weights = the published inference script."""
+    weights = load_weights(upstream_checkpoint)
+    rng = np.random.default_rng(3)
+    scene = _scene(180, 220) * rng.uniform(0.9, 1.1, (180, 220, 1))
+    raw = np.round(mosaic_rggb(scene, "RGGB") * 1023).astype(np.uint16)
+    path = write_dng(tmp_path / "imx586.dng", raw, "RGGB", black_level=0, white_level=1023)
+    ours = develop(path, weights, bits=8, tile_size=0)
+    # the published script, written out: its channel order and scaling, the network, *255, uint8
+    f = raw.astype(np.float32)
+    packed = np.dstack((f[1::2, 1::2], f[0::2, 1::2], f[0::2, 0::2], f[1::2, 0::2])) / (4 * 255)
+    out = weights.build()(packed[None]).numpy()[0]
+    script = np.uint8(np.clip(out * 255, 0, 255))
+    assert ours.shape == script.shape
+    assert np.abs(ours.astype(int) - script.astype(int)).max() <= 1
+
+
+def test_shared_canon_dng_develops(weights, runner):
+    image = develop(shared_file("data", "raw", "canon550d_colorchart.dng"), weights, runner=runner,
+                    bits=8, tile_size=512)
+    assert image.shape == (1156, 1734, 3)
+    assert 20 < image.mean() < 200
