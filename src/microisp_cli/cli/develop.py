@@ -1,0 +1,256 @@
+"""``microisp develop INPUT... -o OUTPUT``: RAW files or folders in, finished photos out.
+
+A thin layer over :mod:`microisp_cli.develop`: it collects the inputs, names the outputs, reports
+progress with rich, turns library errors into one line per file and sums up at the end. Exit
+code 0 when every file was developed or skipped, 1 when any failed, 2 for usage errors.
+TensorFlow is loaded only once there is a file to develop, and only once per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import click
+
+from .. import defaults
+from ..encode import FORMATS
+from ..errors import MicroISPError
+from ..raw import CFA_PATTERNS, INPUT_EXTENSIONS, DumpFormat, parse_size
+
+
+@dataclasses.dataclass
+class Job:
+    source: Path
+    output: Path | None = None
+    error: str | None = None  # a problem found while collecting (missing path, empty folder)
+
+
+def collect(inputs: tuple[Path, ...]) -> list[Job]:
+    """One job per file: files as given, folders searched recursively for RAW extensions."""
+    jobs: list[Job] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS
+                           and not p.name.startswith("."))
+            if not found:
+                jobs.append(Job(item, error="no RAW files in this folder (searched recursively)"))
+            jobs += [Job(p) for p in found]
+        elif item.exists():
+            jobs.append(Job(item))
+        else:
+            jobs.append(Job(item, error="no such file or directory"))
+    return jobs
+
+
+def _relative(path: Path, inputs: tuple[Path, ...]) -> Path:
+    """``path`` relative to the input folder it was found in (its name for files given directly)."""
+    for item in inputs:
+        if item.is_dir():
+            try:
+                return path.relative_to(item)
+            except ValueError:
+                continue
+    return Path(path.name)
+
+
+def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extension: str,
+                 as_folder: bool = False) -> None:
+    """Fill ``job.output``: ``output`` itself for a single file, else files inside folder ``output``
+    named from the inputs (sub-folders mirrored; ``NAME.EXT.png`` where two inputs share a stem)."""
+    todo = [j for j in jobs if j.error is None]
+    single = len(inputs) == 1 and not inputs[0].is_dir() and len(todo) == 1
+    if single and output.suffix.lower() in FORMATS and not output.is_dir() and not as_folder:
+        todo[0].output = output
+        return
+    targets: dict[Path, list[Job]] = {}
+    for job in todo:
+        rel = _relative(job.source, inputs)
+        targets.setdefault(output / rel.parent / (rel.stem + extension), []).append(job)
+    for target, group in targets.items():
+        for job in group:
+            rel = _relative(job.source, inputs)
+            job.output = target if len(group) == 1 else output / rel.parent / (rel.name + extension)
+
+
+#: Runners already built in this process, by weights content and backend: one per batch, and
+#: reused when the command runs again in the same process (tests, notebooks).
+_RUNNERS: dict[tuple, object] = {}
+
+
+def _cached_runner(weights, backend, threads, make_runner):
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(weights.params):
+        digest.update(name.encode())
+        digest.update(weights.params[name].tobytes())
+    key = (weights.config, weights.conditioning, digest.hexdigest(), backend, threads)
+    if key not in _RUNNERS:
+        _RUNNERS.clear()  # keep one: a runner holds a compiled network
+        _RUNNERS[key] = make_runner(weights, backend, threads=threads)
+    return _RUNNERS[key]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output file (one input) or folder (created if missing; a trailing / forces a folder).")
+@click.option("-f", "--format", "extension",
+              type=click.Choice(sorted(FORMATS) + sorted(k[1:] for k in FORMATS), case_sensitive=False),
+              default=defaults.OUTPUT_EXTENSION, show_default=True,
+              help="Output format when -o is a folder.")
+@click.option("--bits", type=click.Choice(["8", "16"]), default=None,
+              help=f"Bits per sample [default: {defaults.BITS_PNG} for PNG and JPEG, "
+                   f"{defaults.BITS_TIFF} for TIFF].")
+@click.option("--quality", type=click.IntRange(1, 100), default=defaults.JPEG_QUALITY, show_default=True,
+              help="JPEG quality.")
+@click.option("--weights", default=defaults.WEIGHTS, show_default=True,
+              help="Bundled weights name, or a path (.json/.npz, or a TF1 checkpoint prefix).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
+@click.option("--tile-size", type=click.IntRange(min=0), default=defaults.TILE_SIZE, show_default=True,
+              help="Tile side in output pixels; 0 runs the whole frame at once.")
+@click.option("--attention", type=click.Choice(["exact", "tile"]), default=defaults.ATTENTION,
+              show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
+@click.option("--backend", type=click.Choice(["tf"]), default=defaults.BACKEND, show_default=True,
+              help="Runtime that runs the network.")
+@click.option("--threads", type=click.IntRange(min=1), default=defaults.THREADS,
+              help="Threads for the runtime [default: the runtime's choice].")
+@click.option("--raw-size", metavar="WxH", default=None,
+              help="Read inputs as headerless little-endian uint16 sensor dumps of this size.")
+@click.option("--cfa", type=click.Choice(CFA_PATTERNS), default=defaults.DUMP_CFA, show_default=True,
+              help="CFA order of dumps and 2-D .npy mosaics (top-left 2x2 cell).")
+@click.option("--bits-per-sample", "--raw-bits", "raw_bits", type=click.IntRange(1, 16), default=None,
+              help="Significant bits of dump / .npy samples [default: from the largest value].")
+@click.option("--black-level", type=click.FloatRange(min=0), default=defaults.DUMP_BLACK,
+              show_default=True, help="Black level of dumps and .npy mosaics.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-file lines; errors only.")
+def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_size, attention, backend,
+            threads, raw_size, cfa, raw_bits, black_level, quiet):
+    """Develop RAW files (any Bayer RAW LibRaw reads, sensor dumps, .npy mosaics) into photos.
+
+    INPUT: files or folders (searched recursively). Output format from the extension of -o
+    (.png, .tif/.tiff, .jpg), or --format when -o is a folder.
+
+    \b
+    Examples:
+      microisp develop IMG_0001.dng -o IMG_0001.png
+      microisp develop shoot/ -o developed/ --format .tif
+      microisp develop frame.raw --raw-size 4000x3000 --cfa GRBG --bits-per-sample 12 -o frame.png
+    """
+    from ..develop import develop_to_file, make_runner
+    from ..encode import format_for
+    from ..weights import load_weights
+
+    # --- options -------------------------------------------------------------------------------
+    if tile_size and (tile_size < 16 or tile_size % 2):
+        raise click.BadParameter("must be 0 (whole frame) or an even number >= 16", param_hint="--tile-size")
+    try:
+        dump = DumpFormat(size=parse_size(raw_size) if raw_size else None, cfa=cfa, bits=raw_bits,
+                          black=black_level)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
+    as_folder = output.endswith(("/", os.sep))
+    output = Path(output)
+    jobs = collect(inputs)
+    extension = "." + extension.lower().lstrip(".")
+    runnable = [j for j in jobs if j.error is None]
+    single_file = len(inputs) == 1 and len(runnable) == 1 and not inputs[0].is_dir()
+    if single_file and not as_folder and output.suffix and not output.is_dir():
+        try:
+            format_for(output)
+        except MicroISPError as exc:
+            raise click.BadParameter(f"{exc} (or end it with / for a folder)", param_hint="-o") from None
+    if len(runnable) > 1 and output.suffix.lower() in FORMATS and not output.is_dir():
+        raise click.UsageError(f"-o {output} is a file name, but there are {len(runnable)} inputs: "
+                               "give a folder")
+    plan_outputs(jobs, inputs, output, extension, as_folder)
+    for job in runnable:
+        try:
+            kind = format_for(job.output)
+        except MicroISPError as exc:
+            raise click.BadParameter(str(exc), param_hint="-o") from None
+        if kind == "jpeg" and bits == "16":
+            raise click.BadParameter("JPEG is 8-bit only", param_hint="--bits")
+
+    # --- the batch -----------------------------------------------------------------------------
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def say(text: str) -> None:
+        if not quiet:
+            console.print(text, markup=False)
+
+    def fail(job: Job, cause: str) -> None:
+        console.print(f"error: {job.source}: {cause}", markup=False)
+
+    done = skipped = failed = 0
+    state: dict[str, object] = {}
+
+    def runner_for_batch():
+        if "runner" not in state:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            state["runner"] = _cached_runner(state["weights"], backend, threads, make_runner)
+        return state["runner"]
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True, disable=quiet)
+    try:
+        with progress:
+            files = progress.add_task("files", total=len(jobs))
+            tiles = progress.add_task("tiles", total=1, visible=False)
+            for job in jobs:
+                progress.update(files, description=f"{job.source.name}")
+                if job.error is not None:
+                    failed += 1
+                    fail(job, job.error)
+                    progress.advance(files)
+                    continue
+                assert job.output is not None
+                if job.output.exists() and not overwrite:
+                    skipped += 1
+                    say(f"skipped {job.source}: {job.output} exists (use --overwrite to replace it)")
+                    progress.advance(files)
+                    continue
+                replacing = job.output.exists()
+                started = time.perf_counter()
+                try:
+                    if "weights" not in state:
+                        try:
+                            state["weights"] = load_weights(weights)
+                        except MicroISPError as exc:
+                            raise click.BadParameter(str(exc), param_hint="--weights") from None
+                    progress.update(tiles, completed=0, total=1, visible=False)
+
+                    def on_tiles(n_done: int, total: int) -> None:
+                        progress.update(tiles, completed=n_done, total=total, visible=total > 1)
+
+                    develop_to_file(job.source, job.output, state["weights"], runner=runner_for_batch(),
+                                    bits=int(bits) if bits else None, quality=quality,
+                                    overwrite=overwrite, tile_size=tile_size, attention=attention,
+                                    dump=dump, progress=on_tiles)
+                except MicroISPError as exc:
+                    failed += 1
+                    fail(job, str(exc).replace("\n", " "))
+                except OSError as exc:
+                    failed += 1
+                    fail(job, f"{exc.strerror or exc}")
+                else:
+                    done += 1
+                    verb = "replaced" if replacing else "wrote"
+                    say(f"{job.source} -> {job.output} ({verb}, {time.perf_counter() - started:.1f} s)")
+                finally:
+                    progress.update(tiles, visible=False)
+                progress.advance(files)
+    except KeyboardInterrupt:
+        console.print("interrupted: the file being written was not left behind", markup=False)
+        raise SystemExit(130) from None
+    summary = f"{done} done, {skipped} skipped, {failed} failed"
+    if not quiet or failed:
+        console.print(summary, markup=False)
+    raise SystemExit(1 if failed else 0)
