@@ -156,3 +156,35 @@ def test_bench_runs_and_writes_json(tmp_path):
     assert r["mp_per_s"] == pytest.approx(256 * 192 / 1e6 / r["median_s"])
     assert r["peak_rss_mb"] >= r["idle_rss_mb"] - 1
     assert r["memory_method"]
+
+
+def test_synthetic_mosaic_is_a_12_bit_rggb_frame():
+    mosaic = bench.synthetic_mosaic(Resolution(64, 48))
+    assert mosaic.shape == (48, 64) and mosaic.dtype == np.uint16
+    assert bench.SYNTHETIC_BLACK <= mosaic.min() and mosaic.max() <= bench.SYNTHETIC_WHITE
+    packed = bench.synthetic_packed(Resolution(64, 48))
+    expected = (mosaic[0::2, 1::2] - bench.SYNTHETIC_BLACK) / (bench.SYNTHETIC_WHITE - bench.SYNTHETIC_BLACK)
+    assert np.allclose(packed[..., 1], expected, atol=1e-6)
+
+
+def test_bench_input_reports_the_stages(tmp_path):
+    from microisp_cli.training.dng import write_dng
+
+    dng = write_dng(tmp_path / "frame.dng", bench.synthetic_mosaic(Resolution(320, 240)),
+                    black_level=bench.SYNTHETIC_BLACK, white_level=bench.SYNTHETIC_WHITE)
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(cli, ["bench", "--input", str(dng), "--tile-size", "0",
+                                      "--runs", "1", "--warmup", "0", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    [r] = json.loads(out.read_text())["results"]
+    assert r["error"] is None
+    assert (r["config"]["resolution"]["width"], r["config"]["resolution"]["height"]) == (320, 240)
+    assert set(r["stages"]) == {"decode", "pack", "model", "render", "encode"}
+    assert sum(s["median_s"] for s in r["stages"].values()) == pytest.approx(r["median_s"], rel=0.05)
+
+
+def test_bench_input_and_resolution_do_not_mix(tmp_path):
+    raw = tmp_path / "x.dng"
+    raw.write_bytes(b"0")
+    result = CliRunner().invoke(cli, ["bench", "--input", str(raw), "-r", "12mp"])
+    assert result.exit_code == 2 and "--input sets the frame size" in result.output

@@ -141,6 +141,7 @@ class BenchResult:
     process_peak_rss_mb: float | None = None
     memory_method: str = ""
     stages: dict[str, dict[str, float]] | None = None
+    model_file: dict[str, Any] | None = None
     loadavg: list[float] = dataclasses.field(default_factory=list)
     skipped: str | None = None
     error: str | None = None
@@ -242,18 +243,48 @@ class RssSampler:
 
 
 # --- inputs and runners -----------------------------------------------------------------------
-def synthetic_packed(resolution: Resolution, seed: int = 0) -> np.ndarray:
-    """A deterministic packed frame, (H/2, W/2, 4) float32 in [0, 1): a smooth gradient plus noise.
+#: Levels of the synthetic frame: a 12-bit sensor with a black level, like a phone's.
+SYNTHETIC_BLACK = 256
+SYNTHETIC_WHITE = 4095
 
-    The network's cost does not depend on the content; this only avoids all-zero input.
+
+def synthetic_mosaic(resolution: Resolution, seed: int = 0) -> np.ndarray:
+    """A deterministic RGGB Bayer frame (H, W) uint16, 12-bit (black 256, white 4095).
+
+    A smooth colour scene (low-frequency waves per colour, a diagonal gradient) with mild noise:
+    image-like enough for LibRaw and for PNG compression, and the same on every machine. The
+    network's cost does not depend on the content.
     """
-    h, w = resolution.packed_shape
+    h, w = resolution.height, resolution.width
+    y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
+    x = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
     rng = np.random.default_rng(seed)
-    frame = rng.random((h, w, 4), dtype=np.float32)
-    frame *= 0.25
-    frame += (np.arange(w, dtype=np.float32) / max(w, 1) * 0.5)[None, :, None]
-    frame += (np.arange(h, dtype=np.float32) / max(h, 1) * 0.25)[:, None, None]
-    return frame
+    out = np.empty((h, w), np.uint16)
+    span = SYNTHETIC_WHITE - SYNTHETIC_BLACK
+    for (dy, dx), (fy, fx, level) in {(0, 0): (3.0, 5.0, 0.30), (0, 1): (4.0, 3.0, 0.45),
+                                      (1, 0): (4.0, 3.0, 0.45), (1, 1): (5.0, 2.0, 0.25)}.items():
+        ys, xs = y[dy::2], x[:, dx::2]
+        scene = level * (1.0 + 0.6 * np.sin(2 * np.pi * fy * ys) * np.cos(2 * np.pi * fx * xs))
+        scene = scene * (0.6 + 0.4 * (xs + ys) / 2)
+        scene += rng.standard_normal(scene.shape, dtype=np.float32) * 0.005
+        np.clip(scene, 0.0, 1.0, out=scene)
+        out[dy::2, dx::2] = (SYNTHETIC_BLACK + scene * span + 0.5).astype(np.uint16)
+    return out
+
+
+def synthetic_packed(resolution: Resolution, seed: int = 0) -> np.ndarray:
+    """:func:`synthetic_mosaic` packed as the network's input: (H/2, W/2, 4) float32 in [0, 1],
+    black-subtracted and scaled to the white level, channels R, Gr, Gb, B."""
+    mosaic = synthetic_mosaic(resolution, seed)
+    h, w = resolution.packed_shape
+    packed = np.empty((h, w, 4), np.float32)
+    scale = np.float32(1.0 / (SYNTHETIC_WHITE - SYNTHETIC_BLACK))
+    for c, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        plane = packed[..., c]
+        plane[...] = mosaic[dy::2, dx::2]
+        plane -= SYNTHETIC_BLACK
+        plane *= scale
+    return packed
 
 
 def _import_runtime(backend: str) -> None:
@@ -263,22 +294,33 @@ def _import_runtime(backend: str) -> None:
         import ai_edge_litert.interpreter  # noqa: F401
 
 
-def tflite_path(config: BenchConfig, workdir: Path) -> Path:
-    """The ``.tflite`` file a ``tflite`` configuration runs: ``--model``, or exported on the fly."""
-    if config.model:
-        path = Path(config.model).expanduser()
-        if not path.is_file():
-            raise BenchError(f"{config.model}: no such .tflite file")
-        return path
+def tflite_path(config: BenchConfig) -> Path:
+    """The ``.tflite`` file a ``tflite`` configuration runs (``run_benchmarks`` exports one when
+    none is given, before the measured process starts)."""
+    if not config.model:
+        raise BenchError("a tflite configuration needs a model file (--model FILE.tflite)")
+    path = Path(config.model).expanduser()
+    if not path.is_file():
+        raise BenchError(f"{config.model}: no such .tflite file")
+    return path
+
+
+def export_for_bench(precision: str, directory: str | Path) -> tuple[Path, float]:
+    """Export the default weights to a segmented ``.tflite`` at ``precision`` in ``directory``.
+
+    Returns the file and the seconds the export took. Runs in the calling process (TensorFlow is
+    imported there, not in the measured process).
+    """
     try:
         from .export import export_tflite
     except ImportError:
         raise BenchError("no exporter in this installation: pass --model FILE.tflite") from None
     from .weights import load_weights
 
-    out = workdir / f"microisp-{config.precision}.tflite"
-    export_tflite(load_weights(None), out, precision=config.precision)
-    return out
+    out = Path(directory) / f"microisp-default-{precision}.tflite"
+    start = time.perf_counter()
+    export_tflite(load_weights(None), out, precision=precision, check=False)
+    return out, time.perf_counter() - start
 
 
 def make_runner(config: BenchConfig, workdir: Path):
@@ -290,7 +332,7 @@ def make_runner(config: BenchConfig, workdir: Path):
         return TensorFlowRunner(load_weights(config.model), threads=config.threads)
     from .runtimes.litert import LiteRTRunner
 
-    return LiteRTRunner(str(tflite_path(config, workdir)), threads=config.threads)
+    return LiteRTRunner(str(tflite_path(config)), threads=config.threads)
 
 
 def _drop(y: int, x: int, rgb: np.ndarray) -> None:
@@ -363,36 +405,98 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
     return result
 
 
-class _StagedRun:
-    """decode -> pack -> network -> render -> encode of one RAW file, each stage timed.
+class _TimedSource:
+    """A ``PackedSource`` that adds the time spent in ``read`` (conditioning and packing)."""
 
-    Uses the develop pipeline's modules (raw, bayer, render, encode); imported lazily so a
-    synthetic benchmark does not need them.
+    def __init__(self, inner):
+        self.inner = inner
+        self.shape = inner.shape
+        self.seconds = 0.0
+
+    def read(self, y0, y1, x0, x1):
+        start = time.perf_counter()
+        block = self.inner.read(y0, y1, x0, x1)
+        self.seconds += time.perf_counter() - start
+        return block
+
+
+class _StagedRun:
+    """One RAW file developed as ``microisp develop`` does, with each stage timed.
+
+    decode (LibRaw), pack (black level, gains, packing: the source's ``read``), model (the tiled
+    network: everything in ``run_tiled`` that is not pack or render), render (colour matrix, sRGB
+    curve, quantisation: the sink) and encode (PNG, 8-bit, sRGB profile, atomic write). The
+    composition mirrors ``develop.develop_mosaic``, with timers around the source and the sink.
     """
 
     STAGES = ("decode", "pack", "model", "render", "encode")
 
     def __init__(self, config: BenchConfig, workdir: Path):
-        self.config = config
-        self.workdir = workdir
-        self.runner = None
-        self.times: dict[str, list[float]] = {s: [] for s in self.STAGES}
         try:
             from . import develop as _develop  # noqa: F401
         except ImportError:
             raise BenchError("--input needs the develop pipeline, which this installation lacks") from None
+        self.config = config
+        self.output = workdir / "bench-output.png"
+        self.runner = None
+        self.conditioning = None
+        self.times: dict[str, list[float]] = {s: [] for s in self.STAGES}
 
     def run(self) -> None:
-        from .develop import develop_stages
+        from . import encode, render
+        from .bayer import PackedBayerSource
+        from .raw import decode
+        from .tiling import run_tiled
 
-        stamps = develop_stages(self.config.input, self.workdir / "bench-output.png",
-                                runner=self.runner, tile_size=self.config.tile_size,
-                                attention=self.config.attention)
-        for stage in self.STAGES:
-            self.times[stage].append(float(stamps.get(stage, 0.0)))
+        if self.conditioning is None:
+            self.conditioning = _conditioning_for(self.config)
+        conditioning, bits = self.conditioning, defaults.BITS_PNG
+        t0 = time.perf_counter()
+        mosaic = decode(self.config.input)
+        t1 = time.perf_counter()
+        source = _TimedSource(PackedBayerSource(
+            mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb, conditioning,
+            min_size=self.runner.config.min_packed_size))
+        top, left, height, width = source.inner.crop
+        out = np.empty((height, width, 3), render.dtype_for_bits(bits))
+        render_s = [0.0]
+
+        def sink(y: int, x: int, rgb: np.ndarray) -> None:
+            start = time.perf_counter()
+            y0, x0 = max(y, top), max(x, left)
+            y1, x1 = min(y + rgb.shape[0], top + height), min(x + rgb.shape[1], left + width)
+            if y0 < y1 and x0 < x1:
+                out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
+                    rgb[y0 - y:y1 - y, x0 - x:x1 - x], conditioning.output, mosaic.cam_to_srgb, bits)
+            render_s[0] += time.perf_counter() - start
+
+        run_tiled(self.runner, source, sink, self.config.tile_size, self.config.attention)
+        t2 = time.perf_counter()
+        encode.write_image(self.output, render.orient(out, mosaic.orientation), overwrite=True)
+        t3 = time.perf_counter()
+        for stage, seconds in (("decode", t1 - t0), ("pack", source.seconds),
+                               ("model", t2 - t1 - source.seconds - render_s[0]),
+                               ("render", render_s[0]), ("encode", t3 - t2)):
+            self.times[stage].append(seconds)
 
     def summary(self, warmup: int) -> dict[str, dict[str, float]]:
         return {stage: summarise(values[warmup:]) for stage, values in self.times.items() if values}
+
+
+def _conditioning_for(config: BenchConfig):
+    """How the runner's weights want their input: from the weights (tf) or the export's
+    metadata (tflite), else the default weights'."""
+    from .weights import Conditioning, load_weights
+
+    if config.backend == "tf":
+        return load_weights(config.model).conditioning
+    if config.model:
+        from .runtimes.litert import read_metadata
+
+        meta = read_metadata(config.model) or {}
+        if "conditioning" in meta:
+            return Conditioning.from_dict(meta["conditioning"])
+    return load_weights(None).conditioning
 
 
 # --- one configuration, in a fresh process ------------------------------------------------------
@@ -467,22 +571,45 @@ def plan(resolutions: Sequence[Resolution], tile_sizes: Sequence[int] | None = N
 
 
 def run_benchmarks(configs: Sequence[BenchConfig],
-                   progress: Callable[[int, int, BenchConfig], None] | None = None,
+                   progress: Callable[[int, int, BenchConfig | None], None] | None = None,
                    check_memory: bool = True) -> list[BenchResult]:
-    """Run each configuration in its own process; whole frames that would not fit are skipped."""
+    """Run each configuration in its own process; whole frames that would not fit are skipped.
+
+    ``tflite`` configurations without a model get the default weights exported (segmented, at
+    their precision) once, here, before any measurement; ``model_file`` records it.
+    """
     results = []
     budget = memory_budget_mb()
-    for index, config in enumerate(configs):
-        if progress:
-            progress(index, len(configs), config)
-        if check_memory and config.tile_size == 0:
-            need = estimate_whole_frame_mb(config.resolution, config.backend)
-            if need > budget:
-                results.append(BenchResult(config=config, skipped=(
-                    f"whole frame needs about {need / 1024:.1f} GiB, over the "
-                    f"{budget / 1024:.1f} GiB budget")))
-                continue
-        results.append(run_isolated(config))
+    exports: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="microisp-bench-models-") as models:
+        for index, config in enumerate(configs):
+            if progress:
+                progress(index, len(configs), config)
+            if check_memory and config.tile_size == 0:
+                need = estimate_whole_frame_mb(config.resolution, config.backend)
+                if need > budget:
+                    results.append(BenchResult(config=config, skipped=(
+                        f"whole frame needs about {need / 1024:.1f} GiB, over the "
+                        f"{budget / 1024:.1f} GiB budget")))
+                    continue
+            run_config, model_file = config, None
+            if config.backend == "tflite":
+                if config.model:
+                    path = Path(config.model)
+                    model_file = {"path": str(path), "exported": False,
+                                  "size_bytes": path.stat().st_size if path.is_file() else None}
+                else:
+                    if config.precision not in exports:
+                        path, seconds = export_for_bench(config.precision, models)
+                        exports[config.precision] = {
+                            "path": None, "exported": True, "weights": defaults.WEIGHTS,
+                            "export_s": round(seconds, 2), "size_bytes": path.stat().st_size,
+                            "file": str(path)}
+                    model_file = {k: v for k, v in exports[config.precision].items() if k != "file"}
+                    run_config = dataclasses.replace(config, model=exports[config.precision]["file"])
+            result = run_isolated(run_config)
+            result.config, result.model_file = config, model_file
+            results.append(result)
     if progress:
         progress(len(configs), len(configs), None)
     return results
@@ -579,7 +706,7 @@ def bench_report(results: Sequence[BenchResult], command: Sequence[str] | None =
 __all__ = [
     "BenchConfig", "BenchResult", "BenchError", "Resolution", "parse_resolution", "measure",
     "run_isolated", "run_benchmarks", "plan", "machine_info", "bench_report", "tiling_costs",
-    "summarise", "synthetic_packed", "RssSampler",
+    "summarise", "synthetic_mosaic", "synthetic_packed", "RssSampler",
 ]
 
 

@@ -64,9 +64,10 @@ BENCH_WARMUP = 1
 #: available at the time, whichever is smaller.
 BENCH_MEMORY_LIMIT_MB = 6144
 
-#: Whole-frame peak resident memory, per backend: (MiB at start, bytes per output pixel); measured
-#: on the project's 2-core machine (docs/benchmarks.md), used only to skip frames that cannot fit.
-BENCH_WHOLE_FRAME_BYTES_PER_PIXEL = {"tf": (700.0, 80.0), "tflite": (100.0, 900.0)}
+#: Whole-frame peak resident memory, per backend: (MiB at start, bytes per output pixel), used only
+#: to skip frames that cannot fit. TF: 2.48 GB peak for a whole 12 MP frame (default weights);
+#: LiteRT: 10.7 GB for the published whole-frame file at 12 MP (docs/benchmarks.md).
+BENCH_WHOLE_FRAME_BYTES_PER_PIXEL = {"tf": (600.0, 180.0), "tflite": (100.0, 900.0)}
 
 #: zlib level of PNG outputs (0-9: 9 smallest and slowest).
 PNG_COMPRESSION = 6

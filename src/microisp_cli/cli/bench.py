@@ -114,7 +114,10 @@ def bench(resolutions, backend, model, precision, threads, tile_sizes, runs, war
     if input_path:
         if chosen:
             raise click.UsageError("--input sets the frame size; do not combine it with --resolution")
-        chosen = [_input_resolution(input_path)]
+        try:
+            chosen = [_input_resolution(input_path)]
+        except MicroISPError as exc:
+            raise click.ClickException(str(exc)) from None
     elif not chosen:
         chosen = [parse_resolution(name) for name in defaults.BENCH_RESOLUTIONS]
     if backend == "tf" and precision != "fp32":
@@ -148,11 +151,10 @@ def bench(resolutions, backend, model, precision, threads, tile_sizes, runs, war
 
 
 def _input_resolution(path: str) -> Resolution:
-    """The frame size of a RAW file (through the develop pipeline's decoder)."""
+    """The frame size of a RAW file, through the develop pipeline's decoder."""
     try:
-        from ..raw import read_raw
+        from ..raw import decode
     except ImportError:
         raise click.UsageError("--input needs the develop pipeline, which this installation lacks") from None
-    mosaic = read_raw(path)
-    h, w = mosaic.data.shape[:2]
-    return Resolution(w - w % 2, h - h % 2, Path(path).name)
+    width, height = decode(path).size
+    return Resolution(width, height, Path(path).name)
