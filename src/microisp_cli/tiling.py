@@ -288,13 +288,17 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     total, done = n * len(plans[0]), 0
     s = ATTENTION_STRIDE
     samples = np.empty((1, -(-h // s), -(-w // s), config.probe_channels), np.float32)
-    previous: StateStore | None = None
+    # Two stores, used in turn (segment i reads one and writes the other): after the first two
+    # segments the writes land on pages already in the page cache, which costs far less than
+    # allocating new ones.
+    stores = [StateStore((h, w), config.state_channels, state_dtype, temp_dir)
+              for _ in range(min(2, n - 1))]
     att = None
     try:
         for index, plan in enumerate(plans):
             last = index == n - 1
-            current = None if last else StateStore((h, w), config.state_channels, state_dtype,
-                                                    temp_dir)
+            previous = stores[(index - 1) % 2] if index else None
+            current = None if last else stores[index % 2]
             for tile in plan:
                 wy0, wy1, wx0, wx1 = tile.window
                 cy0, cy1, cx0, cx1 = tile.core
@@ -318,12 +322,9 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                     progress(done, total)
             if not last:
                 att = runner.head(index, samples)
-            if previous is not None:
-                previous.close()
-            previous = current
     finally:
-        if previous is not None:
-            previous.close()
+        for store in stores:
+            store.close()
 
 
 def feather_weights(length: int, lead: int, trail: int) -> np.ndarray:
