@@ -184,7 +184,7 @@ def test_help_lists_the_options():
     result = CliRunner().invoke(cli, ["develop", "--help"])
     assert result.exit_code == 0
     for option in ("--output", "--format", "--bits", "--quality", "--weights", "--overwrite",
-                   "--tile-size", "--attention", "--raw-size", "--cfa", "--bits-per-sample",
+                   "--tile-size", "--attention", "--raw-size", "--cfa", "--force-cfa", "--bits-per-sample",
                    "--black-level", "--quiet"):
         assert option in result.output
 

@@ -136,3 +136,14 @@ def test_shared_canon_dng_develops(weights, runner):
                     bits=8, tile_size=512)
     assert image.shape == (1156, 1734, 3)
     assert 20 < image.mean() < 200
+
+
+def test_cfa_override_for_wrong_metadata(tmp_path, weights, runner):
+    scene = _scene(64, 80)
+    right = _write(tmp_path / "right.dng", scene, "RGGB")
+    mosaic = np.round(mosaic_rggb(scene * NEUTRAL, "RGGB") * (4095 - 64) + 64).astype(np.uint16)
+    wrong = write_dng(tmp_path / "wrong.dng", mosaic, "GBRG", black_level=64, white_level=4095,
+                      as_shot_neutral=NEUTRAL)  # tagged GBRG, really RGGB
+    expected = develop(right, weights, runner=runner, tile_size=0)
+    assert np.abs(develop(wrong, weights, runner=runner, tile_size=0).astype(int) - expected).max() > 1000
+    np.testing.assert_array_equal(develop(wrong, weights, runner=runner, tile_size=0, cfa="RGGB"), expected)

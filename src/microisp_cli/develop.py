@@ -13,6 +13,7 @@ renders each output tile straight into the preallocated uint8/uint16 image.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 from . import defaults, encode, render
 from .bayer import PackedBayerSource
 from .errors import MicroISPError
-from .raw import DumpFormat, Mosaic, decode
+from .raw import DumpFormat, Mosaic, decode, grey_world
 from .runtimes.base import SegmentRunner
 from .weights import Weights, load_weights
 
@@ -69,21 +70,35 @@ def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | Non
     return render.orient(out, mosaic.orientation)
 
 
+def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
+    """``mosaic`` read with another CFA order (files whose CFA tag is wrong); grey-world white
+    balance is measured again for the new order."""
+    if cfa == mosaic.cfa:
+        return mosaic
+    wb = grey_world(mosaic.data, cfa, mosaic.black, mosaic.white) if mosaic.wb_source == "grey world" \
+        else mosaic.wb
+    return dataclasses.replace(mosaic, cfa=cfa, wb=wb, description=f"{mosaic.description}, read as {cfa}")
+
+
 def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
             runner: SegmentRunner | None = None, bits: int = defaults.BITS_ARRAY,
             tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
-            dump: DumpFormat | None = None, progress: Progress | None = None) -> np.ndarray:
+            dump: DumpFormat | None = None, cfa: str | None = None,
+            progress: Progress | None = None) -> np.ndarray:
     """Develop the RAW file (or sensor dump) at ``path`` into an (H, W, 3) sRGB array.
 
     ``weights``: a :class:`Weights`, a bundled name or a path (None: the default weights).
     ``runner``: a runtime made by :func:`make_runner` (made here when None; pass one for batches).
     ``bits``: 8 or 16 (uint8 or uint16 result). ``dump``: how to read headerless dumps and
-    ``.npy`` mosaics. ``progress(done, total)``: called as network tiles complete.
+    ``.npy`` mosaics. ``cfa``: overrides the CFA order a file states (for wrong metadata).
+    ``progress(done, total)``: called as network tiles complete.
     Raises :class:`errors.InputError` for unreadable or unsupported inputs.
     """
     if not isinstance(weights, Weights):
         weights = load_weights(weights)
     mosaic = decode(path, dump)
+    if cfa is not None:
+        mosaic = with_cfa(mosaic, cfa)
     return develop_mosaic(mosaic, weights, runner, bits, tile_size, attention, progress)
 
 
@@ -91,7 +106,8 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
                     *, runner: SegmentRunner | None = None, bits: int | None = None,
                     quality: int = defaults.JPEG_QUALITY, overwrite: bool = False,
                     tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
-                    dump: DumpFormat | None = None, progress: Progress | None = None) -> Path:
+                    dump: DumpFormat | None = None, cfa: str | None = None,
+                    progress: Progress | None = None) -> Path:
     """Develop ``path`` and write it to ``output`` (format from its extension), atomically.
 
     ``bits``: None takes the format's default (PNG and JPEG 8, TIFF 16). Raises
@@ -105,5 +121,5 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
     if output.exists() and not overwrite:
         raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
     image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
-                    attention=attention, dump=dump, progress=progress)
+                    attention=attention, dump=dump, cfa=cfa, progress=progress)
     return encode.write_image(output, image, quality=quality, overwrite=overwrite)

@@ -122,13 +122,15 @@ def _cached_runner(weights, backend, threads, make_runner):
               help="Read inputs as headerless little-endian uint16 sensor dumps of this size.")
 @click.option("--cfa", type=click.Choice(CFA_PATTERNS), default=defaults.DUMP_CFA, show_default=True,
               help="CFA order of dumps and 2-D .npy mosaics (top-left 2x2 cell).")
+@click.option("--force-cfa", type=click.Choice(CFA_PATTERNS), default=None,
+              help="Read every input with this CFA order, whatever its metadata says (wrong tags).")
 @click.option("--bits-per-sample", "--raw-bits", "raw_bits", type=click.IntRange(1, 16), default=None,
               help="Significant bits of dump / .npy samples [default: from the largest value].")
 @click.option("--black-level", type=click.FloatRange(min=0), default=defaults.DUMP_BLACK,
               show_default=True, help="Black level of dumps and .npy mosaics.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-file lines; errors only.")
 def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_size, attention, backend,
-            threads, raw_size, cfa, raw_bits, black_level, quiet):
+            threads, raw_size, cfa, force_cfa, raw_bits, black_level, quiet):
     """Develop RAW files (any Bayer RAW LibRaw reads, sensor dumps, .npy mosaics) into photos.
 
     INPUT: files or folders (searched recursively). Output format from the extension of -o
@@ -218,22 +220,23 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
                     progress.advance(files)
                     continue
                 replacing = job.output.exists()
-                started = time.perf_counter()
+                if "weights" not in state:
+                    try:
+                        state["weights"] = load_weights(weights)
+                    except MicroISPError as exc:
+                        raise click.BadParameter(str(exc), param_hint="--weights") from None
+                runner = runner_for_batch()
+                started = time.perf_counter()  # the development itself, not the start-up
                 try:
-                    if "weights" not in state:
-                        try:
-                            state["weights"] = load_weights(weights)
-                        except MicroISPError as exc:
-                            raise click.BadParameter(str(exc), param_hint="--weights") from None
                     progress.update(tiles, completed=0, total=1, visible=False)
 
                     def on_tiles(n_done: int, total: int) -> None:
                         progress.update(tiles, completed=n_done, total=total, visible=total > 1)
 
-                    develop_to_file(job.source, job.output, state["weights"], runner=runner_for_batch(),
+                    develop_to_file(job.source, job.output, state["weights"], runner=runner,
                                     bits=int(bits) if bits else None, quality=quality,
                                     overwrite=overwrite, tile_size=tile_size, attention=attention,
-                                    dump=dump, progress=on_tiles)
+                                    dump=dump, cfa=force_cfa, progress=on_tiles)
                 except MicroISPError as exc:
                     failed += 1
                     fail(job, str(exc).replace("\n", " "))
