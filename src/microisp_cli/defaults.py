@@ -78,3 +78,17 @@ BITS_ARRAY = 16
 #: Headerless sensor dumps: CFA order of the top-left 2x2 cell, and their black level.
 DUMP_CFA = "RGGB"
 DUMP_BLACK = 0.0
+
+# --- hostile inputs (docs/robustness.md) -------------------------------------------------------
+#: Largest frame, in megapixels, that a file may declare; larger ones fail before any pixel memory
+#: is allocated (``--max-megapixels``). The largest camera sensors sold are about 150 MP.
+MAX_MEGAPIXELS = 200.0
+
+#: White-balance gains (R/G and B/G) outside this range are implausible: as-shot or daylight gains
+#: out of it are replaced by the next fallback (with a warning); grey-world gains are clipped to it.
+WB_GAIN_LIMITS = (0.125, 16.0)
+
+#: A camera -> sRGB matrix (rows summing to 1) is used only if every coefficient is within this
+#: magnitude and its condition number is below ``MATRIX_MAX_CONDITION``; else a fallback (warning).
+MATRIX_MAX_COEFFICIENT = 16.0
+MATRIX_MAX_CONDITION = 1000.0

@@ -24,3 +24,15 @@ class WeightsError(MicroISPError):
 
 class OutputError(MicroISPError):
     """An output cannot be written (unwritable location, unknown format, exists already)."""
+
+
+class ImageTooLargeError(InputError):
+    """The frame a file declares is larger than the configured megapixel limit (refused before
+    any pixel memory is allocated)."""
+
+
+class MicroISPWarning(UserWarning):
+    """A problem the library worked around (e.g. an unusable colour matrix replaced by a fallback).
+
+    Issued with :func:`warnings.warn`; the library never prints. The CLI shows each as one line.
+    """

@@ -13,10 +13,17 @@ Three kinds of input:
 Metadata and its fallbacks (documented in docs/cli.md):
 
 - white balance: the as-shot gains; else LibRaw's daylight gains; else grey-world gains
-  measured on the mosaic (a gain set counts as missing when it is not positive or all equal);
+  measured on the mosaic (a gain set counts as missing when R and B are 0 or all are equal). A gain
+  set that is present but non-finite, not positive or outside ``defaults.WB_GAIN_LIMITS`` is
+  skipped with a :class:`MicroISPWarning`; grey-world gains are clipped to those limits;
 - camera -> sRGB matrix: the file's DNG ColorMatrix as LibRaw turns it into ``color_matrix``;
-  else LibRaw's table for the camera (``rgb_xyz_matrix``); else the identity;
+  else LibRaw's table for the camera (``rgb_xyz_matrix``); else the identity. A matrix that is
+  non-finite, singular or extreme (see :func:`matrix_problem`) is skipped with a warning;
 - orientation: LibRaw's ``sizes.flip`` (0 for dumps and ``.npy``).
+
+Hostile files (docs/robustness.md): a frame larger than ``max_megapixels`` is refused from its
+header, before any pixel memory is allocated; black levels at or above the white level are an
+:class:`InputError`.
 """
 
 from __future__ import annotations
@@ -25,13 +32,15 @@ import contextlib
 import dataclasses
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
 
-from .errors import InputError, UnsupportedSensorError
+from . import defaults
+from .errors import ImageTooLargeError, InputError, MicroISPWarning, UnsupportedSensorError
 
 CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
 CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
@@ -153,26 +162,41 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 # --- entry point ------------------------------------------------------------------------------
-def decode(path: str | Path, dump: DumpFormat | None = None) -> Mosaic:
+def decode(path: str | Path, dump: DumpFormat | None = None,
+           max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> Mosaic:
     """Read ``path`` into a :class:`Mosaic`.
 
     ``.npy`` files are read as mosaics; with ``dump.size`` set, any other file is read as a
     headerless uint16 dump; everything else goes to LibRaw.
-    Raises :class:`InputError` (unreadable, empty, truncated, not a RAW) or
-    :class:`UnsupportedSensorError` (not a 2x2 Bayer mosaic).
+    ``max_megapixels``: largest frame accepted (None: no limit), checked against the size the
+    file declares before its pixels are read.
+    Raises :class:`InputError` (unreadable, empty, truncated, not a RAW),
+    :class:`ImageTooLargeError` (over ``max_megapixels``) or :class:`UnsupportedSensorError`
+    (not a 2x2 Bayer mosaic). Fallbacks for unusable metadata are reported as
+    :class:`MicroISPWarning` warnings.
     """
     path = Path(path)
     head = _check_file(path)
     dump = dump or DumpFormat()
     if path.suffix.lower() == ".npy":
-        return read_npy(path, dump)
+        return read_npy(path, dump, max_megapixels)
     if not has_raw_header(head):
         if dump.size is not None:
-            return read_dump(path, dump)
+            return read_dump(path, dump, max_megapixels)
         if path.suffix.lower() in HEADERLESS_EXTENSIONS:
             raise InputError("no file header: a headerless sensor dump needs --raw-size WxH "
                              "(with --cfa and --bits-per-sample)")
-    return read_raw(path)
+    return read_raw(path, max_megapixels)
+
+
+def check_megapixels(width: int, height: int, max_megapixels: float | None, what: str = "frame") -> None:
+    """Raise :class:`ImageTooLargeError` if a ``width`` x ``height`` frame is over the limit."""
+    if max_megapixels is None:
+        return
+    megapixels = int(width) * int(height) / 1e6
+    if megapixels > max_megapixels:
+        raise ImageTooLargeError(f"{what} of {int(width)}x{int(height)} ({megapixels:.1f} MP) is over the "
+                                 f"{max_megapixels:g} MP limit (raise it with --max-megapixels)")
 
 
 #: Extensions under which sensor dumps come; without a known header these are never guessed by
@@ -221,10 +245,11 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 # --- headerless dumps and .npy ----------------------------------------------------------------
-def read_dump(path: Path, fmt: DumpFormat) -> Mosaic:
+def read_dump(path: Path, fmt: DumpFormat, max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> Mosaic:
     """A headerless little-endian uint16 dump of ``fmt.size`` pixels."""
     assert fmt.size is not None
     w, h = fmt.size
+    check_megapixels(w, h, max_megapixels, "a dump")
     expected = 2 * w * h
     actual = path.stat().st_size
     if actual != expected:
@@ -235,14 +260,19 @@ def read_dump(path: Path, fmt: DumpFormat) -> Mosaic:
     return _dump_mosaic(data, fmt, bits, f"{w}x{h} uint16 dump, {fmt.cfa}, {bits}-bit")
 
 
-def read_npy(path: Path, fmt: DumpFormat) -> Mosaic:
+def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> Mosaic:
     """A ``.npy`` mosaic: (H, W) Bayer in ``fmt.cfa`` order, or packed (H/2, W/2, 4) R, Gr, Gb, B.
 
     Integer arrays are taken as raw counts; float arrays with a maximum of at most 1 as a
     fraction of full scale (mapped to 16 bits).
     """
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only, so far
+        if array.ndim in (2, 3):
+            scale = 4 if array.ndim == 3 else 1
+            check_megapixels(array.shape[1] * (2 if scale == 4 else 1),
+                             array.shape[0] * (2 if scale == 4 else 1), max_megapixels, "a .npy mosaic")
+        array = np.array(array)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"not a readable .npy array ({exc})") from None
     if array.ndim == 3 and array.shape[2] == 4:
@@ -311,7 +341,8 @@ def grey_world(data: np.ndarray, cfa: str, black: np.ndarray, white: float, step
     means = np.array([np.mean(sums[c]) for c in "RGB"], np.float64)
     if not np.all(means > 0):
         return np.ones(3, np.float32)
-    return (means[1] / means).astype(np.float32)
+    low, high = defaults.WB_GAIN_LIMITS
+    return np.clip(means[1] / means, low, high).astype(np.float32)
 
 
 # --- camera RAW through rawpy -----------------------------------------------------------------
@@ -336,28 +367,56 @@ def _captured_stderr() -> Iterator[list[str]]:
             lines += [ln.split(": ", 1)[-1].strip() for ln in text.splitlines() if ln.strip()]
 
 
-def read_raw(path: Path) -> Mosaic:
+def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> Mosaic:
     """A camera RAW file through LibRaw (rawpy), validated as a 2x2 Bayer mosaic.
 
     What LibRaw prints on stderr while it reads (e.g. "Unexpected end of file") is kept out of
-    the terminal and added to the error message instead.
+    the terminal and added to the error message instead. The frame size the header declares is
+    checked against ``max_megapixels`` and against the file size before LibRaw unpacks the
+    pixels; pixel data that ends early (a truncated file) is an :class:`InputError`.
     """
     import rawpy
 
     libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
     error: Exception | None = None
+    mosaic: Mosaic | None = None
+    notes: list[str] = []
     with _captured_stderr() as messages:
         try:
             with rawpy.imread(str(path)) as raw:
+                _check_declared_size(raw, path, max_megapixels)
                 raw.unpack()
-                return _mosaic_from_rawpy(raw, path, rawpy, messages)
+                mosaic = _mosaic_from_rawpy(raw, path, rawpy, messages, notes)
         except libraw_errors as exc:
             error = exc
         except MemoryError:
             raise InputError("not enough memory to decode it") from None
         except OSError as exc:
             raise InputError(f"cannot be read ({exc.strerror or exc})") from None
-    raise InputError(_libraw_message(error, messages, rawpy)) from None
+    if mosaic is None:
+        raise InputError(_libraw_message(error, messages, rawpy)) from None
+    if any("end of file" in m.lower() for m in messages):
+        raise InputError("truncated: the pixel data ends before the end of the frame "
+                         "(LibRaw: Unexpected end of file)")
+    corrupt = [m for m in messages if m.lower().startswith("corrupt data")]
+    if corrupt:
+        notes.append(f"LibRaw reports {corrupt[0][0].lower() + corrupt[0][1:]}: the image may show artefacts")
+    for note in notes:  # outside the captured stderr: shown or recorded by the caller's filters
+        warnings.warn(note, MicroISPWarning, stacklevel=3)
+    return mosaic
+
+
+def _check_declared_size(raw, path: Path, max_megapixels: float | None) -> None:
+    """Refuse a frame the header declares too large for the limit or for the file's size."""
+    sizes = raw.sizes
+    width, height = max(sizes.raw_width, sizes.width), max(sizes.raw_height, sizes.height)
+    check_megapixels(width, height, max_megapixels, "the declared frame")
+    if width * height == 0:
+        raise InputError("no pixel data: the file declares an empty frame")
+    size = path.stat().st_size
+    if 8.0 * size / (width * height) < 0.25:
+        raise InputError(f"pixel data missing or stripped ({size} bytes for the declared "
+                         f"{width}x{height} frame)")
 
 
 def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
@@ -377,11 +436,15 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
     return f"{cause} ({extra})" if extra and extra.lower() not in cause else cause
 
 
-def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str]) -> Mosaic:
+def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list[str]) -> Mosaic:
     sizes = raw.sizes
     desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
-    pattern = raw.raw_pattern
     make = f"{path.suffix.lstrip('.').upper()} {sizes.width}x{sizes.height}"
+    try:
+        pattern = raw.raw_pattern
+    except NotImplementedError as exc:  # rawpy cannot describe LibRaw's "filters" value
+        raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a colour filter layout "
+                                     f"that cannot be read as a pattern ({exc})") from None
     # --- the sensor layout ------------------------------------------------------------------
     if raw.raw_type != rawpy.RawType.Flat:
         raise UnsupportedSensorError(
@@ -393,6 +456,8 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str]) -> Mosaic:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {desc} colour filter "
                                      "array (CMYG or similar), not RGB Bayer")
     pattern = np.asarray(pattern)
+    if pattern.size == 0 or pattern.min() < 0 or pattern.max() >= min(len(desc), 4):
+        raise InputError(f"corrupt colour filter array: pattern {pattern.tolist()} for colours {desc!r}")
     if pattern.ndim == 2 and pattern.shape[0] % 2 == 0 and pattern.shape[1] % 2 == 0 \
             and np.array_equal(pattern, np.tile(pattern[:2, :2], (pattern.shape[0] // 2, pattern.shape[1] // 2))):
         pattern = pattern[:2, :2]  # a 2x2 Bayer cell written out as a larger repeat
@@ -417,56 +482,114 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str]) -> Mosaic:
     per_colour = np.asarray(raw.black_level_per_channel, np.float32)
     black = per_colour[pattern].reshape(2, 2)  # black_level_per_channel is indexed by colour index
     white = float(raw.white_level)
+    if white > 0 and not white > float(black.max()):
+        raise InputError(f"black level {float(black.max()):g} is not below the white level {white:g}")
     if not white > float(black.max()):
         white = float(2 ** int(np.ceil(np.log2(int(data.max()) + 1))) - 1)
+    if not white > float(black.max()):
+        raise InputError(f"black level {float(black.max()):g} is at or above every sample")
     # --- white balance --------------------------------------------------------------------------
-    wb, wb_source = None, ""
-    for name in ("camera_whitebalance", "daylight_whitebalance"):
-        gains = _rgb_gains(getattr(raw, name), desc)
+    wb, wb_source, rejected = None, "", []
+    for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
+        gains, problem = _rgb_gains(getattr(raw, name), desc)
         if gains is not None:
-            wb, wb_source = gains, "as shot" if name == "camera_whitebalance" else "daylight (LibRaw)"
+            wb, wb_source = gains, label
             break
+        if problem is not None:
+            rejected.append(f"the {'as-shot' if name == 'camera_whitebalance' else 'daylight'} white "
+                            f"balance is unusable ({problem})")
     if wb is None:
         wb, wb_source = grey_world(data, cfa, black, white), "grey world"
+    notes += [f"{r}; using {wb_source} gains instead" for r in rejected]
     # --- colour matrix ------------------------------------------------------------------------
-    matrix, matrix_source = _camera_matrix(raw)
+    matrix, matrix_source, rejected = _camera_matrix(raw)
+    instead = {"LibRaw camera table": "LibRaw's matrix for the camera"}.get(matrix_source, "the identity matrix")
+    notes += [f"{r}; using {instead} instead" for r in rejected]
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
     return Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
                   orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
                   description=f"{make} {cfa}")
 
 
-def _rgb_gains(values, desc: str) -> np.ndarray | None:
-    """R, G, B gains from LibRaw's 4 multipliers (indexed like ``color_desc``), or None if unusable."""
-    v = np.asarray(values, np.float64)
-    if v.size < 3:
-        return None
+def _rgb_gains(values, desc: str) -> tuple[np.ndarray | None, str | None]:
+    """R, G, B gains (G = 1) from LibRaw's 4 multipliers (indexed like ``color_desc``).
+
+    Returns (gains, None) when usable, (None, None) when absent (R and B zero, or all equal:
+    LibRaw's "unknown"), (None, why) when present but non-finite, not positive or outside
+    ``defaults.WB_GAIN_LIMITS``.
+    """
+    v = np.asarray(values, np.float64).reshape(-1)
+    if v.size < 3 or len(desc) < 3:
+        return None, None
     idx = {c: desc.index(c) for c in "RGB"}
     gains = np.array([v[idx["R"]], v[idx["G"]], v[idx["B"]]])
-    if not (np.all(np.isfinite(gains)) and np.all(gains > 0)):
-        return None
-    if np.allclose(gains, gains[0]):
-        return None  # all equal: LibRaw's "unknown"
-    return (gains / gains[1]).astype(np.float32)
+    if (gains[0] == 0 and gains[2] == 0) or (np.all(np.isfinite(gains)) and np.allclose(gains, gains[0])):
+        return None, None  # LibRaw's "unknown": (0, 1, 0), all zero or all equal
+    shown = ", ".join(f"{g:.4g}" for g in gains)
+    if not np.all(np.isfinite(gains)):
+        return None, f"non-finite gains {shown}"
+    if not np.all(gains > 0):
+        return None, f"gains {shown} are not all positive"
+    gains = gains / gains[1]
+    low, high = defaults.WB_GAIN_LIMITS
+    if gains.min() < low or gains.max() > high:
+        return None, f"gains R {gains[0]:.4g}, B {gains[2]:.4g} relative to G are outside {low:g}..{high:g}"
+    return gains.astype(np.float32), None
 
 
-def _camera_matrix(raw) -> tuple[np.ndarray, str]:
-    """White-balanced camera RGB -> linear sRGB, rows summing to 1, and where it came from."""
+def matrix_problem(m: np.ndarray) -> str | None:
+    """Why a camera -> sRGB matrix (rows meant to sum to 1) cannot be used, or None if it can.
+
+    Unusable: non-finite, rows not summing to 1 (a row of the source matrix summed to 0), a
+    coefficient beyond ``defaults.MATRIX_MAX_COEFFICIENT``, or a condition number above
+    ``defaults.MATRIX_MAX_CONDITION`` (singular or nearly so).
+    """
+    m = np.asarray(m, np.float64)
+    if not np.all(np.isfinite(m)):
+        return "non-finite coefficients"
+    if np.any(np.abs(m.sum(axis=1) - 1.0) > 1e-3):
+        return "a row sums to zero"
+    largest = float(np.abs(m).max())
+    if largest > defaults.MATRIX_MAX_COEFFICIENT:
+        return f"a coefficient of {largest:.3g}, beyond {defaults.MATRIX_MAX_COEFFICIENT:g}"
+    with np.errstate(all="ignore"):
+        condition = float(np.linalg.cond(m))
+    if not condition <= defaults.MATRIX_MAX_CONDITION:
+        return "singular" if not np.isfinite(condition) or condition > 1e12 else \
+            f"nearly singular (condition number {condition:.3g})"
+    return None
+
+
+def _camera_matrix(raw) -> tuple[np.ndarray, str, list[str]]:
+    """White-balanced camera RGB -> linear sRGB, rows summing to 1, where it came from, and the
+    matrices the file or LibRaw had but that were rejected (see :func:`matrix_problem`)."""
+    rejected: list[str] = []
     cm = np.asarray(raw.color_matrix, np.float64)[:3, :3]
-    if np.any(cm != 0) and np.all(np.isfinite(cm)):
-        return _normalise_rows(cm), "file (ColorMatrix)"
+    if np.any(cm != 0):  # NaN counts as present
+        m = _normalise_rows(cm)
+        problem = matrix_problem(m)
+        if problem is None:
+            return m, "file (ColorMatrix)", rejected
+        rejected.append(f"the file's colour matrix is unusable ({problem})")
     xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, np.float64)[:3, :3]
-    if np.any(xyz_to_cam != 0) and np.all(np.isfinite(xyz_to_cam)):
-        srgb_to_cam = _normalise_rows(xyz_to_cam @ SRGB_TO_XYZ)
-        try:
-            return _normalise_rows(np.linalg.inv(srgb_to_cam)), "LibRaw camera table"
-        except np.linalg.LinAlgError:
-            pass
-    return np.eye(3, dtype=np.float32), "identity (no colour metadata)"
+    if np.any(xyz_to_cam != 0):
+        problem = "non-finite coefficients"
+        if np.all(np.isfinite(xyz_to_cam)):
+            try:
+                with np.errstate(all="ignore"):
+                    m = _normalise_rows(np.linalg.inv(_normalise_rows(xyz_to_cam @ SRGB_TO_XYZ)))
+                problem = matrix_problem(m)
+            except np.linalg.LinAlgError:
+                problem = "singular"
+        if problem is None:
+            return m, "LibRaw camera table", rejected
+        rejected.append(f"LibRaw's colour matrix for the camera is unusable ({problem})")
+    return np.eye(3, dtype=np.float32), "identity (no colour metadata)", rejected
 
 
 def _normalise_rows(m: np.ndarray) -> np.ndarray:
-    sums = m.sum(axis=1, keepdims=True)
-    if np.any(np.abs(sums) < 1e-6):
-        return m.astype(np.float32)
-    return (m / sums).astype(np.float32)
+    with np.errstate(all="ignore"):
+        sums = m.sum(axis=1, keepdims=True)
+        if not np.all(np.isfinite(m)) or np.any(np.abs(sums) < 1e-6):
+            return m.astype(np.float32)
+        return (m / sums).astype(np.float32)
