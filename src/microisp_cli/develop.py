@@ -84,6 +84,7 @@ def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
             runner: SegmentRunner | None = None, bits: int = defaults.BITS_ARRAY,
             tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
             dump: DumpFormat | None = None, cfa: str | None = None,
+            max_megapixels: float | None = defaults.MAX_MEGAPIXELS,
             progress: Progress | None = None) -> np.ndarray:
     """Develop the RAW file (or sensor dump) at ``path`` into an (H, W, 3) sRGB array.
 
@@ -92,11 +93,14 @@ def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
     ``bits``: 8 or 16 (uint8 or uint16 result). ``dump``: how to read headerless dumps and
     ``.npy`` mosaics. ``cfa``: overrides the CFA order a file states (for wrong metadata).
     ``progress(done, total)``: called as network tiles complete.
-    Raises :class:`errors.InputError` for unreadable or unsupported inputs.
+    ``max_megapixels``: larger frames are refused before their pixels are read (None: no limit).
+    Raises :class:`errors.InputError` for unreadable, unsupported or too large inputs. Metadata
+    that had to be replaced by a fallback is reported with :class:`errors.MicroISPWarning`
+    warnings (:mod:`warnings`); nothing is printed.
     """
     if not isinstance(weights, Weights):
         weights = load_weights(weights)
-    mosaic = decode(path, dump)
+    mosaic = decode(path, dump, max_megapixels)
     if cfa is not None:
         mosaic = with_cfa(mosaic, cfa)
     return develop_mosaic(mosaic, weights, runner, bits, tile_size, attention, progress)
@@ -107,6 +111,7 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
                     quality: int = defaults.JPEG_QUALITY, overwrite: bool = False,
                     tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
                     dump: DumpFormat | None = None, cfa: str | None = None,
+                    max_megapixels: float | None = defaults.MAX_MEGAPIXELS,
                     progress: Progress | None = None) -> Path:
     """Develop ``path`` and write it to ``output`` (format from its extension), atomically.
 
@@ -121,5 +126,6 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
     if output.exists() and not overwrite:
         raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
     image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
-                    attention=attention, dump=dump, cfa=cfa, progress=progress)
+                    attention=attention, dump=dump, cfa=cfa, max_megapixels=max_megapixels,
+                    progress=progress)
     return encode.write_image(output, image, quality=quality, overwrite=overwrite)
