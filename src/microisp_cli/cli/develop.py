@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -75,6 +76,13 @@ def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extens
             job.output = target if len(group) == 1 else output / rel.parent / (rel.name + extension)
 
 
+def _format_option(ctx, param, value: str) -> str:
+    extension = "." + value.lower().lstrip(".")
+    if extension not in FORMATS:
+        raise click.BadParameter(f"{value!r} is not one of png, tif, tiff, jpg, jpeg")
+    return extension
+
+
 #: Runners already built in this process, by weights content and backend: one per batch, and
 #: reused when the command runs again in the same process (tests, notebooks).
 _RUNNERS: dict[tuple, object] = {}
@@ -98,10 +106,9 @@ def _cached_runner(weights, backend, threads, make_runner):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output file (one input) or folder (created if missing; a trailing / forces a folder).")
-@click.option("-f", "--format", "extension",
-              type=click.Choice(sorted(FORMATS) + sorted(k[1:] for k in FORMATS), case_sensitive=False),
-              default=defaults.OUTPUT_EXTENSION, show_default=True,
-              help="Output format when -o is a folder.")
+@click.option("-f", "--format", "extension", metavar="png|tif|jpg", callback=_format_option,
+              default=defaults.OUTPUT_EXTENSION.lstrip("."), show_default=True,
+              help="Output format when -o is a folder (png, tif/tiff, jpg/jpeg).")
 @click.option("--bits", type=click.Choice(["8", "16"]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_PNG} for PNG and JPEG, "
                    f"{defaults.BITS_TIFF} for TIFF].")
@@ -139,13 +146,14 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     \b
     Examples:
       microisp develop IMG_0001.dng -o IMG_0001.png
-      microisp develop shoot/ -o developed/ --format .tif
+      microisp develop shoot/ -o developed/ --format tif
       microisp develop frame.raw --raw-size 4000x3000 --cfa GRBG --bits-per-sample 12 -o frame.png
     """
     from ..develop import develop_to_file, make_runner
     from ..encode import format_for
     from ..weights import load_weights
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     # --- options -------------------------------------------------------------------------------
     if tile_size and (tile_size < 16 or tile_size % 2):
         raise click.BadParameter("must be 0 (whole frame) or an even number >= 16", param_hint="--tile-size")
@@ -157,7 +165,6 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     as_folder = output.endswith(("/", os.sep))
     output = Path(output)
     jobs = collect(inputs)
-    extension = "." + extension.lower().lstrip(".")
     runnable = [j for j in jobs if j.error is None]
     single_file = len(inputs) == 1 and len(runnable) == 1 and not inputs[0].is_dir()
     if single_file and not as_folder and output.suffix and not output.is_dir():
@@ -196,7 +203,6 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
 
     def runner_for_batch():
         if "runner" not in state:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             state["runner"] = _cached_runner(state["weights"], backend, threads, make_runner)
         return state["runner"]
 
@@ -233,10 +239,17 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
                     def on_tiles(n_done: int, total: int) -> None:
                         progress.update(tiles, completed=n_done, total=total, visible=total > 1)
 
-                    develop_to_file(job.source, job.output, state["weights"], runner=runner,
-                                    bits=int(bits) if bits else None, quality=quality,
-                                    overwrite=overwrite, tile_size=tile_size, attention=attention,
-                                    dump=dump, cfa=force_cfa, progress=on_tiles)
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        develop_to_file(job.source, job.output, state["weights"], runner=runner,
+                                        bits=int(bits) if bits else None, quality=quality,
+                                        overwrite=overwrite, tile_size=tile_size, attention=attention,
+                                        dump=dump, cfa=force_cfa, progress=on_tiles)
+                    for item in caught:  # the library's warnings (metadata fallbacks): one line each
+                        if not item.category.__module__.startswith("microisp_cli"):
+                            continue
+                        console.print(f"warning: {job.source}: {str(item.message).splitlines()[0]}",
+                                      markup=False)
                 except MicroISPError as exc:
                     failed += 1
                     fail(job, str(exc).replace("\n", " "))
