@@ -1,0 +1,90 @@
+"""``microisp eval``: PSNR / SSIM of a weights file beside LibRaw on the same RAW files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from .. import defaults
+
+
+@click.command("eval")
+@click.option("--weights", "weights_spec", default=defaults.WEIGHTS, show_default=True,
+              help="Weights name or path (.json/.npz).")
+@click.option("--set", "set_dir", default=defaults.EVAL_DIR, show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Synthetic evaluation set folder (made from --photos if it has no set.json).")
+@click.option("--photos", default=defaults.TRAIN_PHOTOS, show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Photo folder whose held-out split makes the synthetic set.")
+@click.option("--count", default=defaults.EVAL_COUNT, show_default=True, type=click.IntRange(0),
+              help="Synthetic DNGs to make (0: one per held-out photo).")
+@click.option("--raw-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Paired set instead: RAW files ...")
+@click.option("--target-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="... with same-named sRGB targets here.")
+@click.option("--libraw", default="AHD,DHT,AAHD", show_default=True,
+              help="LibRaw demosaicers to score beside the network (comma-separated; empty: none).")
+@click.option("--border", default=defaults.EVAL_BORDER, show_default=True, type=click.IntRange(0))
+@click.option("--no-ssim", is_flag=True, help="PSNR only (faster).")
+@click.option("--threads", default=None, type=click.IntRange(1))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the per-file table and means as JSON.")
+@click.option("--per-file", is_flag=True, help="Print every file's scores, not only the means.")
+def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir: Path | None,
+             target_dir: Path | None, libraw: str, border: int, no_ssim: bool, threads: int | None,
+             json_path: Path | None, per_file: bool) -> None:
+    """Score weights and LibRaw side by side on held-out synthetic DNGs (or a paired set)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from ..errors import MicroISPError
+    from ..training import evaluate as ev
+
+    methods = [m.strip().upper() for m in libraw.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in ev.LIBRAW_METHODS]
+    if unknown:
+        raise click.BadParameter(f"unknown LibRaw demosaicer(s) {unknown}; choose from {', '.join(ev.LIBRAW_METHODS)}",
+                                 param_hint="--libraw")
+    if (raw_dir is None) != (target_dir is None):
+        raise click.UsageError("--raw-dir and --target-dir go together")
+    console = Console(stderr=True)
+    try:
+        if raw_dir is not None:
+            items = ev.paired_items(raw_dir, target_dir)
+        else:
+            if not (set_dir / "set.json").exists():
+                if not photos.is_dir():
+                    raise click.ClickException(f"{photos}: no such photo folder to make the set from")
+                console.print(f"making the synthetic set in {set_dir} from {photos} (held-out split)")
+                ev.make_synthetic_set(photos, set_dir, count=count)
+            items = ev.load_set(set_dir)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("eval", total=len(items))
+            result = ev.evaluate(weights_spec, items, methods, border, with_ssim=not no_ssim, threads=threads,
+                                 progress=lambda done, total, name: bar.update(task, completed=done))
+    except (MicroISPError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+    table = Table(title=f"{len(items)} files, border {border} px ({weights_spec})")
+    table.add_column("file" if per_file else "")
+    for m in result.methods:
+        table.add_column(f"{m} PSNR", justify="right")
+        table.add_column("SSIM", justify="right")
+    if per_file:
+        for row in result.rows:
+            table.add_row(row["file"], *[f"{row[f'{m} {k}']:.{2 if k == 'psnr' else 4}f}"
+                                          for m in result.methods for k in ("psnr", "ssim")])
+    table.add_row("mean", *[f"{result.mean(m, k):.{2 if k == 'psnr' else 4}f}"
+                            for m in result.methods for k in ("psnr", "ssim")], style="bold")
+    Console().print(table)
+    for m in result.methods[1:]:
+        click.echo(f"microisp - {m}: {result.mean(result.methods[0]) - result.mean(m):+.2f} dB mean PSNR")
+    if json_path is not None:
+        json_path.write_text(json.dumps({"weights": weights_spec, "set": str(raw_dir or set_dir),
+                                         **result.to_dict()}, indent=1) + "\n")

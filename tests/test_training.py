@@ -1,0 +1,204 @@
+"""Training data (synthetic unprocessing, CFA phase, paired loaders) and the training loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from microisp_cli.cli.main import cli
+from microisp_cli.training import data
+from microisp_cli.training.dng import write_dng
+
+
+def smooth_photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth colourful uint8 (h, w, 3) image."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    channels = [0.5 + 0.4 * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * x + rng.uniform(0.5, 1.5) * y + rng.uniform()))
+                for _ in range(3)]
+    return (np.stack(channels, -1) * 255 + 0.5).astype(np.uint8)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    import tensorflow as tf
+
+    tf.io.write_file(str(path), tf.io.encode_png(image))
+
+
+@pytest.mark.parametrize("cfa", data.CFA_PATTERNS)
+def test_mosaic_phase_and_pack(cfa):
+    rgb = np.zeros((6, 8, 3), np.float32)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 1.0, 2.0, 3.0
+    m = data.mosaic(rgb, cfa)
+    crop, (oy, ox) = data.to_rggb_phase(m, cfa)
+    assert crop.shape[0] % 2 == 0 and crop.shape[1] % 2 == 0
+    packed = data.pack_rggb(crop)
+    assert np.all(packed[..., 0] == 1.0) and np.all(packed[..., 1:3] == 2.0) and np.all(packed[..., 3] == 3.0)
+    assert (oy, ox) == divmod(cfa.index("R"), 2)
+
+
+@pytest.mark.parametrize("code", range(8))
+def test_augmentation_before_mosaic_keeps_the_cfa(code):
+    rng = np.random.default_rng(code)
+    photo = data.augment(data.to_float(smooth_photo(40, 40)), code)
+    capture = data.Capture("Nikon D90", "GRBG", 12, 0, (0.5, 1.0, 0.7), 1.0, 0.0, 0.0)
+    raw, _ = data.unprocess(photo, capture, rng)
+    # red sites of a GRBG mosaic hold the red channel of the (augmented) camera image
+    to_cam = data.camera_from_srgb(data.camera_matrix("Nikon D90")) * np.array(capture.neutral)[:, None]
+    cam = np.einsum("hwc,dc->hwd", data.srgb_to_linear(photo), to_cam)
+    expected = np.clip(np.round(np.clip(cam[0::2, 1::2, 0], 0, None) * 4095), 0, 4095)
+    assert np.array_equal(raw[0::2, 1::2], expected.astype(np.uint16))
+
+
+@pytest.mark.parametrize("cfa", data.CFA_PATTERNS)
+def test_synthetic_pair_colour_round_trip(cfa):
+    """A noise-free flat patch: cam_to_srgb(packed) equals the linear target, in every CFA order."""
+    photo = np.ones((10, 10, 3), np.float32) * np.array([0.8, 0.4, 0.2], np.float32)
+    capture = data.Capture("Canon EOS 550D", cfa, 14, 512, (0.45, 1.0, 0.6), 0.9, 0.0, 0.0)
+    packed, target, matrix = data.synthetic_pair(photo, capture, np.random.default_rng(0))
+    assert target.shape == (2 * packed.shape[0], 2 * packed.shape[1], 3) and packed.shape[0] >= 4
+    cam = np.array([packed[..., 0].mean(), packed[..., 1:3].mean(), packed[..., 3].mean()])
+    srgb = data.linear_to_srgb(matrix @ cam)
+    np.testing.assert_allclose(srgb, target[0, 0], atol=2e-3)
+
+
+def test_libraw_agrees_with_the_reference_colour(tmp_path):
+    """LibRaw renders a synthetic DNG close to the photo it was made from: the metadata is right."""
+    from microisp_cli.training.evaluate import libraw_render, psnr
+
+    photo = data.to_float(smooth_photo(64, 96))
+    for i, cfa in enumerate(data.CFA_PATTERNS):
+        capture = data.draw_capture(np.random.default_rng(i), data.EVAL_CAMERAS, noisy=False, cfa=cfa)
+        raw, target = data.unprocess(photo, capture, np.random.default_rng(i))
+        path = write_dng(tmp_path / f"{cfa}.dng", raw, cfa, capture.black, capture.white,
+                         data.camera_matrix(capture.camera), capture.neutral)
+        out = libraw_render(path, "AHD")
+        assert psnr(out[4:-4, 4:-4], target[4:-4, 4:-4]) > 35
+
+
+def test_patch_sampler_is_deterministic_per_step():
+    photos = [smooth_photo(48, 64, s) for s in range(3)]
+    sampler = data.PatchSampler(photos, patch=16, batch=3, seed=5)
+    a, b = sampler.batch_at(7), sampler.batch_at(7)
+    assert a[0].shape == (3, 8, 8, 4) and a[1].shape == (3, 16, 16, 3) and a[2].shape == (3, 3, 3)
+    for x, y in zip(a, b):
+        assert np.array_equal(x, y)
+    assert not np.array_equal(a[0], sampler.batch_at(8)[0])
+
+
+def test_split_keeps_held_out_photos_apart(tmp_path):
+    for sub, n in (("urban100", 25), ("bsd100", 3), ("mcmaster", 2)):
+        (tmp_path / sub).mkdir()
+        for i in range(n):
+            (tmp_path / sub / f"img_{i:03d}.png").write_bytes(b"")
+    train, held = data.split_photos(tmp_path)
+    assert len(held) == 22 and len(train) == 8
+    assert not set(train) & set(held)
+
+
+def test_zurich_layout(tmp_path):
+    (tmp_path / "huawei_raw").mkdir()
+    (tmp_path / "canon").mkdir()
+    import tensorflow as tf
+
+    raw = np.arange(16 * 16, dtype=np.uint16).reshape(16, 16, 1) % 1024
+    tf.io.write_file(str(tmp_path / "huawei_raw" / "7.png"), tf.io.encode_png(raw))
+    write_png(tmp_path / "canon" / "7.png", smooth_photo(16, 16))
+    write_png(tmp_path / "canon" / "8.png", smooth_photo(16, 16))      # no raw: ignored
+    pairs = data.zurich_pairs(tmp_path)
+    assert [p.raw.stem for p in pairs] == ["7"]
+    packed, target = data.load_zurich_pair(pairs[0])
+    assert packed.shape == (8, 8, 4) and target.shape == (16, 16, 3)
+    np.testing.assert_allclose(packed[..., 0], raw[0::2, 0::2, 0] / 1023.0, rtol=1e-6)
+
+
+def test_raw_folder_pairs(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "rgb").mkdir()
+    samples = (600 + np.arange(64 * 80).reshape(64, 80) % 7).astype(np.uint16)
+    write_dng(tmp_path / "raw" / "a.dng", samples, "GBRG", 100, 4095, data.camera_matrix("Nikon D700"),
+              (0.5, 1.0, 0.8))
+    write_png(tmp_path / "rgb" / "a.png", smooth_photo(64, 80))
+    pairs = data.raw_folder_pairs(tmp_path / "raw", tmp_path / "rgb")
+    packed, target, mosaic = data.load_raw_pair(pairs[0])
+    assert mosaic.cfa == "GBRG"
+    assert packed.shape == (31, 40, 4) and target.shape == (62, 80, 3)
+    red, blue = samples[1:63:2, 0::2], samples[2::2, 1::2]      # GBRG: red on odd rows, even columns
+    np.testing.assert_allclose(packed[..., 0], (red - 100.0) / 3995 * 2.0, rtol=1e-4)
+    np.testing.assert_allclose(packed[..., 3], (blue - 100.0) / 3995 * 1.25, rtol=1e-4)
+    np.testing.assert_allclose(mosaic.cam_to_srgb,
+                               data.cam_to_srgb_from_color_matrix(data.camera_matrix("Nikon D700")), atol=1e-3)
+
+
+# --- the training loop ---------------------------------------------------------------------
+TINY = dict(stages=1, blocks=0, features=2, attention_hidden=2, base="mhc", batch=2, patch=16,
+            warmup=1, lr=1e-2, checkpoint_every=2)
+
+
+def test_checkpoint_resume_continues_exactly(tmp_path):
+    from microisp_cli.training.train import TrainConfig, Trainer
+
+    photos = [smooth_photo(40, 48, s) for s in range(2)]
+    config = TrainConfig(steps=4, **TINY)
+    straight = Trainer(config, tmp_path / "a", photos)
+    straight.save()
+    first = straight.run()
+    assert first["step"] == 4 and np.isfinite(first["loss"])
+
+    interrupted = Trainer(config, tmp_path / "b", photos)
+    interrupted.run(steps=2)
+    resumed = Trainer(config, tmp_path / "b", photos)
+    assert resumed.restore() == 2
+    assert resumed.run()["step"] == 4
+    for name, value in straight.params.items():
+        np.testing.assert_allclose(resumed.params[name].numpy(), value.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_cli_train_resume_export_and_eval(tmp_path):
+    photos = tmp_path / "photos" / "bsd100"
+    photos.mkdir(parents=True)
+    for s in range(3):
+        write_png(photos / f"img_{s:03d}.png", smooth_photo(40, 48, s))
+    run = tmp_path / "run"
+    args = ["train", str(run), "--photos", str(tmp_path / "photos"), "--steps", "2", "--no-progress",
+            "--stages", "1", "--blocks", "0", "--features", "2", "--attention-hidden", "2",
+            "--batch", "2", "--patch", "16", "--checkpoint-every", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (run / "ckpt" / "ckpt-2.index").exists()
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code != 0 and "--resume" in again.output
+    weights = tmp_path / "w.json"
+    result = CliRunner().invoke(cli, ["train", str(run), "--resume", "--steps", "3", "--no-progress",
+                                      "--export", str(weights)])
+    assert result.exit_code == 0, result.output
+    assert (run / "ckpt" / "ckpt-3.index").exists()
+    manifest = json.loads(weights.read_text())
+    assert manifest["training"]["checkpoint"] == "ckpt-3"
+
+    # eval on two tiny synthetic DNGs (made from the held-out split of another folder)
+    held = tmp_path / "held"
+    held.mkdir()
+    for s in range(2):
+        write_png(held / f"p{s}.png", smooth_photo(36, 44, 10 + s))
+    from microisp_cli.training.evaluate import make_synthetic_set
+
+    make_synthetic_set(sorted(held.iterdir()), tmp_path / "set")
+    table = tmp_path / "eval.json"
+    result = CliRunner().invoke(cli, ["eval", "--weights", str(weights), "--set", str(tmp_path / "set"),
+                                      "--libraw", "AHD", "--per-file", "--json", str(table)])
+    assert result.exit_code == 0, result.output
+    assert "LibRaw AHD" in result.output and "microisp" in result.output
+    scores = json.loads(table.read_text())
+    assert len(scores["rows"]) == 2
+    assert set(scores["mean"]) == {"microisp", "LibRaw AHD"}
+    assert scores["mean"]["LibRaw AHD"]["psnr"] > 25
+
+
+def test_cli_eval_rejects_unknown_demosaicer(tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "--set", str(tmp_path), "--libraw", "XYZ"])
+    assert result.exit_code != 0 and "XYZ" in result.output
