@@ -100,6 +100,9 @@ def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[BinaryIO]
         raise OutputError(f"{path}: exists (use --overwrite to replace it)")
     if path.is_dir():
         raise OutputError(f"{path}: is a directory")
+    blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise OutputError(f"{path}: cannot write there ({blocker} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
