@@ -1,0 +1,489 @@
+"""TFLite export: conversion at three precisions, op audit, accuracy check against TensorFlow.
+
+Two kinds of file:
+
+- ``segments`` (default): one signature per segment (``segment_0`` ...) and per attention head
+  (``head_0`` ...), spatial dimensions dynamic. :class:`runtimes.litert.LiteRTRunner` runs it
+  through ``tiling.run_tiled``, so the exact tiled pipeline (global attention, bounded memory)
+  works on TFLite as on TensorFlow (``microisp develop --backend tflite --model FILE``).
+- ``fixed``: the whole network as one graph for one input shape, like the published
+  ``MicroISP.tflite`` (``--resolution 12mp`` -> input 1x1500x2000x4), or for one tile
+  (``--tile-size``, attention computed per tile on the device). The heads read their features
+  with a stride-3 1x1 convolution, as the published file does.
+
+Every file carries its description (model config, conditioning, precision, kind) as JSON in the
+flatbuffer metadata entry ``microisp``. Every file is audited: each op must be in
+:data:`ALLOWED_OPS` (the published model's set, which NNAPI 1.2 and the mobile GPU delegates run),
+plus ``QUANTIZE``/``DEQUANTIZE`` for FP16 and INT8; an op outside it fails the export naming it.
+
+Precisions: ``fp32``; ``fp16`` (float16 weights, dequantized on load or run in half precision by
+GPU delegates); ``int8`` (full integer: int8 weights and activations, float32 input and output
+through one QUANTIZE/DEQUANTIZE each, calibrated on representative packed mosaics: real RAW files
+and synthetic scenes, see :func:`calibration_set`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import MicroISPError, OutputError
+from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
+from .resolution import Resolution, parse_resolution
+from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
+from .weights import Conditioning, Weights
+
+#: Ops of the published MicroISP.tflite: what NNAPI 1.2 and the mobile GPU delegates run.
+ALLOWED_OPS = frozenset({"ADD", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "LOGISTIC", "MEAN",
+                         "MUL", "PRELU", "RESHAPE", "TANH"})
+#: Added for FP16 (weights dequantized) and INT8 (float input and output).
+QUANT_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+PRECISIONS = ("fp32", "fp16", "int8")
+KINDS = ("segments", "fixed")
+
+#: Fixed-shape exports whose input is larger than this (packed pixels) are not accuracy-checked
+#: unless asked: running TensorFlow and LiteRT on a 12 MP frame takes about 11 GB.
+CHECK_MAX_PACKED_PIXELS = 1024 * 1024
+#: Packed side of the check input for segmented exports.
+CHECK_SIZE = 96
+
+
+class ExportError(MicroISPError):
+    """The export failed: an op outside the allowed set, or conversion was impossible."""
+
+
+@dataclasses.dataclass
+class Accuracy:
+    """TFLite output against TensorFlow's on one input (RGB in [0, 1])."""
+
+    max_abs: float
+    psnr_db: float
+    reference: str  # "tensorflow" (FP32 network) for every precision
+    input_shape: tuple[int, ...]
+
+
+@dataclasses.dataclass
+class ExportResult:
+    path: Path
+    kind: str
+    precision: str
+    size_bytes: int
+    ops: list[str]
+    inputs: dict[str, dict[str, tuple[int, ...]]]  # signature -> input name -> shape (-1: dynamic)
+    outputs: dict[str, dict[str, tuple[int, ...]]]
+    metadata: dict[str, Any]
+    accuracy: Accuracy | None = None
+
+    @property
+    def size_kb(self) -> float:
+        return self.size_bytes / 1024
+
+
+# --- what to export ----------------------------------------------------------------------------
+def fixed_input_shape(resolution: str | Resolution | None = None,
+                      tile_size: int | None = None) -> tuple[int, int] | None:
+    """Packed (rows, columns) of a fixed-shape export, or None for a segmented one.
+
+    ``resolution``: ``fullhd``/``12mp``/``32mp``/``WxH`` (full-resolution pixels);
+    ``tile_size``: a square tile's side in full-resolution pixels (even).
+    """
+    if resolution is not None and tile_size is not None:
+        raise ExportError("give --resolution or --tile-size, not both")
+    if resolution is not None:
+        res = resolution if isinstance(resolution, Resolution) else parse_resolution(resolution)
+        return res.packed_shape
+    if tile_size is not None:
+        if tile_size < 2 or tile_size % 2:
+            raise ExportError(f"tile size must be an even number of pixels, got {tile_size}")
+        return tile_size // 2, tile_size // 2
+    return None
+
+
+def _signature_specs(config: ModelConfig) -> dict[str, list[tuple[str, int]]]:
+    """Signature key -> [(input name, channels)] of a segmented export."""
+    f, last = config.features, config.num_segments - 1
+    specs: dict[str, list[tuple[str, int]]] = {"segment_0": [("x", PACKED_CHANNELS)]}
+    for index in range(1, config.num_segments):
+        names = [("x", PACKED_CHANNELS)] if index == last and config.base != "none" else []
+        names += [(f"{kind}_{i}", f) for kind in ("pre", "skip", "scale") for i in range(BRANCHES)]
+        specs[f"segment_{index}"] = names
+    for index in range(config.num_segments - 1):
+        specs[f"head_{index}"] = [(f"samples_{i}", f) for i in range(BRANCHES)]
+    return specs
+
+
+def _segment_fn(net, index: int, names: Sequence[str]):
+    import tensorflow as tf
+
+    last = index == net.config.num_segments - 1
+
+    def run(*args):
+        t = dict(zip(names, args))
+        if index == 0:
+            pres, skips = net.segment_branches(0, t["x"])
+            return {"state": tf.concat(pres + skips, axis=-1)}
+        out = net.segment_branches(index, t.get("x"), [t[f"pre_{i}"] for i in range(BRANCHES)],
+                                   [t[f"skip_{i}"] for i in range(BRANCHES)],
+                                   [t[f"scale_{i}"] for i in range(BRANCHES)])
+        if last:
+            return {"rgb": out}
+        return {"state": tf.concat(out[0] + out[1], axis=-1)}
+
+    return run
+
+
+def _head_fn(net, index: int):
+    import tensorflow as tf
+
+    def run(*samples):
+        return {"attention": tf.concat([net.head_branch(index, i, s) for i, s in enumerate(samples)],
+                                       axis=-1)}
+
+    return run
+
+
+def _tf_functions(net, fixed: tuple[int, int] | None) -> dict[str, Any]:
+    """Signature key -> tf.function with its input signature."""
+    import tensorflow as tf
+
+    if fixed is not None:
+        spec = tf.TensorSpec([1, *fixed, PACKED_CHANNELS], tf.float32, name="x")
+        return {"serving_default": tf.function(lambda x: {"rgb": net.call_branches(x)},
+                                               input_signature=[spec])}
+    functions = {}
+    for key, inputs in _signature_specs(net.config).items():
+        names = [n for n, _ in inputs]
+        specs = [tf.TensorSpec([1, 1, 1, c] if n.startswith("scale") else [1, None, None, c],
+                               tf.float32, name=n) for n, c in inputs]
+        index = int(key.split("_")[1])
+        fn = _segment_fn(net, index, names) if key.startswith("segment") else _head_fn(net, index)
+        functions[key] = tf.function(fn, input_signature=specs)
+    return functions
+
+
+# --- representative data -------------------------------------------------------------------------
+def _pack_rggb(mosaic: np.ndarray, channels: Sequence[str]) -> np.ndarray:
+    """RGGB mosaic (H, W) -> packed (H/2, W/2, 4) in the conditioning's channel order."""
+    sites = {"R": mosaic[0::2, 0::2], "Gr": mosaic[0::2, 1::2], "Gb": mosaic[1::2, 0::2],
+             "B": mosaic[1::2, 1::2]}
+    return np.stack([sites[c] for c in channels], axis=-1).astype(np.float32)
+
+
+def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def synthetic_scene(size: int, seed: int) -> np.ndarray:
+    """A drawn test scene (size, size, 3) in linear [0, 1]: smooth gradients, flat colour
+    patches, discs and a fine grating, so a calibration sees edges, flats and textures (not
+    noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = np.stack([a + b * yy + c * xx for a, b, c in rng.uniform(0, 0.5, (3, 3))], -1)
+    for _ in range(6):
+        y0, x0 = rng.integers(0, size, 2)
+        h, w = rng.integers(size // 8, size // 2, 2)
+        img[y0:y0 + h, x0:x0 + w] = rng.uniform(0, 1, 3)
+    for _ in range(4):
+        cy, cx, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 1, 3)
+    period = rng.uniform(2.5, 6.0)
+    band = (yy > 0.75) & (xx < 0.5)
+    img[band] *= (0.5 + 0.5 * np.sin(2 * np.pi * xx * size / period))[band][:, None]
+    return np.clip(_srgb_to_linear(np.clip(img, 0, 1)), 0, 1).astype(np.float32)
+
+
+def _photo(path: Path, size: int) -> np.ndarray:
+    import tensorflow as tf
+
+    img = tf.io.decode_image(path.read_bytes(), channels=3, expand_animations=False).numpy()
+    img = img[:size, :size].astype(np.float32) / 255.0
+    return _srgb_to_linear(img).astype(np.float32)
+
+
+def _raw_packed(path: Path, conditioning: Conditioning) -> np.ndarray:
+    from .bayer import pack_bayer
+    from .raw import decode
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # missing colour metadata does not matter here
+        mosaic = decode(path)
+    return pack_bayer(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb, conditioning)
+
+
+def calibration_set(conditioning: Conditioning, sources: Iterable[str | Path] = (),
+                    size: int = 96, synthetic: int = 8, per_file: int = 2,
+                    seed: int = 0) -> list[np.ndarray]:
+    """Representative packed inputs (size, size, 4) float32 for INT8 calibration.
+
+    ``sources``: RAW files (decoded with the weights' conditioning), photos (``.png``/``.jpg``:
+    linearised and mosaicked, as the synthetic training pairs are) or folders of either; up to
+    ``per_file`` crops of each. Plus ``synthetic`` drawn scenes (:func:`synthetic_scene`).
+    """
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    files: list[Path] = []
+    for src in sources:
+        p = Path(src)
+        files += sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p]
+    for path in files:
+        suffix = path.suffix.lower()
+        if suffix in (".png", ".jpg", ".jpeg"):
+            img = _photo(path, 2 * size)
+            if min(img.shape[:2]) < 2 * size:
+                continue
+            out.append(_pack_rggb(_mosaic(img), conditioning.channels))
+            continue
+        try:
+            packed = _raw_packed(path, conditioning)
+        except MicroISPError:
+            continue  # not a readable RAW file: calibration simply does without it
+        h, w = packed.shape[:2]
+        if h < size or w < size:
+            continue
+        for _ in range(per_file):
+            y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+            out.append(np.ascontiguousarray(packed[y:y + size, x:x + size]))
+    for k in range(synthetic):
+        scene = synthetic_scene(2 * size, seed + k)
+        scene = scene * rng.uniform(0.3, 1.0)  # exposure
+        out.append(_pack_rggb(_mosaic(scene), conditioning.channels))
+    # [0, 1]: the range a conditioned input is meant to have (a 14-bit file under a 10-bit
+    # conditioning would otherwise stretch every quantization range)
+    return [np.clip(p, 0.0, 1.0).astype(np.float32) for p in out]
+
+
+def _mosaic(rgb: np.ndarray) -> np.ndarray:
+    m = np.empty(rgb.shape[:2], np.float32)
+    m[0::2, 0::2], m[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    m[1::2, 0::2], m[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    return m
+
+
+def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
+    """The converter's representative dataset: per signature, the tensors TF computes on
+    ``samples`` (segments' states and heads' samples come from the FP32 network itself)."""
+    import tensorflow as tf
+
+    cfg, f = net.config, net.config.features
+
+    def split(t, parts):
+        return [t[..., j * f:(j + 1) * f] for j in range(parts)]
+
+    # The calibrator sizes each signature once, from its first sample (it resizes fixed-shape
+    # graphs too, so a 12 MP model calibrates on small crops): crop all samples to one size.
+    h = min(s.shape[0] for s in samples)
+    w = min(s.shape[1] for s in samples)
+
+    def gen():
+        for sample in samples:
+            x = tf.constant(np.ascontiguousarray(sample[:h, :w])[None])
+            if fixed is not None:
+                yield {"x": x}
+                continue
+            yield "segment_0", {"x": x}
+            state = net.segment(0, x)
+            for index in range(cfg.num_segments - 1):
+                samples_ = state[:, ::3, ::3, :cfg.probe_channels]
+                yield f"head_{index}", {f"samples_{i}": s for i, s in enumerate(split(samples_, 3))}
+                att = net.head(index, samples_)
+                feeds = {}
+                pieces = split(state, 2 * BRANCHES)
+                for i in range(BRANCHES):
+                    feeds[f"pre_{i}"], feeds[f"skip_{i}"] = pieces[i], pieces[BRANCHES + i]
+                    feeds[f"scale_{i}"] = split(att, BRANCHES)[i]
+                if index + 1 == cfg.num_segments - 1 and cfg.base != "none":
+                    feeds["x"] = x
+                yield f"segment_{index + 1}", feeds
+                if index + 1 < cfg.num_segments - 1:
+                    state = net.segment(index + 1, x, state, att)
+
+    return gen
+
+
+# --- conversion ----------------------------------------------------------------------------------
+def _convert(net, functions: dict[str, Any], precision: str, representative=None) -> bytes:
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.params = net.params
+    with tempfile.TemporaryDirectory(prefix="microisp-export-") as tmp:
+        tf.saved_model.save(module, tmp, signatures=functions)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=list(functions))
+        if precision == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif precision == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        try:
+            with warnings.catch_warnings():
+                # the converter's calibrator uses tf.lite.Interpreter, which warns it is deprecated
+                warnings.simplefilter("ignore", UserWarning)
+                return bytes(converter.convert())
+        except Exception as exc:  # the converter raises ConverterError and friends
+            raise ExportError(f"TFLite conversion failed: {str(exc).splitlines()[0]}") from None
+
+
+def _with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
+    """``model`` with ``meta`` as JSON in its ``microisp`` metadata entry."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
+    obj.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(obj.buffers) - 1
+    obj.metadata = [m for m in (obj.metadata or []) if m.name != METADATA_NAME] + [entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+
+
+def audit_ops(ops: Iterable[str], precision: str = "fp32") -> None:
+    """Raise :class:`ExportError` naming every op outside the allowed set for ``precision``."""
+    allowed = ALLOWED_OPS | (QUANT_OPS if precision != "fp32" else frozenset())
+    bad = sorted(set(ops) - allowed)
+    if bad:
+        raise ExportError(
+            f"the model uses {', '.join(bad)}, outside the NNAPI/GPU-delegate op set "
+            f"({', '.join(sorted(allowed))}); refusing to write a file that would fall back to the CPU")
+
+
+def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
+                  resolution: str | Resolution | None = None, tile_size: int | None = None,
+                  calibration: Sequence[np.ndarray] | None = None,
+                  calibration_sources: Iterable[str | Path] = (),
+                  check: bool | None = None, threads: int | None = None) -> ExportResult:
+    """Convert ``weights``' network to a ``.tflite`` file at ``path`` and audit it.
+
+    ``resolution``/``tile_size``: a fixed-shape whole-network file (see :func:`fixed_input_shape`);
+    neither: a segmented file for the tiled pipeline. ``calibration``: packed inputs for INT8
+    (default: :func:`calibration_set` over ``calibration_sources`` and synthetic scenes).
+    ``check``: compare with TensorFlow on one input (None: unless the fixed input is larger than
+    :data:`CHECK_MAX_PACKED_PIXELS`). The file is written only after the audit passes.
+    """
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    fixed = fixed_input_shape(resolution, tile_size)
+    config = weights.config
+    if fixed is not None and config.blocks and min(fixed) < config.min_packed_size:
+        raise ExportError(
+            f"input {fixed[1] * 2}x{fixed[0] * 2} is too small for the attention blocks: each side "
+            f"needs at least {2 * config.min_packed_size} pixels")
+    out = Path(path)
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory; give a file name ending in .tflite")
+    if not out.parent.exists():
+        raise OutputError(f"{out.parent}: no such directory")
+
+    net = weights.build()
+    functions = _tf_functions(net, fixed)
+    representative = None
+    if precision == "int8":
+        samples = list(calibration) if calibration is not None else calibration_set(
+            weights.conditioning, calibration_sources)
+        if not samples:
+            raise ExportError("INT8 export needs calibration inputs; none were found")
+        representative = _representative(net, fixed, samples)
+    model = _convert(net, functions, precision, representative)
+    kind = "fixed" if fixed is not None else "segments"
+    meta = {
+        "format": METADATA_FORMAT, "kind": kind, "precision": precision,
+        "model": config.to_dict(), "conditioning": weights.conditioning.to_dict(),
+        "weights": weights.name, "input": [1, *fixed, PACKED_CHANNELS] if fixed else None,
+    }
+    model = _with_metadata(model, meta)
+    ops = model_ops(model)
+    audit_ops(ops, precision)
+
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(model)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{out}: cannot write ({exc.strerror})") from None
+    inputs, outputs = signature_shapes(out)
+    result = ExportResult(out, kind, precision, len(model), ops, inputs, outputs, meta)
+    if check is None:
+        check = fixed is None or fixed[0] * fixed[1] <= CHECK_MAX_PACKED_PIXELS
+    if check:
+        result.accuracy = check_accuracy(out, weights, threads=threads)
+    return result
+
+
+def signature_shapes(path: str | Path):
+    """Signature -> {input name: shape} and {output name: shape} (-1 marks a dynamic dim)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    inputs, outputs = {}, {}
+    for key in interp.get_signature_list():
+        runner = interp.get_signature_runner(key)
+        inputs[key] = {n: tuple(int(v) for v in d["shape_signature"])
+                       for n, d in runner.get_input_details().items()}
+        outputs[key] = {n: tuple(int(v) for v in d["shape_signature"])
+                        for n, d in runner.get_output_details().items()}
+    return inputs, outputs
+
+
+# --- accuracy ------------------------------------------------------------------------------------
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def run_tflite(path: str | Path, packed: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """Run an export on a packed (h, w, 4) input -> RGB (2h, 2w, 3) float32. A segmented file
+    runs whole-frame through ``tiling.run_array``; a fixed one needs exactly its input shape."""
+    meta = read_metadata(path) or {}
+    if meta.get("kind") == "segments":
+        from .runtimes.litert import LiteRTRunner
+        from .tiling import run_array
+
+        return run_array(LiteRTRunner(path, threads), packed, tile_size=0)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=threads)
+    runner = interp.get_signature_runner()
+    return runner(x=np.ascontiguousarray(packed[None], np.float32))["rgb"][0]
+
+
+def check_input(config: ModelConfig, conditioning: Conditioning, shape: tuple[int, int] | None,
+                seed: int = 12345) -> np.ndarray:
+    """A synthetic scene packed for ``conditioning`` (not part of the calibration set)."""
+    h, w = shape if shape is not None else (max(CHECK_SIZE, config.min_packed_size),) * 2
+    side = 2 * max(h, w)
+    scene = synthetic_scene(side, seed)[:2 * h, :2 * w]
+    return _pack_rggb(_mosaic(scene), conditioning.channels)
+
+
+def check_accuracy(path: str | Path, weights: Weights, packed: np.ndarray | None = None,
+                   threads: int | None = None) -> Accuracy:
+    """Compare an export with the FP32 TensorFlow network on ``packed`` (default
+    :func:`check_input` at the file's shape). Output in [0, 1] scale, clipped before comparing."""
+    meta = read_metadata(path) or {}
+    fixed = tuple(meta["input"][1:3]) if meta.get("input") else None
+    if packed is None:
+        packed = check_input(weights.config, weights.conditioning, fixed)
+    ref = weights.build()(packed[None]).numpy()[0]
+    got = run_tflite(path, packed, threads)
+    ref, got = np.clip(ref, 0, 1), np.clip(got, 0, 1)
+    return Accuracy(float(np.abs(ref - got).max()), psnr(ref, got), "tensorflow",
+                    tuple(packed.shape))
+
+
+__all__ = ["ALLOWED_OPS", "PRECISIONS", "Accuracy", "ExportError", "ExportResult", "audit_ops",
+           "calibration_set", "check_accuracy", "export_tflite", "fixed_input_shape", "model_ops",
+           "psnr", "read_metadata", "run_tflite", "synthetic_scene"]
