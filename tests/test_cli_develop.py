@@ -185,7 +185,7 @@ def test_help_lists_the_options():
     assert result.exit_code == 0
     for option in ("--output", "--format", "--bits", "--quality", "--weights", "--overwrite",
                    "--tile-size", "--attention", "--raw-size", "--cfa", "--force-cfa", "--bits-per-sample",
-                   "--black-level", "--quiet"):
+                   "--black-level", "--max-megapixels", "--quiet"):
         assert option in result.output
 
 
@@ -212,3 +212,9 @@ def test_every_shared_raw_file(tmp_path):
                       for p in folder.glob("*") if p.is_file())
     assert names == expected
     assert (SHARED / "data" / "raw").exists()
+
+
+def test_max_megapixels(tmp_path, dng):
+    result = run(dng, "-o", tmp_path / "x.png", "--max-megapixels", "0.001")
+    assert result.exit_code == 1 and "MP limit" in result.output
+    assert not (tmp_path / "x.png").exists()

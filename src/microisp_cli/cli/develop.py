@@ -88,17 +88,17 @@ def _format_option(ctx, param, value: str) -> str:
 _RUNNERS: dict[tuple, object] = {}
 
 
-def _cached_runner(weights, backend, threads, make_runner):
+def _cached_runner(weights, backend, threads, make_runner, model=None):
     import hashlib
 
     digest = hashlib.sha256()
     for name in sorted(weights.params):
         digest.update(name.encode())
         digest.update(weights.params[name].tobytes())
-    key = (weights.config, weights.conditioning, digest.hexdigest(), backend, threads)
+    key = (weights.config, weights.conditioning, digest.hexdigest(), backend, threads, model)
     if key not in _RUNNERS:
         _RUNNERS.clear()  # keep one: a runner holds a compiled network
-        _RUNNERS[key] = make_runner(weights, backend, threads=threads)
+        _RUNNERS[key] = make_runner(weights, backend, model=model, threads=threads)
     return _RUNNERS[key]
 
 
@@ -121,8 +121,10 @@ def _cached_runner(weights, backend, threads, make_runner):
               help="Tile side in output pixels; 0 runs the whole frame at once.")
 @click.option("--attention", type=click.Choice(["exact", "tile"]), default=defaults.ATTENTION,
               show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
-@click.option("--backend", type=click.Choice(["tf"]), default=defaults.BACKEND, show_default=True,
+@click.option("--backend", type=click.Choice(["tf", "tflite"]), default=defaults.BACKEND, show_default=True,
               help="Runtime that runs the network.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="tflite backend: a segmented file from `microisp export --tflite`.")
 @click.option("--threads", type=click.IntRange(min=1), default=defaults.THREADS,
               help="Threads for the runtime [default: the runtime's choice].")
 @click.option("--raw-size", metavar="WxH", default=None,
@@ -135,9 +137,11 @@ def _cached_runner(weights, backend, threads, make_runner):
               help="Significant bits of dump / .npy samples [default: from the largest value].")
 @click.option("--black-level", type=click.FloatRange(min=0), default=defaults.DUMP_BLACK,
               show_default=True, help="Black level of dumps and .npy mosaics.")
+@click.option("--max-megapixels", type=click.FloatRange(min=0, min_open=True), default=defaults.MAX_MEGAPIXELS,
+              show_default=True, help="Refuse larger frames before their pixels are read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-file lines; errors only.")
 def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_size, attention, backend,
-            threads, raw_size, cfa, force_cfa, raw_bits, black_level, quiet):
+            model, threads, raw_size, cfa, force_cfa, raw_bits, black_level, max_megapixels, quiet):
     """Develop RAW files (any Bayer RAW LibRaw reads, sensor dumps, .npy mosaics) into photos.
 
     INPUT: files or folders (searched recursively). Output format from the extension of -o
@@ -155,6 +159,9 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     # --- options -------------------------------------------------------------------------------
+    if (backend == "tflite") != (model is not None):
+        raise click.UsageError("--model FILE goes with --backend tflite (make one with "
+                               "`microisp export --tflite -o FILE`)")
     if tile_size and (tile_size < 16 or tile_size % 2):
         raise click.BadParameter("must be 0 (whole frame) or an even number >= 16", param_hint="--tile-size")
     try:
@@ -203,7 +210,10 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
 
     def runner_for_batch():
         if "runner" not in state:
-            state["runner"] = _cached_runner(state["weights"], backend, threads, make_runner)
+            try:
+                state["runner"] = _cached_runner(state["weights"], backend, threads, make_runner, model)
+            except MicroISPError as exc:  # a --model file that is not a matching segmented export
+                raise click.BadParameter(str(exc), param_hint="--model") from None
         return state["runner"]
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -244,7 +254,8 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
                         develop_to_file(job.source, job.output, state["weights"], runner=runner,
                                         bits=int(bits) if bits else None, quality=quality,
                                         overwrite=overwrite, tile_size=tile_size, attention=attention,
-                                        dump=dump, cfa=force_cfa, progress=on_tiles)
+                                        dump=dump, cfa=force_cfa, max_megapixels=max_megapixels,
+                                        progress=on_tiles)
                     for item in caught:  # the library's warnings (metadata fallbacks): one line each
                         if not item.category.__module__.startswith("microisp_cli"):
                             continue
