@@ -78,8 +78,9 @@ def _render(results, report, console) -> None:
 @click.option("-m", "--model", type=click.Path(dir_okay=False),
               help="tflite: the .tflite file (default: export the default weights now); "
                    "tf: a weights name or file (default: the bundled weights).")
-@click.option("-p", "--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
-              show_default=True, help="TFLite model precision (tf runs fp32).")
+@click.option("-p", "--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="TFLite precision to export and run [default: fp32, or the --model file's own]; "
+                   "tf runs fp32.")
 @click.option("-t", "--threads", type=click.IntRange(min=1), default=defaults.THREADS,
               help="Threads for the runtime (default: the runtime's choice).")
 @click.option("--tile-size", "tile_sizes", type=click.IntRange(min=0), multiple=True,
@@ -120,8 +121,10 @@ def bench(resolutions, backend, model, precision, threads, tile_sizes, runs, war
             raise click.ClickException(str(exc)) from None
     elif not chosen:
         chosen = [parse_resolution(name) for name in defaults.BENCH_RESOLUTIONS]
-    if backend == "tf" and precision != "fp32":
+    if backend == "tf" and precision not in (None, "fp32"):
         raise click.UsageError("--precision fp16/int8 applies to --backend tflite; tf runs fp32")
+    precision = _model_precision(model, precision) if backend == "tflite" and model else precision
+    precision = precision or "fp32"
     try:
         configs = lib.plan(chosen, tile_sizes or None, backend=backend, precision=precision,
                            model=model, threads=threads, runs=runs, warmup=warmup,
@@ -148,6 +151,22 @@ def bench(resolutions, backend, model, precision, threads, tile_sizes, runs, war
         console.print(f"wrote {json_path}")
     if any(r.error for r in results):
         sys.exit(1)
+
+
+def _model_precision(model: str, asked: str | None) -> str | None:
+    """The precision a .tflite export declares in its metadata; a UsageError if it contradicts
+    ``asked``."""
+    from ..errors import MicroISPError
+    from ..runtimes.litert import read_metadata
+
+    try:
+        meta = read_metadata(model) or {}
+    except (MicroISPError, OSError) as exc:
+        raise click.UsageError(f"--model: {exc}") from None
+    found = meta.get("precision")
+    if asked and found and asked != found:
+        raise click.UsageError(f"--precision {asked} but {model} is a {found} export")
+    return found or asked
 
 
 def _input_resolution(path: str) -> Resolution:

@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""Generate the "Speed and memory" section of docs/benchmarks.md from ``microisp bench --json``.
+
+What it runs, in this order, each measurement in its own process:
+
+1. ``microisp bench --json`` for each frame size (FullHD, 12 MP, 32 MP) with TensorFlow (tiled and,
+   where it fits in memory, whole frame), TFLite FP32 and TFLite INT8 (the default weights exported
+   by the bench itself);
+2. the classical yardstick: LibRaw's AHD through rawpy (``postprocess``: decode, AHD, camera white
+   balance, colour matrix, 16-bit output) on the same synthetic frame written as a 12-bit DNG;
+3. ``microisp bench --input`` on the 32 MP DNG: where develop's time goes (decode / pack / network /
+   render / encode);
+4. end to end: ``/usr/bin/time -v microisp develop`` of the 32 MP DNG, process start to PNG written
+   (falls back to ``resource.getrusage(RUSAGE_CHILDREN)`` where /usr/bin/time is missing).
+
+The JSON of every step is kept in ``--results`` (default ``benchmarks/results``). The section is
+written between ``<!-- bench:start -->`` and ``<!-- bench:end -->``; the rest of the file (other
+scripts' sections) is left as it is. Usage::
+
+    python benchmarks/make_benchmarks_md.py                 # everything (about 10-30 min on 2 cores)
+    python benchmarks/make_benchmarks_md.py --quick         # small frames, to check the script
+    python benchmarks/make_benchmarks_md.py --render-only   # rewrite the section from saved JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from microisp_cli import bench
+from microisp_cli.resolution import parse_resolution
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+MIB_PER_GB = 1e9 / 2**20  # the memory target is 1 GB = 10^9 bytes = 953.7 MiB
+
+#: runtime key -> bench options
+RUNTIMES = {
+    "tf": ["--backend", "tf"],
+    "tflite-fp32": ["--backend", "tflite", "--precision", "fp32"],
+    "tflite-int8": ["--backend", "tflite", "--precision", "int8"],
+}
+RUNTIME_TITLES = {"tf": "TensorFlow", "tflite-fp32": "TFLite FP32", "tflite-int8": "TFLite INT8"}
+
+#: frame -> (timed runs, warm-up runs): fewer runs for the big frames on a 2-core machine.
+RUNS = {"fullhd": (5, 1), "12mp": (3, 1), "32mp": (2, 1)}
+QUICK_RUNS = {"320x240": (2, 1), "640x480": (2, 1)}
+
+#: A camera-like ColorMatrix1 (XYZ -> camera) and as-shot neutral for the synthetic DNG, so LibRaw
+#: runs its colour conversion and camera white balance as for a real file.
+COLOR_MATRIX = np.array([[0.6461, -0.0907, -0.0882], [-0.4300, 1.2184, 0.2378],
+                         [-0.0819, 0.1944, 0.5931]])
+AS_SHOT_NEUTRAL = (0.50, 1.0, 0.70)
+
+
+def microisp() -> list[str]:
+    exe = shutil.which("microisp")
+    return [exe] if exe else [sys.executable, "-c", "from microisp_cli.cli.main import main; main()"]
+
+
+def shown(command: list[str]) -> str:
+    """The command as a user types it (``microisp ...``, paths relative to the repository)."""
+    parts = ["microisp" if i == 0 and Path(p).name == "microisp" else p for i, p in enumerate(command)]
+    text = " ".join(shlex.quote(p) for p in parts)
+    return text.replace(str(ROOT) + "/", "")
+
+
+def run(command: list[str], log: list[str]) -> subprocess.CompletedProcess:
+    print("$", shown(command), flush=True)
+    log.append(shown(command))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
+    return proc
+
+
+# --- measurements -------------------------------------------------------------------------------
+def export_model(key: str, directory: Path, log: list[str]) -> Path | None:
+    """``microisp export`` of the default weights for a TFLite runtime key (segmented file)."""
+    precision = key.split("-", 1)[1]
+    path = directory / f"microisp-default-{precision}.tflite"
+    path.unlink(missing_ok=True)
+    proc = run([*microisp(), "export", "--tflite", f"--{precision}", "--no-check", "-o", str(path)], log)
+    return path if proc.returncode == 0 and path.exists() else None
+
+
+def run_benches(frames: dict[str, tuple[int, int]], runtimes: list[str], directory: Path,
+                results: Path, log: list[str]) -> None:
+    for key in runtimes:
+        model: list[str] = []
+        if key != "tf":
+            path = export_model(key, directory, log)
+            # without a file, microisp bench exports the default weights itself
+            model = ["--model", str(path)] if path else []
+        for frame, (runs, warmup) in frames.items():
+            out = results / f"bench-{key}-{frame}.json"
+            tiles = ["--tile-size", "1024", "--tile-size", "0"]
+            command = [*microisp(), "bench", "-r", frame, *RUNTIMES[key], *model, *tiles,
+                       "--runs", str(runs), "--warmup", str(warmup), "--json", str(out)]
+            run(command, log)
+
+
+def write_synthetic_dng(frame: str, directory: Path) -> Path:
+    from microisp_cli.training.dng import write_dng
+
+    path = directory / f"synthetic-{frame}.dng"
+    if not path.exists():
+        res = parse_resolution(frame)
+        write_dng(path, bench.synthetic_mosaic(res), cfa="RGGB", black_level=bench.SYNTHETIC_BLACK,
+                  white_level=bench.SYNTHETIC_WHITE, color_matrix=COLOR_MATRIX,
+                  as_shot_neutral=AS_SHOT_NEUTRAL, camera="microisp synthetic 12-bit")
+    return path
+
+
+_LIBRAW_WORKER = r"""
+import json, sys, time
+import rawpy
+from microisp_cli.bench import read_status_mb, reset_peak_rss, summarise
+path, runs, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+idle = read_status_mb("VmRSS")
+exact = reset_peak_rss()
+times = []
+for _ in range(warmup + runs):
+    start = time.perf_counter()
+    with rawpy.imread(path) as raw:
+        rgb = raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, output_bps=16,
+                              use_camera_wb=True)
+    times.append(time.perf_counter() - start)
+    del rgb
+out = {"runs_s": times[warmup:], "first_run_s": times[0], "idle_rss_mb": idle,
+       "peak_rss_mb": read_status_mb("VmHWM") if exact else None,
+       "libraw": ".".join(map(str, rawpy.libraw_version)), "rawpy": rawpy.__version__}
+out.update(summarise(times[warmup:]))
+print(json.dumps(out))
+"""
+
+
+def run_libraw(frames: dict[str, tuple[int, int]], directory: Path, results: Path,
+               log: list[str]) -> None:
+    for frame, (runs, warmup) in frames.items():
+        dng = write_synthetic_dng(frame, directory)
+        command = [sys.executable, "-c", _LIBRAW_WORKER, str(dng), str(runs), str(warmup)]
+        print("$ LibRaw AHD on", dng.name, flush=True)
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-2000:], file=sys.stderr)
+            continue
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+        res = parse_resolution(frame)
+        data.update(frame=frame, megapixels=res.megapixels, dng=dng.name,
+                    mp_per_s=res.megapixels / data["median_s"])
+        (results / f"libraw-{frame}.json").write_text(json.dumps(data, indent=2) + "\n")
+    log.append("LibRaw: rawpy.imread(DNG).postprocess(demosaic_algorithm=AHD, output_bps=16, "
+               "use_camera_wb=True), in a fresh process per frame (see the script)")
+
+
+def run_develop_split(frame: str, directory: Path, results: Path, log: list[str]) -> None:
+    dng = write_synthetic_dng(frame, directory)
+    out = results / f"develop-split-{frame}.json"
+    run([*microisp(), "bench", "--input", str(dng), "--runs", "1", "--warmup", "1",
+         "--json", str(out)], log)
+
+
+def _time_v(text: str) -> dict[str, float]:
+    fields = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("Elapsed (wall clock) time"):
+            clock = line.rsplit(" ", 1)[-1].split(":")
+            fields["wall_s"] = sum(float(v) * 60 ** i for i, v in enumerate(reversed(clock)))
+        elif line.startswith("Maximum resident set size (kbytes):"):
+            fields["max_rss_mb"] = int(line.rsplit(" ", 1)[-1]) / 1024
+        elif line.startswith("User time (seconds):"):
+            fields["user_s"] = float(line.rsplit(" ", 1)[-1])
+        elif line.startswith("System time (seconds):"):
+            fields["system_s"] = float(line.rsplit(" ", 1)[-1])
+    return fields
+
+
+def run_develop_end_to_end(frame: str, directory: Path, results: Path, log: list[str]) -> None:
+    dng = write_synthetic_dng(frame, directory)
+    backends = ["tf"]
+    help_text = subprocess.run([*microisp(), "develop", "--help"], capture_output=True, text=True).stdout
+    if "tflite" in help_text:
+        backends.append("tflite")
+    rows = []
+    for backend in backends:
+        out = directory / f"developed-{frame}-{backend}.png"
+        out.unlink(missing_ok=True)
+        command = [*microisp(), "develop", str(dng), "-o", str(out), "--overwrite", "--quiet",
+                   "--backend", backend]
+        if backend == "tflite":
+            model = directory / "microisp-default-fp32.tflite"
+            if not model.exists() and export_model("tflite-fp32", directory, log) is None:
+                continue
+            command += ["--model", str(model)]
+        timer = Path("/usr/bin/time")
+        if timer.exists():
+            proc = run([str(timer), "-v", *command], log)
+            fields = _time_v(proc.stderr)
+            fields["method"] = "/usr/bin/time -v"
+        else:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            proc = run(command, log)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            fields = {"wall_s": time.perf_counter() - start, "max_rss_mb": after.ru_maxrss / 1024,
+                      "user_s": after.ru_utime - before.ru_utime,
+                      "method": "resource.getrusage(RUSAGE_CHILDREN) (no /usr/bin/time)"}
+        fields.update(backend=backend, frame=frame, ok=proc.returncode == 0 and out.exists(),
+                      output_bytes=out.stat().st_size if out.exists() else None)
+        rows.append(fields)
+    (results / f"develop-e2e-{frame}.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+# --- the section ----------------------------------------------------------------------------------
+def _load(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _result(results: Path, key: str, frame: str, tile: int):
+    report = _load(results / f"bench-{key}-{frame}.json")
+    if not report:
+        return None, None
+    for r in report["results"]:
+        if r["config"]["tile_size"] == tile:
+            return r, report
+    return None, report
+
+
+def _cell(r) -> str:
+    if r is None:
+        return "not run"
+    if r.get("skipped"):
+        return "skipped (memory)"
+    if r.get("error"):
+        return "failed"
+    return f"{r['median_s']:.2f} s / {r['peak_rss_mb']:.0f} MiB"
+
+
+def render(frames: list[str], runtimes: list[str], results: Path, commands: list[str]) -> str:
+    lines = [START, "## Speed and memory (`microisp bench`)", ""]
+    machine, created = None, None
+    for key in runtimes:
+        for frame in frames:
+            _, report = _result(results, key, frame, 1024)
+            if report:
+                machine, created = machine or report["machine"], created or report["created"]
+    if machine:
+        lines += [
+            f"Measured {created} on {machine['cpu']} ({machine['usable_cpus']} usable CPUs, "
+            f"{machine['memory_gib']} GiB), Python {machine['python']}, TensorFlow "
+            f"{machine['tensorflow']}, ai-edge-litert {machine['ai_edge_litert']}, rawpy "
+            f"{machine['rawpy']}, microisp {machine['microisp']}; default weights. The machine "
+            "is shared (load average at the start of each measurement is in the JSON): absolute "
+            "times are noisy, ratios measured in the same run are what count.", ""]
+    lines += [
+        "Each cell: median network time over the timed runs (after warm-up) / peak resident memory "
+        "of the runs (VmHWM reset before the first run; fresh process per cell, so the runtime's "
+        "own memory is included). Tiles are 1024 output pixels, exact global attention. The "
+        "frame is the same deterministic synthetic 12-bit RGGB frame everywhere "
+        "(`bench.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
+    header = ["frame"]
+    for key in runtimes:
+        header.append(f"{RUNTIME_TITLES[key]} tiled")
+        if key == "tf":
+            header.append("TensorFlow whole frame")
+    header.append("LibRaw AHD (rawpy)")
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for frame in frames:
+        res = parse_resolution(frame)
+        size = f"{res.width}x{res.height}"
+        row = [f"{frame} ({size}, {res.megapixels:.1f} MP)" if frame != size
+               else f"{size} ({res.megapixels:.1f} MP)"]
+        for key in runtimes:
+            row.append(_cell(_result(results, key, frame, 1024)[0]))
+            if key == "tf":
+                row.append(_cell(_result(results, key, frame, 0)[0]))
+        lib = _load(results / f"libraw-{frame}.json")
+        row.append(f"{lib['median_s']:.2f} s / {lib['peak_rss_mb']:.0f} MiB" if lib else "not run")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+
+    # throughput and start-up
+    lines += ["Throughput (output megapixels per second, from the median) and start-up (process "
+              "start to runner ready: interpreter, runtime import, weights or model load):", ""]
+    lines += ["| runtime | " + " | ".join(f"{f} MP/s" for f in frames) + " | start-up | idle RSS |",
+              "|---|" + "---|" * (len(frames) + 2)]
+    for key in runtimes:
+        cells, start, idle = [], None, None
+        for frame in frames:
+            r = _result(results, key, frame, 1024)[0]
+            ok = r and not r.get("error") and not r.get("skipped")
+            cells.append(f"{r['mp_per_s']:.2f}" if ok else "-")
+            if ok:
+                start = start if start is not None else r["start_to_ready_s"]
+                idle = idle if idle is not None else r["idle_rss_mb"]
+        lines.append(f"| {RUNTIME_TITLES[key]} tiled | " + " | ".join(cells)
+                     + f" | {start:.2f} s | {idle:.0f} MiB |" if start is not None else
+                     f"| {RUNTIME_TITLES[key]} tiled | " + " | ".join(cells) + " | - | - |")
+    lib_cells = []
+    for frame in frames:
+        lib = _load(results / f"libraw-{frame}.json")
+        lib_cells.append(f"{lib['mp_per_s']:.2f}" if lib else "-")
+    lines += ["| LibRaw AHD | " + " | ".join(lib_cells) + " | - | - |", ""]
+
+    # tiling cost
+    lines += ["Tiling cost (same runtime, same frame, same call): tiled median / whole-frame "
+              "median; whole frames run only where they fit (estimated peak under 6 GiB).", ""]
+    lines += ["| frame | runtime | tiled / whole (time) | tiled / whole (peak memory) |",
+              "|---|---|---|---|"]
+    any_cost = False
+    for key in runtimes:
+        for frame in frames:
+            report = _load(results / f"bench-{key}-{frame}.json")
+            for row in (report or {}).get("tiling_costs", []):
+                any_cost = True
+                memory = f"{row['peak_rss_ratio']:.2f}" if row["peak_rss_ratio"] else "-"
+                lines.append(f"| {frame} | {RUNTIME_TITLES[key]} | {row['time_ratio']:.2f} | {memory} |")
+    if not any_cost:
+        lines.append("| - | - | no whole-frame run fitted | - |")
+    lines.append("")
+
+    # targets
+    lines += _targets(frames, runtimes, results)
+
+    # develop: split and end to end
+    big = frames[-1]
+    split = _load(results / f"develop-split-{big}.json")
+    if split and split["results"] and split["results"][0].get("stages"):
+        r = split["results"][0]
+        total = sum(s["median_s"] for s in r["stages"].values())
+        lines += [f"Where `microisp develop` spends its time on the {big} DNG (`microisp bench "
+                  "--input`, TensorFlow, 1024-pixel tiles, one timed run after one warm-up; "
+                  "pack = black level, gains and packing, render = colour matrix, sRGB curve and "
+                  "quantisation, encode = 8-bit PNG with the sRGB profile):", "",
+                  "| stage | seconds | share |", "|---|---|---|"]
+        for stage, s in r["stages"].items():
+            lines.append(f"| {stage} | {s['median_s']:.2f} | {100 * s['median_s'] / total:.0f}% |")
+        lines += [f"| total | {total:.2f} | |", ""]
+    e2e = _load(results / f"develop-e2e-{big}.json")
+    if e2e:
+        lines += [f"End to end, `microisp develop` of the {big} DNG to PNG, process start to file "
+                  f"written ({e2e[0]['method']}):", "",
+                  "| backend | wall time | user + system CPU | peak RSS |", "|---|---|---|---|"]
+        for row in e2e:
+            if not row.get("ok"):
+                lines.append(f"| {row['backend']} | failed | - | - |")
+                continue
+            cpu = row.get("user_s", 0) + row.get("system_s", 0)
+            lines.append(f"| {row['backend']} | {row['wall_s']:.1f} s | {cpu:.1f} s | "
+                         f"{row['max_rss_mb']:.0f} MiB |")
+        lines.append("")
+
+    lines += ["Produced by `python benchmarks/make_benchmarks_md.py`, which ran:", "", "```"]
+    lines += commands or ["(rendered from saved results in benchmarks/results)"]
+    lines += ["```", "", "The JSON of every run is in `benchmarks/results/`.", END]
+    return "\n".join(lines) + "\n"
+
+
+def _targets(frames: list[str], runtimes: list[str], results: Path) -> list[str]:
+    ref, _ = _result(results, "tf", "12mp", 0)
+    lines = []
+    if "32mp" not in frames:
+        return lines
+    lines += ["Targets (issue 7): 32 MP network time, tiled and exact, at most 1.15 x the "
+              "per-pixel time of whole-frame TensorFlow at 12 MP; peak memory at 32 MP at most "
+              f"1 GB (10^9 bytes = {MIB_PER_GB:.0f} MiB).", "",
+              "| runtime at 32 MP, tiled | s per MP | vs whole-frame TF 12 MP (target <= 1.15) "
+              "| peak RSS (target <= 954 MiB) |", "|---|---|---|---|"]
+    ok_ref = ref and not ref.get("error") and not ref.get("skipped")
+    for key in runtimes:
+        r, _ = _result(results, key, "32mp", 1024)
+        if not r or r.get("error") or r.get("skipped"):
+            lines.append(f"| {RUNTIME_TITLES[key]} | - | - | - |")
+            continue
+        ratio = r["s_per_mp"] / ref["s_per_mp"] if ok_ref else None
+        verdict = "-" if ratio is None else f"{ratio:.2f} ({'met' if ratio <= 1.15 else 'missed'})"
+        mem = r["peak_rss_mb"]
+        lines.append(f"| {RUNTIME_TITLES[key]} | {r['s_per_mp']:.3f} | {verdict} | "
+                     f"{mem:.0f} MiB ({'met' if mem <= MIB_PER_GB else 'missed'}) |")
+    if ok_ref:
+        lines += ["", f"Reference: whole-frame TensorFlow at 12 MP, {ref['s_per_mp']:.3f} s per MP "
+                      f"({ref['median_s']:.2f} s, peak {ref['peak_rss_mb']:.0f} MiB)."]
+    lines.append("")
+    return lines
+
+
+def write_section(doc: Path, section: str) -> None:
+    """Replace the text between the markers (inclusive), or append the section; nothing else."""
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    tmp = doc.with_name(doc.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, doc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/microisp-benchmarks"),
+                        help="where the synthetic DNGs and developed files go")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES),
+                        help="comma-separated subset of " + ", ".join(RUNTIMES))
+    parser.add_argument("--quick", action="store_true", help="small frames only (checks the script)")
+    parser.add_argument("--render-only", action="store_true", help="rewrite the section from saved JSON")
+    parser.add_argument("--skip", default="", help="comma-separated steps to skip: bench, libraw, split, e2e")
+    args = parser.parse_args()
+
+    frames = QUICK_RUNS if args.quick else RUNS
+    runtimes = [r for r in args.runtimes.split(",") if r]
+    unknown = set(runtimes) - set(RUNTIMES)
+    if unknown:
+        parser.error(f"unknown runtime(s): {', '.join(sorted(unknown))}")
+    skip = set(args.skip.split(",")) - {""}
+    args.results.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    log_path = args.results / "commands.json"
+    steps: dict[str, list[str]] = json.loads(log_path.read_text()) if log_path.exists() else {}
+    if not args.render_only:
+        big = list(frames)[-1]
+        for step, action in (
+                ("bench", lambda log: run_benches(frames, runtimes, args.work, args.results, log)),
+                ("libraw", lambda log: run_libraw(frames, args.work, args.results, log)),
+                ("split", lambda log: run_develop_split(big, args.work, args.results, log)),
+                ("e2e", lambda log: run_develop_end_to_end(big, args.work, args.results, log))):
+            if step in skip:
+                continue
+            steps[step] = []
+            action(steps[step])
+            log_path.write_text(json.dumps(steps, indent=2) + "\n")
+    commands = [c for step in ("bench", "libraw", "split", "e2e") for c in steps.get(step, [])]
+    write_section(args.doc, render(list(frames), runtimes, args.results, commands))
+    print(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
