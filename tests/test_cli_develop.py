@@ -203,7 +203,8 @@ def test_headerless_dump(tmp_path):
 
 def test_every_shared_raw_file(tmp_path):
     folder = shared_file("data", "raw")
-    result = run(folder, "-o", tmp_path / "out", "--raw-size", "768x512", "--bits-per-sample", "14")
+    result = run(folder, "-o", tmp_path / "out", "--raw-size", "768x512", "--bits-per-sample", "14",
+                 "--tile-size", "0")
     assert result.exit_code == 1  # the files in bad/ fail
     errors = [ln for ln in _lines(result) if ln.startswith("error:")]
     assert len(errors) == 5 and all("/bad/" in ln for ln in errors), result.output

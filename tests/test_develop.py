@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import shared_file
 from microisp_cli.bayer import mosaic_rggb
 from microisp_cli.develop import develop, develop_to_file, make_runner
 from microisp_cli.errors import InputError, MicroISPError, OutputError
@@ -129,13 +128,6 @@ def test_upstream_preset_matches_the_published_script(tmp_path, upstream_checkpo
     script = np.uint8(np.clip(out * 255, 0, 255))
     assert ours.shape == script.shape
     assert np.abs(ours.astype(int) - script.astype(int)).max() <= 1
-
-
-def test_shared_canon_dng_develops(weights, runner):
-    image = develop(shared_file("data", "raw", "canon550d_colorchart.dng"), weights, runner=runner,
-                    bits=8, tile_size=512)
-    assert image.shape == (1156, 1734, 3)
-    assert 20 < image.mean() < 200
 
 
 def test_cfa_override_for_wrong_metadata(tmp_path, weights, runner):
