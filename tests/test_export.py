@@ -179,3 +179,50 @@ def test_cli_export_bad_input(weights, tmp_path, args, message):
     result = CliRunner().invoke(cli, base + args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def _dng(path):
+    from microisp_cli.training.dng import write_dng
+
+    scene = export.synthetic_scene(300, seed=11)[:260, :300]  # linear RGB, 300x260 pixels
+    mosaic = np.empty(scene.shape[:2])
+    for i, c in enumerate("RGGB"):
+        dy, dx = divmod(i, 2)
+        mosaic[dy::2, dx::2] = scene[dy::2, dx::2, "RGB".index(c)]
+    return write_dng(path, np.round(mosaic * 4000 + 64).astype(np.uint16), "RGGB",
+                     black_level=64, white_level=4095)
+
+
+def test_develop_with_the_tflite_backend_gives_the_tensorflow_photo(weights, exported, tmp_path):
+    from microisp_cli.develop import develop, make_runner
+
+    dng = _dng(tmp_path / "scene.dng")
+    model = exported["fp32", "segments"].path
+    tf_photo = develop(dng, weights, runner=make_runner(weights, "tf"), bits=16, tile_size=128)
+    lite_photo = develop(dng, weights, runner=make_runner(weights, "tflite", model=model),
+                         bits=16, tile_size=128)
+    assert lite_photo.shape == tf_photo.shape == (260, 300, 3)
+    assert np.abs(lite_photo.astype(int) - tf_photo.astype(int)).max() <= 65535 // 255
+
+
+def test_cli_develop_backend_tflite(weights, exported, tmp_path):
+    from microisp_cli.cli.main import cli
+
+    dng = _dng(tmp_path / "scene.dng")
+    manifest = save_weights(weights, tmp_path / "tiny")
+    model = str(exported["fp32", "segments"].path)
+    run = CliRunner().invoke(cli, ["develop", str(dng), "-o", str(tmp_path / "out.png"), "--weights",
+                                   str(manifest), "--backend", "tflite", "--model", model,
+                                   "--tile-size", "128"])
+    assert run.exit_code == 0, run.output
+    assert (tmp_path / "out.png").stat().st_size > 0
+    # a file exported from other weights (here: the upstream conditioning) is refused
+    other = Weights("other", CONFIG, weights.params,
+                    Conditioning(channels=("B", "Gr", "R", "Gb")))
+    run = CliRunner().invoke(cli, ["develop", str(dng), "-o", str(tmp_path / "o2.png"), "--weights",
+                                   str(save_weights(other, tmp_path / "other")), "--backend",
+                                   "tflite", "--model", model])
+    assert run.exit_code != 0 and "--weights" in run.output
+    run = CliRunner().invoke(cli, ["develop", str(dng), "-o", str(tmp_path / "o3.png"),
+                                   "--backend", "tflite"])
+    assert run.exit_code != 0 and "--model" in run.output

@@ -28,17 +28,27 @@ from .weights import Weights, load_weights
 
 Progress = Callable[[int, int], None]
 
-BACKENDS = ("tf",)
+BACKENDS = ("tf", "tflite")
 
 
 def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | Path | None = None,
                 threads: int | None = defaults.THREADS) -> SegmentRunner:
-    """The runtime that runs ``weights``' network. Only ``"tf"`` (TensorFlow) is here so far;
-    ``model`` is for backends that run a converted file (``"tflite"``)."""
+    """The runtime that runs ``weights``' network: ``"tf"`` (TensorFlow) builds it from the
+    weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented ``microisp export --tflite`` file
+    of the same model and conditioning as ``weights``."""
     if backend == "tf":
         from .runtimes.tensorflow import TensorFlowRunner
 
         return TensorFlowRunner(weights, threads=threads)
+    if backend == "tflite":
+        if model is None:
+            raise MicroISPError("the tflite backend runs an exported file: give --model FILE "
+                                "(make one with: microisp export --tflite -o FILE)")
+        from .runtimes.litert import LiteRTRunner
+
+        runner = LiteRTRunner(model, threads=threads)
+        runner.check_weights(weights)
+        return runner
     raise MicroISPError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
 
 

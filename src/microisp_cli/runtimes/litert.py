@@ -115,6 +115,16 @@ class LiteRTRunner:
         self._heads = [self.interpreter.get_signature_runner(f"head_{i}") for i in range(n - 1)]
         self._segment_inputs = [set(r.get_input_details()) for r in self._segments]
 
+    def check_weights(self, weights) -> None:
+        """Raise :class:`ModelFileError` unless ``weights`` (a :class:`weights.Weights`, whose
+        conditioning prepares the input) match the file's model config and conditioning."""
+        exported = self.metadata.get("conditioning")
+        if self.config != weights.config or exported != weights.conditioning.to_dict():
+            raise ModelFileError(
+                f"{self.path} was exported from weights {self.metadata.get('weights')!r}, whose "
+                f"model or input conditioning differ from {weights.name!r}'s: pass the weights "
+                "it was exported from (--weights)")
+
     def _split(self, array: np.ndarray, parts: int) -> list[np.ndarray]:
         f = self.config.features
         return [np.ascontiguousarray(array[..., j * f:(j + 1) * f], np.float32) for j in range(parts)]
