@@ -6,7 +6,9 @@ from __future__ import annotations
 WEIGHTS = "default"
 
 #: Output tile side in full-resolution pixels for the exact tiled pipeline (0: whole frame).
-TILE_SIZE = 1024
+#: 512 from measurements (docs/tiling.md, docs/benchmarks.md): as fast as 1024 at 12 MP, and
+#: about 140 MB less working memory, which keeps a 32 MP develop under 1 GB.
+TILE_SIZE = 512
 
 #: How attention is computed when tiling: "exact" (global, two-pass) or "tile" (per tile).
 ATTENTION = "exact"
