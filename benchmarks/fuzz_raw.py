@@ -586,6 +586,8 @@ def worker_main(args: argparse.Namespace) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                if job.get("selftest"):
+                    _selftest(job["selftest"], Path(job["output"]))
                 develop_to_file(job["path"], job["output"], weights, runner=runner, bits=8,
                                 tile_size=args.tile_size, **extra)
             except MicroISPError as exc:
@@ -606,6 +608,25 @@ def worker_main(args: argparse.Namespace) -> None:
         answer["rss_peak_mb"] = int(status["VmHWM"].split()[0]) // 1024
         out.write(json.dumps(answer) + "\n")
         out.flush()
+
+
+#: Harness checks (``--self-test``): what the worker does instead of a normal case, and the outcome
+#: the campaign must report for it.
+SELFTESTS = {"segfault": "signal", "hang": "hang", "bug": "traceback", "leftover": "typed"}
+
+
+def _selftest(what: str, output: Path) -> None:
+    from microisp_cli.errors import InputError
+
+    if what == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif what == "hang":
+        time.sleep(10 ** 6)
+    elif what == "bug":
+        raise ZeroDivisionError("a deliberate bug")
+    elif what == "leftover":
+        output.with_name("partial.png").write_bytes(b"x")
+        raise InputError("a deliberate typed error that leaves a file behind")
 
 
 class Worker:
@@ -657,7 +678,8 @@ class Worker:
     def send(self, case: dict) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         self.case, self.started = case, time.monotonic()
-        self.proc.stdin.write((json.dumps({k: case[k] for k in ("case", "path", "output")}) + "\n").encode())
+        job = {k: case[k] for k in ("case", "path", "output", "selftest") if k in case}
+        self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
 
     def kill(self) -> None:
@@ -691,6 +713,13 @@ def run_campaign(args: argparse.Namespace) -> dict:
                             output=str(out / "outputs" / f"{i:05d}" / "developed.png")))
         (out / "outputs" / f"{i:05d}").mkdir()
     (out / "cases" / "synthetic.dng").unlink(missing_ok=True)
+    for k, what in enumerate(SELFTESTS if args.self_test else ()):
+        i = args.cases + k
+        path = out / "cases" / f"{i:05d}.dng"
+        path.write_bytes(seeds[0].data)
+        pending.append(dict(case=i, kind="self-test", seed=seeds[0].name, mutation=what, selftest=what,
+                            path=str(path), output=str(out / "outputs" / f"{i:05d}" / "developed.png")))
+        (out / "outputs" / f"{i:05d}").mkdir()
     generated = time.monotonic() - t0
     workers = [Worker(k, args, out / "logs") for k in range(args.workers)]
     for w in workers:
@@ -785,7 +814,7 @@ def outcome_label(r: dict) -> str:
 
 
 def markdown(report: dict) -> str:
-    results = report["results"]
+    results = [r for r in report["results"] if r["kind"] != "self-test"]
     labels = ["developed"] + sorted({outcome_label(r) for r in results if r["outcome"] == "typed"}) + \
         ["multiline", "traceback", "signal", "exit", "hang"]
     per_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -825,13 +854,21 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep every case file and output")
     parser.add_argument("--markdown", action="store_true", help="print the results table")
     parser.add_argument("--verbose", action="store_true", help="a line per case")
+    parser.add_argument("--self-test", action="store_true",
+                        help="add cases that crash, hang, raise and leave a file, to check the harness")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker_main(args)
         return
     report = run_campaign(args)
-    bad = [r for r in report["results"] if r["outcome"] not in ("developed", "typed") or r.get("leftover")]
+    checks = [r for r in report["results"] if r["kind"] == "self-test"]
+    for r in checks:
+        ok = r["outcome"] == SELFTESTS[r["selftest"]] and (r["selftest"] != "leftover" or r.get("leftover"))
+        print(f"self-test {r['selftest']}: reported as {r['outcome']} {r.get('error', '')} "
+              f"{'leftover ' + str(r.get('leftover')) if r.get('leftover') else ''}: {'ok' if ok else 'WRONG'}")
+    bad = [r for r in report["results"] if r["kind"] != "self-test"
+           and (r["outcome"] not in ("developed", "typed") or r.get("leftover"))]
     print(markdown(report) if args.markdown else json.dumps({k: v for k, v in report.items() if k != "results"}))
     print(f"{len(bad)} finding(s); report: {Path(args.out) / 'report.json'}")
     sys.exit(1 if bad else 0)
