@@ -198,3 +198,24 @@ def test_tile_attention_covers_the_frame_once_and_equals_exact_with_one_tile(sma
     assert (seen == 1).all()
     one = run_array(small_runner, packed, 1000, attention="tile")
     assert np.abs(one - whole(small_runner, packed)).max() <= TOLERANCE
+
+
+def test_tile_attention_windows_all_have_one_shape(small_runner):
+    """So that a model compiled for one input size can run every window."""
+    from microisp_cli.runtimes.tensorflow import TensorFlowRunner
+
+    class Recording:
+        def __init__(self, runner: TensorFlowRunner):
+            self.inner, self.config, self.shapes = runner, runner.config, set()
+
+        def segment(self, index, x, state=None, attention=None):
+            self.shapes.add(x.shape)
+            return self.inner.segment(index, x, state, attention)
+
+        def head(self, index, samples):
+            return self.inner.head(index, samples)
+
+    recording = Recording(small_runner)
+    packed = frame(197, 231)
+    got = run_array(recording, packed, 100, attention="tile")
+    assert len(recording.shapes) == 1 and got.shape == (394, 462, 3)

@@ -342,15 +342,24 @@ def feather_weights(length: int, lead: int, trail: int) -> np.ndarray:
     return weights
 
 
+def _fixed_window(lo: int, hi: int, size: int, length: int) -> tuple[int, int]:
+    """A run of ``size`` (at most ``length``) centred on [lo, hi), shifted inside [0, length)."""
+    size = min(size, length)
+    start = min(max(0, (lo + hi - size) // 2), length - size)
+    return start, start + size
+
+
 def _run_tile_attention(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
                         progress: Progress | None) -> None:
     """Approximate mode: every window runs the whole network; overlaps are feather-blended.
 
     Each core is grown by ``TILE_OVERLAP`` pixels (the blend region, clipped to the frame) and then
     by the network's whole receptive radius (context computed and discarded, so that only the
-    attention, not the zero padding of the window edge, differs from the exact result). Between
-    two neighbours the blend ramps linearly across the ``2 * TILE_OVERLAP`` pixels both cover.
-    Rows of tiles are blended into a band buffer, and finished rows are handed to the sink.
+    attention, not the zero padding of the window edge, differs from the exact result). All
+    windows have one shape (the largest core plus both margins; windows at the frame border are
+    shifted inwards, not clipped), so a model compiled for one input size runs every window.
+    Between two neighbours the blend ramps linearly across the ``2 * TILE_OVERLAP`` pixels both
+    cover. Rows of tiles are blended into a band buffer, and finished rows are handed to the sink.
     """
     h, w = source.shape
     config = runner.config
@@ -359,16 +368,18 @@ def _run_tile_attention(runner: SegmentRunner, source: PackedSource, sink: Sink,
     cols = split_axis(w, core)
     smallest = min(b - a for a, b in rows + cols)
     m = min(TILE_OVERLAP, smallest // 2)  # the two ramps of one window must not overlap
+    size_y = max(b - a for a, b in rows) + 2 * (m + context)
+    size_x = max(b - a for a, b in cols) + 2 * (m + context)
     total, done = len(rows) * len(cols), 0
     carry = None  # output rows [2 * (y0 - m), 2 * (y0 + m)) blended so far by the band above
-    for r, (y0, y1) in enumerate(rows):
+    for y0, y1 in rows:
         by0, by1 = max(0, y0 - m), min(h, y1 + m)
         band = np.zeros((2 * (by1 - by0), 2 * w, 3), np.float32)
         wy = feather_weights(2 * (by1 - by0), 2 * (y0 - by0), 2 * (by1 - y1))
-        wy0, wy1 = max(0, by0 - context), min(h, by1 + context)
+        wy0, wy1 = _fixed_window(by0, by1, size_y, h)
         for x0, x1 in cols:
             bx0, bx1 = max(0, x0 - m), min(w, x1 + m)
-            wx0, wx1 = max(0, bx0 - context), min(w, bx1 + context)
+            wx0, wx1 = _fixed_window(bx0, bx1, size_x, w)
             window = pad_to_minimum(_Window(source, wy0, wy1, wx0, wx1), config.min_packed_size)
             x = np.ascontiguousarray(window.read(0, window.shape[0], 0, window.shape[1]),
                                      np.float32)[None]
