@@ -202,3 +202,19 @@ def test_cli_train_resume_export_and_eval(tmp_path):
 def test_cli_eval_rejects_unknown_demosaicer(tmp_path):
     result = CliRunner().invoke(cli, ["eval", "--set", str(tmp_path), "--libraw", "XYZ"])
     assert result.exit_code != 0 and "XYZ" in result.output
+
+
+def test_cli_eval_on_a_paired_folder(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "rgb").mkdir()
+    photo = data.to_float(smooth_photo(64, 80, 3))
+    capture = data.Capture("Sony ILCE-7", "BGGR", 12, 64, (0.5, 1.0, 0.7), 0.9, 0.0, 0.0)
+    raw, target = data.unprocess(photo, capture, np.random.default_rng(0))
+    write_dng(tmp_path / "raw" / "x.dng", raw, "BGGR", 64, 4095, data.camera_matrix("Sony ILCE-7"), capture.neutral)
+    write_png(tmp_path / "rgb" / "x.png", (target * 255 + 0.5).astype(np.uint8))
+    result = CliRunner().invoke(cli, ["eval", "--weights", "default", "--raw-dir", str(tmp_path / "raw"),
+                                      "--target-dir", str(tmp_path / "rgb"), "--libraw", "AHD", "--no-ssim",
+                                      "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "e.json").read_text())["mean"]
+    assert scores["microisp"]["psnr"] > 30 and scores["LibRaw AHD"]["psnr"] > 30

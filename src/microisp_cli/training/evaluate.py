@@ -161,3 +161,24 @@ def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], libraw: Sequence
 def paired_items(raw_dir: str | Path, target_dir: str | Path) -> list[tuple[Path, Path, dict]]:
     """(raw, target, {}) for RAW files with same-named targets (see :func:`data.raw_folder_pairs`)."""
     return [(p.raw, p.target, {}) for p in data.raw_folder_pairs(raw_dir, target_dir)]
+
+
+def frame_speed(config, height: int = 3000, width: int = 4000, repeats: int = 2, seed: int = 0) -> float:
+    """Megapixels per second of a model config, whole frame in TensorFlow (``tf.function``, after
+    one warm-up run), on an (height x width) output, i.e. a (1, height/2, width/2, 4) input."""
+    import time
+
+    import tensorflow as tf
+
+    from ..model import MicroISP, init_parameters
+
+    net = MicroISP(config, init_parameters(config, seed))
+    run = tf.function(net.__call__)
+    x = tf.constant(np.random.default_rng(seed).uniform(0, 1, (1, height // 2, width // 2, 4)).astype(np.float32))
+    run(x).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(x).numpy()
+        best = min(best, time.perf_counter() - t0)
+    return height * width / 1e6 / best
