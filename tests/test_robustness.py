@@ -214,3 +214,93 @@ def test_expected_outcomes_of_some_mutations(tmp_path):
         decode(MUTATIONS["white level below black"](_dng(tmp_path / "b.dng")))
     with pytest.raises(InputError, match="truncated"):
         decode(MUTATIONS["truncated in the pixels"](_dng(tmp_path / "c.dng")))
+
+
+# --- output names ---------------------------------------------------------------------------------
+ODD_NAMES = ["a\nb.dng", "wé ird:name?.dng", "-rf.dng", "....dng", "\u202egnp.exe.dng", "$(reboot).dng",
+             "é" * 120 + ".dng", "_MG_1234.dng", "ünïcode.dng", " .dng"]
+
+
+def _plan(inputs, out, extension=".png"):
+    from microisp_cli.cli.develop import collect, plan_outputs
+
+    jobs = collect(tuple(inputs))
+    plan_outputs(jobs, tuple(inputs), out, extension)
+    return {str(j.source): j.output for j in jobs if j.error is None}
+
+
+def _assert_contained(outputs, out):
+    root = out.resolve()
+    names = [str(o).casefold() for o in outputs.values()]
+    assert len(set(names)) == len(names), "two inputs share an output"
+    for target in outputs.values():
+        assert root in target.resolve().parents, target
+        for part in target.relative_to(out).parts:
+            assert part and not part.startswith((".", "-")) and "\n" not in part and "/" not in part
+            assert len(part.encode()) <= 255
+
+
+def test_odd_input_names_stay_inside_the_output_folder(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub dir?").mkdir(parents=True)
+    for name in ODD_NAMES:
+        (src / name).write_bytes(b"II*\0")
+    (src / "sub dir?" / "x..dng").write_bytes(b"II*\0")
+    out = tmp_path / "out"
+    outputs = _plan([src], out)
+    _assert_contained(outputs, out)
+    names = {Path(k).name: v.relative_to(out).as_posix() for k, v in outputs.items()}
+    assert names["a\nb.dng"] == "a_b.png" and names["-rf.dng"] == "rf.png"
+    assert names[" .dng"] == "image.png" and names["_MG_1234.dng"] == "_MG_1234.png"
+    assert _plan([src / "....dng"], out)[str(src / "....dng")] == out / "image.png"  # hidden: given directly
+    assert names["ünïcode.dng"] == "ünïcode.png" and names["$(reboot).dng"] == "_(reboot).png"
+    assert names["x..dng"] == "sub dir_/x.png"
+    assert names["é" * 120 + ".dng"] == "é" * 80 + ".png"  # 160 bytes, cut between characters
+
+
+def test_inputs_mapping_to_one_name_get_distinct_outputs(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ["a?.dng", "a*.dng", "X.dng", "x.DNG", "x.nef", "?.dng", "*.dng"]:
+        (src / name).write_bytes(b"II*\0")
+    out = tmp_path / "out"
+    outputs = _plan([src], out)
+    _assert_contained(outputs, out)
+    assert len(outputs) == 7
+    direct = _plan([src / "X.dng", src / "X.dng", tmp_path / "in" / ".." / "in" / "X.dng"], out)
+    _assert_contained(direct, out)
+
+
+def test_parent_references_in_inputs_cannot_escape(tmp_path):
+    """``in/../../elsewhere/x.dng`` is lexically under ``in``: it must not be written to
+    ``out/../../elsewhere``."""
+    src, elsewhere = tmp_path / "a" / "in", tmp_path / "elsewhere"
+    src.mkdir(parents=True)
+    elsewhere.mkdir()
+    (src / "y.dng").write_bytes(b"II*\0")
+    (elsewhere / "x.dng").write_bytes(b"II*\0")
+    sneaky = Path(str(src) + "/../../elsewhere/x.dng")
+    out = tmp_path / "a" / "out"
+    outputs = _plan([src, sneaky], out)
+    _assert_contained(outputs, out)
+    assert outputs[str(sneaky)] == out / "x.png"
+
+
+def test_cli_batch_with_odd_names_and_a_metadata_warning(tmp_path):
+    from click.testing import CliRunner
+
+    from microisp_cli.cli.main import cli
+
+    src = tmp_path / "in"
+    src.mkdir()
+    _dng(src / "~$HOME\n.dng")
+    _dng(src / "-x.dng", color_matrix=np.ones((3, 3)))
+    _dng(src / "-x.nef.dng")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["develop", str(src), "-o", str(out), "--tile-size", "0"])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["__HOME_.png", "x.nef.png", "x.png"], written
+    warnings_shown = [ln for ln in result.output.splitlines() if ln.startswith("warning:")]
+    assert len(warnings_shown) == 1 and "colour matrix is unusable" in warnings_shown[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]

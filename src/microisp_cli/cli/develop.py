@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -47,33 +48,71 @@ def collect(inputs: tuple[Path, ...]) -> list[Job]:
 
 
 def _relative(path: Path, inputs: tuple[Path, ...]) -> Path:
-    """``path`` relative to the input folder it was found in (its name for files given directly)."""
+    """``path`` relative to the input folder it was found in (its name for files given directly).
+
+    Compared after lexical normalisation, so ``in/../../x.dng`` is not "inside" ``in``."""
     for item in inputs:
         if item.is_dir():
             try:
-                return path.relative_to(item)
+                rel = Path(os.path.normpath(path)).relative_to(os.path.normpath(item))
             except ValueError:
                 continue
+            if ".." not in rel.parts:
+                return rel
     return Path(path.name)
+
+
+#: Longest output name stem, in UTF-8 bytes (file systems allow 255 for the whole name, and the
+#: temporary file of an atomic write adds a prefix and a suffix).
+NAME_BYTES = 160
+
+
+def safe_name(name: str) -> str:
+    """``name`` (a file name or folder name taken from an input) made safe to create inside the
+    output folder: characters other than letters, digits and ``._-+=,@()[]`` and space become
+    ``_``; leading dots, dashes and spaces and trailing dots and spaces are dropped (no ``..``, no
+    hidden files, no option-like names); at most :data:`NAME_BYTES` bytes. ``""`` when no letter or
+    digit is left: the caller picks a name."""
+    name = unicodedata.normalize("NFC", name)
+    kept = "".join(c if c.isalnum() or c in "._-+=,@()[] " else "_" for c in name)
+    kept = kept.lstrip(" .-").rstrip(" .")
+    kept = kept.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").rstrip(" .")
+    return kept if any(c.isalnum() for c in kept) else ""
 
 
 def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extension: str,
                  as_folder: bool = False) -> None:
     """Fill ``job.output``: ``output`` itself for a single file, else files inside folder ``output``
-    named from the inputs (sub-folders mirrored; ``NAME.EXT.png`` where two inputs share a stem)."""
+    named from the inputs (sub-folders mirrored; ``NAME.EXT.png`` where two inputs share a stem).
+
+    Every name taken from an input goes through :func:`safe_name` (``image`` when nothing is
+    left), so no output can land outside ``output``; names still equal (ignoring case) after
+    that get ``-2``, ``-3``, ... in input order."""
     todo = [j for j in jobs if j.error is None]
     single = len(inputs) == 1 and not inputs[0].is_dir() and len(todo) == 1
     if single and output.suffix.lower() in FORMATS and not output.is_dir() and not as_folder:
         todo[0].output = output
         return
+    def folder_of(rel: Path) -> Path:
+        return Path(*[part for part in map(safe_name, rel.parent.parts) if part])
+
     targets: dict[Path, list[Job]] = {}
     for job in todo:
         rel = _relative(job.source, inputs)
-        targets.setdefault(output / rel.parent / (rel.stem + extension), []).append(job)
+        stem = safe_name(rel.stem if rel.suffix else rel.name) or "image"
+        targets.setdefault(output / folder_of(rel) / (stem + extension), []).append(job)
+    taken: set[str] = set()
     for target, group in targets.items():
         for job in group:
             rel = _relative(job.source, inputs)
-            job.output = target if len(group) == 1 else output / rel.parent / (rel.name + extension)
+            wanted = target if len(group) == 1 else \
+                output / folder_of(rel) / ((safe_name(rel.name) or "image") + extension)
+            candidate, n = wanted, 2
+            while str(candidate).casefold() in taken:
+                candidate = wanted.with_name(f"{wanted.name[:-len(extension)]}-{n}{extension}")
+                n += 1
+            taken.add(str(candidate).casefold())
+            job.output = candidate
 
 
 def _format_option(ctx, param, value: str) -> str:
