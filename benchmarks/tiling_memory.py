@@ -86,7 +86,12 @@ def run_measured(cmd: list[str], cap_bytes: int) -> dict:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    out, err = proc.communicate()
+    try:
+        out, err = proc.communicate()
+    finally:  # interrupted: take the child down with us
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     thread.join()
     # The child prints its own ru_maxrss (see CHILD); the sample is the fallback and a cross-check.
     return {"seconds": time.perf_counter() - start, "returncode": proc.returncode,

@@ -8,7 +8,7 @@ scheme (see ``docs/tiling.md``) runs the network one *segment* at a time over al
    so the SAME zero padding at the frame edge is the whole-frame model's own);
 2. the core of its output state is kept (in a disk-backed :class:`StateStore`, float32) and the
    core's stride-3 probe samples on the global grid (packed rows and columns divisible by 3) are
-   written into a small global map;
+   written into a small global map (1/9 of the frame, also file-backed until its head runs);
 3. the attention head runs once on that map, which is exactly what the whole-frame model samples;
 4. the next segment reads the stored state with its halo; the last one hands RGB tiles to the sink.
 
@@ -43,9 +43,9 @@ from . import defaults
 from .model import ATTENTION_STRIDE, probe_samples
 from .runtimes.base import SegmentRunner
 
-#: Smallest tile side accepted, in output pixels (8 packed pixels). Below this the halo (up to
-#: 5 packed pixels per side for the published layout) would cost more than the core.
-MIN_TILE_SIZE = 16
+#: Smallest tile side accepted, in output pixels (16 packed pixels). Smaller cores would spend
+#: most of their time on the halo (up to 5 packed pixels per side for the published layout).
+MIN_TILE_SIZE = 32
 
 #: Overlap between neighbouring tile windows in ``attention="tile"`` mode, packed pixels per side;
 #: the feather ramp spans twice this.
@@ -287,7 +287,9 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     plans = [plan_tiles((h, w), core, config.segment_radius(i)) for i in range(n)]
     total, done = n * len(plans[0]), 0
     s = ATTENTION_STRIDE
-    samples = np.empty((1, -(-h // s), -(-w // s), config.probe_channels), np.float32)
+    # The probe map (the heads' input, 1/9 of the frame) also waits in a file while the tiles run,
+    # so that it is resident only while a head runs, never together with a tile's working set.
+    probes = StateStore((-(-h // s), -(-w // s)), config.probe_channels, np.float32, temp_dir)
     # Two stores, used in turn (segment i reads one and writes the other): after the first two
     # segments the writes land on pages already in the page cache, which costs far less than
     # allocating new ones.
@@ -316,14 +318,16 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                     fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
                     probe = kept[fy::s, fx::s, :config.probe_channels]
                     my, mx = (cy0 + fy) // s, (cx0 + fx) // s
-                    samples[0, my:my + probe.shape[0], mx:mx + probe.shape[1]] = probe
+                    probes.write(my, mx, probe)
                 done += 1
                 if progress:
                     progress(done, total)
             if not last:
+                samples = probes.read(0, probes.shape[0], 0, probes.shape[1])[None]
                 att = runner.head(index, samples)
+                del samples
     finally:
-        for store in stores:
+        for store in stores + [probes]:
             store.close()
 
 
