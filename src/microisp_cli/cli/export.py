@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -53,11 +54,15 @@ def export(tflite, precision, resolution, tile_size, weights, calibration, check
 
     Without --resolution or --tile-size the file holds one signature per segment and attention
     head, with dynamic sizes: `microisp develop --backend tflite --model FILE` runs it through
-    the exact tiled pipeline. Examples:
+    the exact tiled pipeline.
 
-        microisp export --tflite -o microisp.tflite
-        microisp export --tflite --int8 --resolution 12mp -o microisp-12mp-int8.tflite
+    \b
+    Examples:
+      microisp export --tflite -o microisp.tflite
+      microisp export --tflite --fp16 --resolution 12mp -o microisp-12mp-fp16.tflite
+      microisp export --tflite --int8 --tile-size 512 --calibration raws/ -o tile-int8.tflite
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     from ..errors import MicroISPError
     from ..export import export_tflite
     from ..weights import load_weights
