@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microisp_cli import bench
+from microisp_cli import bench, defaults
 from microisp_cli.resolution import parse_resolution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +51,8 @@ RUNTIMES = {
     "tflite-fp32": ["--backend", "tflite", "--precision", "fp32"],
     "tflite-int8": ["--backend", "tflite", "--precision", "int8"],
 }
+#: Tile side of the tiled runs: what `microisp develop` uses by default.
+TILE = defaults.TILE_SIZE
 RUNTIME_TITLES = {"tf": "TensorFlow", "tflite-fp32": "TFLite FP32", "tflite-int8": "TFLite INT8"}
 
 #: frame -> (timed runs, warm-up runs): fewer runs for the big frames on a 2-core machine.
@@ -106,7 +108,7 @@ def run_benches(frames: dict[str, tuple[int, int]], runtimes: list[str], directo
             model = ["--model", str(path)] if path else []
         for frame, (runs, warmup) in frames.items():
             out = results / f"bench-{key}-{frame}.json"
-            tiles = ["--tile-size", "1024", "--tile-size", "0"]
+            tiles = ["--tile-size", str(TILE), "--tile-size", "0"]
             command = [*microisp(), "bench", "-r", frame, *RUNTIMES[key], *model, *tiles,
                        "--runs", str(runs), "--warmup", str(warmup), "--json", str(out)]
             run(command, log)
@@ -255,7 +257,7 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     machine, created = None, None
     for key in runtimes:
         for frame in frames:
-            _, report = _result(results, key, frame, 1024)
+            _, report = _result(results, key, frame, TILE)
             if report:
                 machine, created = machine or report["machine"], created or report["created"]
     if machine:
@@ -269,7 +271,8 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     lines += [
         "Each cell: median network time over the timed runs (after warm-up) / peak resident memory "
         "of the runs (VmHWM reset before the first run; fresh process per cell, so the runtime's "
-        "own memory is included). Tiles are 1024 output pixels, exact global attention. The "
+        f"own memory is included). Tiles are {TILE} output pixels (the default), exact global "
+        "attention; the input is held as a packed float32 frame (2 bytes per output pixel). The "
         "frame is the same deterministic synthetic 12-bit RGGB frame everywhere "
         "(`bench.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
     header = ["frame"]
@@ -285,7 +288,7 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
         row = [f"{frame} ({size}, {res.megapixels:.1f} MP)" if frame != size
                else f"{size} ({res.megapixels:.1f} MP)"]
         for key in runtimes:
-            row.append(_cell(_result(results, key, frame, 1024)[0]))
+            row.append(_cell(_result(results, key, frame, TILE)[0]))
             if key == "tf":
                 row.append(_cell(_result(results, key, frame, 0)[0]))
         lib = _load(results / f"libraw-{frame}.json")
@@ -301,7 +304,7 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     for key in runtimes:
         cells, start, idle = [], None, None
         for frame in frames:
-            r = _result(results, key, frame, 1024)[0]
+            r = _result(results, key, frame, TILE)[0]
             ok = r and not r.get("error") and not r.get("skipped")
             cells.append(f"{r['mp_per_s']:.2f}" if ok else "-")
             if ok:
@@ -343,7 +346,7 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
         r = split["results"][0]
         total = sum(s["median_s"] for s in r["stages"].values())
         lines += [f"Where `microisp develop` spends its time on the {big} DNG (`microisp bench "
-                  "--input`, TensorFlow, 1024-pixel tiles, one timed run after one warm-up; "
+                  f"--input`, TensorFlow, {TILE}-pixel tiles, one timed run after one warm-up; "
                   "pack = black level, gains and packing, render = colour matrix, sRGB curve and "
                   "quantisation, encode = 8-bit PNG with the sRGB profile):", "",
                   "| stage | seconds | share |", "|---|---|---|"]
@@ -382,7 +385,7 @@ def _targets(frames: list[str], runtimes: list[str], results: Path) -> list[str]
               "| peak RSS (target <= 954 MiB) |", "|---|---|---|---|"]
     ok_ref = ref and not ref.get("error") and not ref.get("skipped")
     for key in runtimes:
-        r, _ = _result(results, key, "32mp", 1024)
+        r, _ = _result(results, key, "32mp", TILE)
         if not r or r.get("error") or r.get("skipped"):
             lines.append(f"| {RUNTIME_TITLES[key]} | - | - | - |")
             continue

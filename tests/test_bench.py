@@ -188,3 +188,35 @@ def test_bench_input_and_resolution_do_not_mix(tmp_path):
     raw.write_bytes(b"0")
     result = CliRunner().invoke(cli, ["bench", "--input", str(raw), "-r", "12mp"])
     assert result.exit_code == 2 and "--input sets the frame size" in result.output
+
+
+def _make_benchmarks_md():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "make_benchmarks_md.py"
+    spec = importlib.util.spec_from_file_location("make_benchmarks_md", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmarks_section_rewrites_only_between_its_markers(tmp_path):
+    script = _make_benchmarks_md()
+    doc = tmp_path / "docs" / "benchmarks.md"
+    script.write_section(doc, f"{script.START}\nfirst\n{script.END}\n")
+    assert doc.read_text() == f"# Benchmarks\n\n{script.START}\nfirst\n{script.END}\n"
+    other = "## Tiling: memory and time\n\n<!-- tiling:start -->\nkept\n<!-- tiling:end -->\n"
+    doc.write_text(f"# Benchmarks\n\nintro\n\n{script.START}\nold\n{script.END}\n\n{other}")
+    script.write_section(doc, f"{script.START}\nnew\n{script.END}\n")
+    text = doc.read_text()
+    assert f"{script.START}\nnew\n{script.END}\n" in text and "old" not in text
+    assert text.startswith("# Benchmarks\n\nintro\n\n") and text.endswith(other)
+
+
+def test_benchmarks_time_v_parser():
+    script = _make_benchmarks_md()
+    fields = script._time_v("\tUser time (seconds): 12.5\n\tSystem time (seconds): 1.5\n"
+                            "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02.50\n"
+                            "\tMaximum resident set size (kbytes): 1048576\n")
+    assert fields == {"user_s": 12.5, "system_s": 1.5, "wall_s": 62.5, "max_rss_mb": 1024.0}
