@@ -102,15 +102,16 @@ def test_accuracy_against_tensorflow(weights, exported, kind):
     assert acc is not None and acc.max_abs <= 1e-5
 
 
-@pytest.mark.parametrize("tile_size,attention", [(96, "exact"), (64, "exact"), (96, "tile")])
-def test_litert_tiled_equals_tensorflow_tiled(weights, exported, tile_size, attention):
+@pytest.mark.parametrize("tile_size,attention,xnnpack", [(96, "exact", True), (64, "exact", False),
+                                                         (96, "tile", True)])
+def test_litert_tiled_equals_tensorflow_tiled(weights, exported, tile_size, attention, xnnpack):
     from microisp_cli.runtimes.tensorflow import TensorFlowRunner
     from microisp_cli.tiling import run_array
 
     x = _input((131, 118), seed=3)  # odd, not a multiple of the tile
     tf_out = run_array(TensorFlowRunner(weights), x, tile_size=tile_size, attention=attention)
-    lite_out = run_array(LiteRTRunner(exported["fp32", "segments"].path, threads=2), x,
-                         tile_size=tile_size, attention=attention)
+    lite = LiteRTRunner(exported["fp32", "segments"].path, threads=2, xnnpack=xnnpack)
+    lite_out = run_array(lite, x, tile_size=tile_size, attention=attention)
     assert lite_out.shape == (262, 236, 3)
     assert np.abs(lite_out - tf_out).max() <= 1e-5 < 1 / 255
     if attention == "exact":

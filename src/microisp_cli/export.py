@@ -445,14 +445,15 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
 
 
 def run_tflite(path: str | Path, packed: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """Run an export on a packed (h, w, 4) input -> RGB (2h, 2w, 3) float32. A segmented file
-    runs whole-frame through ``tiling.run_array``; a fixed one needs exactly its input shape."""
+    """Run an export on a packed (h, w, 4) input -> RGB (2h, 2w, 3) float32, with LiteRT and
+    XNNPACK. A segmented file runs whole-frame through ``tiling.run_array``; a fixed one needs
+    exactly its input shape."""
     meta = read_metadata(path) or {}
     if meta.get("kind") == "segments":
         from .runtimes.litert import LiteRTRunner
         from .tiling import run_array
 
-        return run_array(LiteRTRunner(path, threads), packed, tile_size=0)
+        return run_array(LiteRTRunner(path, threads, xnnpack=True), packed, tile_size=0)
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=str(path), num_threads=threads)

@@ -85,14 +85,17 @@ def model_ops(source: str | Path | bytes) -> list[str]:
 
 
 class LiteRTRunner:
-    """Runs a segmented ``.tflite`` export with LiteRT (XNNPACK on CPU). Implements ``SegmentRunner``.
+    """Runs a segmented ``.tflite`` export with LiteRT. Implements ``SegmentRunner``.
 
-    ``threads``: XNNPACK threads (None: LiteRT's default). Inputs of any tile size are accepted:
-    each signature is resized to the tile's shape when it changes.
+    ``threads``: CPU threads (None: LiteRT's default). Inputs of any tile size are accepted: each
+    signature is resized to the tile's shape when it changes. ``xnnpack``: run through the XNNPACK
+    delegate. Off by default: tiles change shape at frame borders, and every resize re-prepares
+    the delegate; over a tiled 12 MP frame LiteRT's built-in kernels took 41 s and 0.9 GB where
+    XNNPACK took 66-71 s and 2.0 GB (docs/export.md). XNNPACK is faster for one fixed shape.
     """
 
-    def __init__(self, model_path: str | Path, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, model_path: str | Path, threads: int | None = None, xnnpack: bool = False):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = Path(model_path)
         meta = read_metadata(self.path)
@@ -107,7 +110,9 @@ class LiteRTRunner:
         self.config = ModelConfig.from_dict(meta["model"])
         self.precision = str(meta.get("precision", "fp32"))
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            options = {} if xnnpack else {
+                "experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads, **options)
         except ValueError as exc:
             raise ModelFileError(f"{self.path}: LiteRT cannot load it ({exc})") from None
         n = self.config.num_segments
