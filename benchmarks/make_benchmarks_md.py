@@ -58,6 +58,10 @@ RUNTIME_TITLES = {"tf": "TensorFlow", "tflite-fp32": "TFLite FP32", "tflite-int8
 #: frame -> (timed runs, warm-up runs): fewer runs for the big frames on a 2-core machine.
 RUNS = {"fullhd": (5, 1), "12mp": (3, 1), "32mp": (2, 1)}
 QUICK_RUNS = {"320x240": (2, 1), "640x480": (2, 1)}
+#: TFLite runs several times slower than TensorFlow here: fewer runs at the big sizes.
+TFLITE_RUNS = {"fullhd": (3, 1), "12mp": (2, 1), "32mp": (1, 1)}
+#: A second tile size for TensorFlow, to show the tile size's effect on time and memory.
+EXTRA_TF_TILE = 1024 if TILE != 1024 else 512
 
 #: A camera-like ColorMatrix1 (XYZ -> camera) and as-shot neutral for the synthetic DNG, so LibRaw
 #: runs its colour conversion and camera white balance as for a real file.
@@ -107,8 +111,11 @@ def run_benches(frames: dict[str, tuple[int, int]], runtimes: list[str], directo
             # without a file, microisp bench exports the default weights itself
             model = ["--model", str(path)] if path else []
         for frame, (runs, warmup) in frames.items():
+            if key != "tf" and frame in TFLITE_RUNS:
+                runs, warmup = TFLITE_RUNS[frame]
             out = results / f"bench-{key}-{frame}.json"
-            tiles = ["--tile-size", str(TILE), "--tile-size", "0"]
+            sizes = [TILE, EXTRA_TF_TILE, 0] if key == "tf" and EXTRA_TF_TILE != TILE else [TILE, 0]
+            tiles = [a for size in sizes for a in ("--tile-size", str(size))]
             command = [*microisp(), "bench", "-r", frame, *RUNTIMES[key], *model, *tiles,
                        "--runs", str(runs), "--warmup", str(warmup), "--json", str(out)]
             run(command, log)
@@ -275,22 +282,15 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
         "attention; the input is held as a packed float32 frame (2 bytes per output pixel). The "
         "frame is the same deterministic synthetic 12-bit RGGB frame everywhere "
         "(`bench.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
-    header = ["frame"]
-    for key in runtimes:
-        header.append(f"{RUNTIME_TITLES[key]} tiled")
-        if key == "tf":
-            header.append("TensorFlow whole frame")
-    header.append("LibRaw AHD (rawpy)")
+    columns = _columns(runtimes)
+    header = ["frame"] + [title for title, _, _ in columns] + ["LibRaw AHD (rawpy)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for frame in frames:
         res = parse_resolution(frame)
         size = f"{res.width}x{res.height}"
         row = [f"{frame} ({size}, {res.megapixels:.1f} MP)" if frame != size
                else f"{size} ({res.megapixels:.1f} MP)"]
-        for key in runtimes:
-            row.append(_cell(_result(results, key, frame, TILE)[0]))
-            if key == "tf":
-                row.append(_cell(_result(results, key, frame, 0)[0]))
+        row += [_cell(_result(results, key, frame, tile)[0]) for _, key, tile in columns]
         lib = _load(results / f"libraw-{frame}.json")
         row.append(f"{lib['median_s']:.2f} s / {lib['peak_rss_mb']:.0f} MiB" if lib else "not run")
         lines.append("| " + " | ".join(row) + " |")
@@ -298,21 +298,20 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
 
     # throughput and start-up
     lines += ["Throughput (output megapixels per second, from the median) and start-up (process "
-              "start to runner ready: interpreter, runtime import, weights or model load):", ""]
-    lines += ["| runtime | " + " | ".join(f"{f} MP/s" for f in frames) + " | start-up | idle RSS |",
+              "start to runner ready: interpreter, runtime import, weights or model load), with "
+              "the resident memory once ready (runtime, weights, input frame):", ""]
+    lines += ["| runtime | " + " | ".join(f"{f} MP/s" for f in frames) + " | start-up | ready RSS |",
               "|---|" + "---|" * (len(frames) + 2)]
-    for key in runtimes:
+    for title, key, tile in columns:
         cells, start, idle = [], None, None
         for frame in frames:
-            r = _result(results, key, frame, TILE)[0]
+            r = _result(results, key, frame, tile)[0]
             ok = r and not r.get("error") and not r.get("skipped")
             cells.append(f"{r['mp_per_s']:.2f}" if ok else "-")
-            if ok:
-                start = start if start is not None else r["start_to_ready_s"]
-                idle = idle if idle is not None else r["idle_rss_mb"]
-        lines.append(f"| {RUNTIME_TITLES[key]} tiled | " + " | ".join(cells)
-                     + f" | {start:.2f} s | {idle:.0f} MiB |" if start is not None else
-                     f"| {RUNTIME_TITLES[key]} tiled | " + " | ".join(cells) + " | - | - |")
+            if ok and start is None:
+                start, idle = r["start_to_ready_s"], r["idle_rss_mb"]
+        tail = f" | {start:.2f} s | {idle:.0f} MiB |" if start is not None else " | - | - |"
+        lines.append(f"| {title} | " + " | ".join(cells) + tail)
     lib_cells = []
     for frame in frames:
         lib = _load(results / f"libraw-{frame}.json")
@@ -331,7 +330,9 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
             for row in (report or {}).get("tiling_costs", []):
                 any_cost = True
                 memory = f"{row['peak_rss_ratio']:.2f}" if row["peak_rss_ratio"] else "-"
-                lines.append(f"| {frame} | {RUNTIME_TITLES[key]} | {row['time_ratio']:.2f} | {memory} |")
+                tiles = row["tiled"].rsplit(" tiles ", 1)[-1]
+                lines.append(f"| {frame} | {RUNTIME_TITLES[key]}, tiles {tiles} | "
+                             f"{row['time_ratio']:.2f} | {memory} |")
     if not any_cost:
         lines.append("| - | - | no whole-frame run fitted | - |")
     lines.append("")
@@ -340,12 +341,12 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     lines += _targets(frames, runtimes, results)
 
     # develop: split and end to end
-    big = frames[-1]
-    split = _load(results / f"develop-split-{big}.json")
+    big, middle = frames[-1], frames[len(frames) // 2]
+    split = _load(results / f"develop-split-{middle}.json")
     if split and split["results"] and split["results"][0].get("stages"):
         r = split["results"][0]
         total = sum(s["median_s"] for s in r["stages"].values())
-        lines += [f"Where `microisp develop` spends its time on the {big} DNG (`microisp bench "
+        lines += [f"Where `microisp develop` spends its time on the {middle} DNG (`microisp bench "
                   f"--input`, TensorFlow, {TILE}-pixel tiles, one timed run after one warm-up; "
                   "pack = black level, gains and packing, render = colour matrix, sRGB curve and "
                   "quantisation, encode = 8-bit PNG with the sRGB profile):", "",
@@ -373,6 +374,18 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     return "\n".join(lines) + "\n"
 
 
+def _columns(runtimes: list[str]) -> list[tuple[str, str, int]]:
+    """(title, runtime key, tile size) of the table's columns."""
+    columns = []
+    for key in runtimes:
+        columns.append((f"{RUNTIME_TITLES[key]}, tiles {TILE}", key, TILE))
+        if key == "tf":
+            if EXTRA_TF_TILE != TILE:
+                columns.append((f"{RUNTIME_TITLES[key]}, tiles {EXTRA_TF_TILE}", key, EXTRA_TF_TILE))
+            columns.append((f"{RUNTIME_TITLES[key]}, whole frame", key, 0))
+    return columns
+
+
 def _targets(frames: list[str], runtimes: list[str], results: Path) -> list[str]:
     ref, _ = _result(results, "tf", "12mp", 0)
     lines = []
@@ -384,15 +397,17 @@ def _targets(frames: list[str], runtimes: list[str], results: Path) -> list[str]
               "| runtime at 32 MP, tiled | s per MP | vs whole-frame TF 12 MP (target <= 1.15) "
               "| peak RSS (target <= 954 MiB) |", "|---|---|---|---|"]
     ok_ref = ref and not ref.get("error") and not ref.get("skipped")
-    for key in runtimes:
-        r, _ = _result(results, key, "32mp", TILE)
+    for title, key, tile in _columns(runtimes):
+        if tile == 0:
+            continue
+        r, _ = _result(results, key, "32mp", tile)
         if not r or r.get("error") or r.get("skipped"):
-            lines.append(f"| {RUNTIME_TITLES[key]} | - | - | - |")
+            lines.append(f"| {title} | - | - | - |")
             continue
         ratio = r["s_per_mp"] / ref["s_per_mp"] if ok_ref else None
         verdict = "-" if ratio is None else f"{ratio:.2f} ({'met' if ratio <= 1.15 else 'missed'})"
         mem = r["peak_rss_mb"]
-        lines.append(f"| {RUNTIME_TITLES[key]} | {r['s_per_mp']:.3f} | {verdict} | "
+        lines.append(f"| {title} | {r['s_per_mp']:.3f} | {verdict} | "
                      f"{mem:.0f} MiB ({'met' if mem <= MIB_PER_GB else 'missed'}) |")
     if ok_ref:
         lines += ["", f"Reference: whole-frame TensorFlow at 12 MP, {ref['s_per_mp']:.3f} s per MP "
@@ -440,10 +455,11 @@ def main() -> int:
     steps: dict[str, list[str]] = json.loads(log_path.read_text()) if log_path.exists() else {}
     if not args.render_only:
         big = list(frames)[-1]
+        middle = list(frames)[len(frames) // 2]
         for step, action in (
                 ("bench", lambda log: run_benches(frames, runtimes, args.work, args.results, log)),
                 ("libraw", lambda log: run_libraw(frames, args.work, args.results, log)),
-                ("split", lambda log: run_develop_split(big, args.work, args.results, log)),
+                ("split", lambda log: run_develop_split(middle, args.work, args.results, log)),
                 ("e2e", lambda log: run_develop_end_to_end(big, args.work, args.results, log))):
             if step in skip:
                 continue
