@@ -77,7 +77,7 @@ def microisp() -> list[str]:
 
 def shown(command: list[str]) -> str:
     """The command as a user types it (``microisp ...``, paths relative to the repository)."""
-    parts = ["microisp" if i == 0 and Path(p).name == "microisp" else p for i, p in enumerate(command)]
+    parts = ["microisp" if Path(p).name == "microisp" else p for p in command]
     text = " ".join(shlex.quote(p) for p in parts)
     return text.replace(str(ROOT) + "/", "")
 
@@ -267,14 +267,20 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
             _, report = _result(results, key, frame, TILE)
             if report:
                 machine, created = machine or report["machine"], created or report["created"]
+    loads = []
+    for path in sorted(results.glob("bench-*.json")):
+        for r in (_load(path) or {}).get("results", []):
+            loads += r.get("loadavg") or []
     if machine:
+        spread = (f" The 1-minute load average during the measurements ranged from {min(loads):.1f} "
+                  f"to {max(loads):.1f} on {machine['usable_cpus']} CPUs." if loads else "")
         lines += [
             f"Measured {created} on {machine['cpu']} ({machine['usable_cpus']} usable CPUs, "
             f"{machine['memory_gib']} GiB), Python {machine['python']}, TensorFlow "
             f"{machine['tensorflow']}, ai-edge-litert {machine['ai_edge_litert']}, rawpy "
             f"{machine['rawpy']}, microisp {machine['microisp']}; default weights. The machine "
             "is shared (load average at the start of each measurement is in the JSON): absolute "
-            "times are noisy, ratios measured in the same run are what count.", ""]
+            "times are noisy, ratios measured in the same run are what count." + spread, ""]
     lines += [
         "Each cell: median network time over the timed runs (after warm-up) / peak resident memory "
         "of the runs (VmHWM reset before the first run; fresh process per cell, so the runtime's "
@@ -456,17 +462,21 @@ def main() -> int:
     if not args.render_only:
         big = list(frames)[-1]
         middle = list(frames)[len(frames) // 2]
-        for step, action in (
-                ("bench", lambda log: run_benches(frames, runtimes, args.work, args.results, log)),
-                ("libraw", lambda log: run_libraw(frames, args.work, args.results, log)),
-                ("split", lambda log: run_develop_split(middle, args.work, args.results, log)),
-                ("e2e", lambda log: run_develop_end_to_end(big, args.work, args.results, log))):
-            if step in skip:
+        actions = [(f"bench:{key}", lambda log, key=key: run_benches(frames, [key], args.work,
+                                                                     args.results, log))
+                   for key in runtimes]
+        actions += [
+            ("libraw", lambda log: run_libraw(frames, args.work, args.results, log)),
+            ("split", lambda log: run_develop_split(middle, args.work, args.results, log)),
+            ("e2e", lambda log: run_develop_end_to_end(big, args.work, args.results, log))]
+        for step, action in actions:
+            if step.split(":")[0] in skip:
                 continue
             steps[step] = []
             action(steps[step])
             log_path.write_text(json.dumps(steps, indent=2) + "\n")
-    commands = [c for step in ("bench", "libraw", "split", "e2e") for c in steps.get(step, [])]
+    order = [f"bench:{key}" for key in RUNTIMES] + ["libraw", "split", "e2e"]
+    commands = [c for step in order for c in steps.get(step, [])]
     write_section(args.doc, render(list(frames), runtimes, args.results, commands))
     print(f"wrote {args.doc}")
     return 0
