@@ -125,6 +125,42 @@ def develop_rss(dng: Path, out: Path, tile_size: int, cap_bytes: int) -> dict:
     return result
 
 
+#: The network alone: ``run_tiled`` from a synthetic source computed on the fly (nothing
+#: frame-sized held by the source) into a uint16 output buffer, then this process's ru_maxrss.
+ALONE = """
+import resource, sys, time
+import numpy as np
+from microisp_cli.weights import load_weights
+from microisp_cli.runtimes.tensorflow import TensorFlowRunner
+from microisp_cli.tiling import run_tiled
+width, height, tile = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+class Synthetic:
+    shape = (height // 2, width // 2)
+    def read(self, y0, y1, x0, x1):
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None, None] / self.shape[0]
+        xx = np.arange(x0, x1, dtype=np.float32)[None, :, None] / self.shape[1]
+        phase = np.arange(4, dtype=np.float32)
+        return (0.4 + 0.3 * np.sin(7 * xx + 3 * yy + phase) * np.cos(5 * yy - 2 * xx)).astype(np.float32)
+runner = TensorFlowRunner(load_weights("default"))
+out = np.empty((height, width, 3), np.uint16)
+def sink(y, x, rgb):
+    out[y:y + rgb.shape[0], x:x + rgb.shape[1]] = np.clip(rgb * 65535 + 0.5, 0, 65535)
+start = time.perf_counter()
+run_tiled(runner, Synthetic(), sink, tile)
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+      "SECONDS", time.perf_counter() - start, file=sys.stderr)
+"""
+
+
+def alone_rss(width: int, height: int, tile_size: int, cap_bytes: int) -> dict:
+    result = run_measured([sys.executable, "-c", ALONE, str(width), str(height), str(tile_size)],
+                          cap_bytes)
+    match = re.search(r"MAXRSS_KB (\d+) SECONDS ([\d.]+)", result["stderr"])
+    result["peak_rss"] = int(match.group(1)) * 1024 if match else result["sampled_rss"]
+    result["network_seconds"] = float(match.group(2)) if match else None
+    return result
+
+
 #: The network alone, one process: whole frame against tile sizes, interleaved.
 SPEED = """
 import json, sys, time
@@ -228,6 +264,20 @@ def main(argv: list[str] | None = None) -> None:
                                  f"{result['seconds']:.1f} s"))
                 print(rows[-1], flush=True)
 
+    alone_rows = []
+    for mp in sizes:
+        width, height = SIZES[mp]
+        label = f"{width}x{height} ({width * height / 1e6:.1f} MP)"
+        result = alone_rss(width, height, args.tile_size, cap)
+        if result["returncode"] != 0 or result["killed"]:
+            alone_rows.append((label, "failed" if not result["killed"] else "skipped (cap)", "-", "-", "-"))
+        else:
+            out_mib = width * height * 6 / MIB
+            alone_rows.append((label, f"{result['peak_rss'] / MIB:.0f} MiB", f"{out_mib:.0f} MiB",
+                               f"{(result['peak_rss'] / MIB - out_mib):.0f} MiB",
+                               f"{result['network_seconds']:.1f} s"))
+        print(alone_rows[-1], flush=True)
+
     speed_tiles = [int(t) for t in args.speed_tiles.split(",")]
     width, height = SIZES[12]
     measured = speed(width, height, [0] + speed_tiles, args.repeats)
@@ -255,6 +305,13 @@ def main(argv: list[str] | None = None) -> None:
         "seen every 50 ms. Time: process start to exit.", "",
         "| frame | mode | peak RSS | sampled | time |", "|---|---|---|---|---|",
     ] + [f"| {' | '.join(r)} |" for r in rows] + [
+        "", f"### Peak memory of the network alone (`run_tiled`, --tile-size {args.tile_size})", "",
+        "Each row a fresh process: TensorFlow, the default weights, a synthetic packed source computed "
+        "tile by tile (no frame-sized input), a preallocated uint16 RGB output buffer. Peak RSS is "
+        "`ru_maxrss`; the last column subtracts the output buffer: what is left should not grow "
+        "with the frame.", "",
+        "| frame | peak RSS | output buffer | peak - output | network time |", "|---|---|---|---|---|",
+    ] + [f"| {' | '.join(r)} |" for r in alone_rows] + [
         "", f"### Network time at 12 MP ({width}x{height} output), one process", "",
         f"`run_tiled` on a packed frame with the default weights and a uint16 sink; one warm-up "
         f"pass of each configuration, then {args.repeats} interleaved rounds. Ratios are against "
