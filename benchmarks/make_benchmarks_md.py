@@ -134,21 +134,26 @@ def write_synthetic_dng(frame: str, directory: Path) -> Path:
 
 
 _LIBRAW_WORKER = r"""
-import json, sys, time
+import json, resource, sys, time
 import rawpy
 from microisp_cli.bench import read_status_mb, reset_peak_rss, summarise
 path, runs, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 idle = read_status_mb("VmRSS")
 exact = reset_peak_rss()
-times = []
+times, cpu = [], []
+def cpu_now():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 for _ in range(warmup + runs):
-    start = time.perf_counter()
+    c0, start = cpu_now(), time.perf_counter()
     with rawpy.imread(path) as raw:
         rgb = raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, output_bps=16,
                               use_camera_wb=True)
     times.append(time.perf_counter() - start)
+    cpu.append(cpu_now() - c0)
     del rgb
 out = {"runs_s": times[warmup:], "first_run_s": times[0], "idle_rss_mb": idle,
+       "cpu_median_s": sorted(cpu[warmup:])[len(cpu[warmup:]) // 2],
        "peak_rss_mb": read_status_mb("VmHWM") if exact else None,
        "libraw": ".".join(map(str, rawpy.libraw_version)), "rawpy": rawpy.__version__}
 out.update(summarise(times[warmup:]))
@@ -289,7 +294,9 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
         "frame is the same deterministic synthetic 12-bit RGGB frame everywhere "
         "(`bench.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
     columns = _columns(runtimes)
-    header = ["frame"] + [title for title, _, _ in columns] + ["LibRaw AHD (rawpy)"]
+    libs = [_load(results / f"libraw-{frame}.json") for frame in frames]
+    version = next((f" {lib['libraw']}" for lib in libs if lib), "")
+    header = ["frame"] + [title for title, _, _ in columns] + [f"LibRaw{version} AHD (rawpy)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for frame in frames:
         res = parse_resolution(frame)
@@ -306,8 +313,9 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     lines += ["Throughput (output megapixels per second, from the median) and start-up (process "
               "start to runner ready: interpreter, runtime import, weights or model load), with "
               "the resident memory once ready (runtime, weights, input frame):", ""]
-    lines += ["| runtime | " + " | ".join(f"{f} MP/s" for f in frames) + " | start-up | ready RSS |",
-              "|---|" + "---|" * (len(frames) + 2)]
+    lines += ["| runtime | " + " | ".join(f"{f} MP/s" for f in frames)
+              + f" | CPU s per MP ({frames[-1]}) | start-up | ready RSS |",
+              "|---|" + "---|" * (len(frames) + 3)]
     for title, key, tile in columns:
         cells, start, idle = [], None, None
         for frame in frames:
@@ -316,13 +324,20 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
             cells.append(f"{r['mp_per_s']:.2f}" if ok else "-")
             if ok and start is None:
                 start, idle = r["start_to_ready_s"], r["idle_rss_mb"]
+        r = _result(results, key, frames[-1], tile)[0]
+        cpu = (f"{r['cpu_median_s'] / r['config']['resolution']['megapixels']:.2f}"
+               if r and r.get("cpu_median_s") else "-")
         tail = f" | {start:.2f} s | {idle:.0f} MiB |" if start is not None else " | - | - |"
-        lines.append(f"| {title} | " + " | ".join(cells) + tail)
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {cpu}" + tail)
     lib_cells = []
     for frame in frames:
         lib = _load(results / f"libraw-{frame}.json")
         lib_cells.append(f"{lib['mp_per_s']:.2f}" if lib else "-")
-    lines += ["| LibRaw AHD | " + " | ".join(lib_cells) + " | - | - |", ""]
+    lib = _load(results / f"libraw-{frames[-1]}.json")
+    lib_cpu = f"{lib['cpu_median_s'] / lib['megapixels']:.2f}" if lib and "cpu_median_s" in lib else "-"
+    lines += ["| LibRaw AHD | " + " | ".join(lib_cells) + f" | {lib_cpu} | - | - |", "",
+              "CPU s per MP: user + system CPU time of the timed runs (all threads) per output "
+              "megapixel; on a shared machine it moves less than the wall time.", ""]
 
     # tiling cost
     lines += ["Tiling cost (same runtime, same frame, same call): tiled median / whole-frame "

@@ -149,7 +149,7 @@ def test_bench_runs_and_writes_json(tmp_path):
                                          "megapixels": 0.049}
     assert r["config"]["tile_size"] == 0 and r["config"]["backend"] == "tf"
     assert len(r["runs_s"]) == 2
-    for key in ("import_s", "init_s", "start_to_ready_s", "first_run_s", "median_s", "p90_s",
+    for key in ("import_s", "init_s", "start_to_ready_s", "first_run_s", "median_s", "p90_s", "cpu_median_s",
                 "min_s", "max_s", "mp_per_s", "idle_rss_mb", "peak_rss_mb", "process_peak_rss_mb"):
         assert r[key] > 0, key
     assert r["min_s"] <= r["median_s"] <= r["p90_s"] <= r["max_s"]

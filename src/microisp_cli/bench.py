@@ -13,6 +13,9 @@ mark (``echo 5 > /proc/self/clear_refs``), then ``warmup + runs`` runs of the wh
 first run is reported on its own (it includes tracing and allocation); the runs after the
 ``warmup`` ones are the timed runs, summarised as median, p90, min and max.
 
+``cpu_median_s`` is the median user + system CPU time of the timed runs (all threads): on a
+shared machine it moves less than the wall time.
+
 Memory figures (MiB of resident memory, VmRSS/VmHWM from ``/proc/self/status``):
 
 - ``idle_rss_mb``: resident after start-up and input, before the first run (runtime + weights +
@@ -135,6 +138,7 @@ class BenchResult:
     max_s: float | None = None
     mp_per_s: float | None = None
     s_per_mp: float | None = None
+    cpu_median_s: float | None = None
     idle_rss_mb: float | None = None
     peak_rss_mb: float | None = None
     peak_rss_sampled_mb: float | None = None
@@ -323,7 +327,7 @@ def export_for_bench(precision: str, directory: str | Path) -> tuple[Path, float
     return out, time.perf_counter() - start
 
 
-def make_runner(config: BenchConfig, workdir: Path):
+def make_runner(config: BenchConfig):
     """The ``SegmentRunner`` for ``config`` (imports its runtime)."""
     if config.backend == "tf":
         from .runtimes.tensorflow import TensorFlowRunner
@@ -333,6 +337,12 @@ def make_runner(config: BenchConfig, workdir: Path):
     from .runtimes.litert import LiteRTRunner
 
     return LiteRTRunner(str(tflite_path(config)), threads=config.threads)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _drop(y: int, x: int, rgb: np.ndarray) -> None:
@@ -361,7 +371,7 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
         t0 = time.perf_counter()
         _import_runtime(config.backend)
         t1 = time.perf_counter()
-        runner = make_runner(config, work)
+        runner = make_runner(config)
         t2 = time.perf_counter()
         result.import_s, result.init_s = t1 - t0, t2 - t1
         if spawned_at is not None:
@@ -375,11 +385,13 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
         result.idle_rss_mb = read_status_mb("VmRSS")
         exact_peak = reset_peak_rss()
         times: list[float] = []
+        cpu: list[float] = []
         with RssSampler() as sampler:
             for _ in range(config.warmup + config.runs):
-                start = time.perf_counter()
+                cpu_start, start = _cpu_seconds(), time.perf_counter()
                 one_run()
                 times.append(time.perf_counter() - start)
+                cpu.append(_cpu_seconds() - cpu_start)
         hwm = read_status_mb("VmHWM")
         result.peak_rss_sampled_mb = sampler.peak_mb
         if exact_peak and hwm is not None:
@@ -395,6 +407,7 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
     timed = times[config.warmup:]
     result.first_run_s = times[0]
     result.runs_s = timed
+    result.cpu_median_s = float(np.median(cpu[config.warmup:]))
     for key, value in summarise(timed).items():
         setattr(result, key, value)
     result.mp_per_s = config.resolution.megapixels / result.median_s
