@@ -54,6 +54,8 @@ KINDS = ("segments", "fixed")
 CHECK_MAX_PACKED_PIXELS = 1024 * 1024
 #: Packed side of the check input for segmented exports.
 CHECK_SIZE = 96
+#: Calibration sources read as sRGB photos (anything else is tried as a RAW file).
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 class ExportError(MicroISPError):
@@ -127,12 +129,9 @@ def _segment_fn(net, index: int, names: Sequence[str]):
 
     def run(*args):
         t = dict(zip(names, args))
-        if index == 0:
-            pres, skips = net.segment_branches(0, t["x"])
-            return {"state": tf.concat(pres + skips, axis=-1)}
-        out = net.segment_branches(index, t.get("x"), [t[f"pre_{i}"] for i in range(BRANCHES)],
-                                   [t[f"skip_{i}"] for i in range(BRANCHES)],
-                                   [t[f"scale_{i}"] for i in range(BRANCHES)])
+        parts = [[t[f"{kind}_{i}"] for i in range(BRANCHES)] if index else None
+                 for kind in ("pre", "skip", "scale")]
+        out = net.segment_branches(index, t.get("x"), *parts)
         if last:
             return {"rgb": out}
         return {"state": tf.concat(out[0] + out[1], axis=-1)}
@@ -202,10 +201,19 @@ def synthetic_scene(size: int, seed: int) -> np.ndarray:
 
 
 def _photo(path: Path, size: int) -> np.ndarray:
-    import tensorflow as tf
+    """An sRGB photo (PNG, JPEG, 8/16-bit TIFF) -> linear RGB, top-left (size, size) crop."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
 
-    img = tf.io.decode_image(path.read_bytes(), channels=3, expand_animations=False).numpy()
-    img = img[:size, :size].astype(np.float32) / 255.0
+        img = tifffile.imread(path)
+    else:
+        import tensorflow as tf
+
+        img = tf.io.decode_image(path.read_bytes(), channels=3, expand_animations=False).numpy()
+    if img.ndim != 3 or img.shape[2] < 3:
+        return np.zeros((0, 0, 3), np.float32)
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    img = img[:size, :size, :3].astype(np.float32) / scale
     return _srgb_to_linear(img).astype(np.float32)
 
 
@@ -224,7 +232,7 @@ def calibration_set(conditioning: Conditioning, sources: Iterable[str | Path] = 
                     seed: int = 0) -> list[np.ndarray]:
     """Representative packed inputs (size, size, 4) float32 for INT8 calibration.
 
-    ``sources``: RAW files (decoded with the weights' conditioning), photos (``.png``/``.jpg``:
+    ``sources``: RAW files (decoded with the weights' conditioning), photos (PNG, JPEG, TIFF:
     linearised and mosaicked, as the synthetic training pairs are) or folders of either; up to
     ``per_file`` crops of each. Plus ``synthetic`` drawn scenes (:func:`synthetic_scene`).
     """
@@ -236,7 +244,7 @@ def calibration_set(conditioning: Conditioning, sources: Iterable[str | Path] = 
         files += sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p]
     for path in files:
         suffix = path.suffix.lower()
-        if suffix in (".png", ".jpg", ".jpeg"):
+        if suffix in PHOTO_SUFFIXES:
             img = _photo(path, 2 * size)
             if min(img.shape[:2]) < 2 * size:
                 continue
@@ -395,6 +403,9 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
             weights.conditioning, calibration_sources)
         if not samples:
             raise ExportError("INT8 export needs calibration inputs; none were found")
+        if min(min(x.shape[:2]) for x in samples) < config.min_packed_size:
+            raise ExportError(f"calibration inputs must be at least {config.min_packed_size} "
+                              "packed pixels on a side (the attention chain's minimum)")
         representative = _representative(net, fixed, samples)
     model = _convert(net, functions, precision, representative)
     kind = "fixed" if fixed is not None else "segments"

@@ -89,9 +89,10 @@ class LiteRTRunner:
 
     ``threads``: CPU threads (None: LiteRT's default). Inputs of any tile size are accepted: each
     signature is resized to the tile's shape when it changes. ``xnnpack``: run through the XNNPACK
-    delegate. Off by default: tiles change shape at frame borders, and every resize re-prepares
-    the delegate; over a tiled 12 MP frame LiteRT's built-in kernels took 41 s and 0.9 GB where
-    XNNPACK took 66-71 s and 2.0 GB (docs/export.md). XNNPACK is faster for one fixed shape.
+    delegate. Off by default: tiles change shape at frame borders and every resize re-prepares
+    the delegate, and XNNPACK keeps every intermediate tensor; over a tiled 12 MP frame the
+    built-in kernels took about the same time with half the peak memory (0.9 GB against 2.0 GB,
+    docs/export.md). XNNPACK is faster for one fixed shape.
     """
 
     def __init__(self, model_path: str | Path, threads: int | None = None, xnnpack: bool = False):
