@@ -265,7 +265,7 @@ def _cell(r) -> str:
 
 
 def render(frames: list[str], runtimes: list[str], results: Path, commands: list[str]) -> str:
-    lines = [START, "## Speed and memory (`microisp bench`)", ""]
+    lines = [START]
     machine, created = None, None
     for key in runtimes:
         for frame in frames:
@@ -437,14 +437,28 @@ def _targets(frames: list[str], runtimes: list[str], results: Path) -> list[str]
     return lines
 
 
+HEADING = "## Speed and memory (`microisp bench`)"
+
+
 def write_section(doc: Path, section: str) -> None:
-    """Replace the text between the markers (inclusive), or append the section; nothing else."""
+    """Replace the text between the markers (inclusive), or append the heading and the section.
+
+    The heading stays outside the markers, so that scripts which own a ``## `` section and end it
+    at the next ``## `` heading (benchmarks/tiling_memory.py) never cut into this one. Nothing
+    else in the file changes.
+    """
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
-        text = text.rstrip("\n") + "\n\n" + section
+        # a lone marker left by an edit elsewhere would pair with ours later: drop it
+        text = "\n".join(line for line in text.split("\n") if line.strip() not in (START, END))
+        if HEADING in text:
+            at = text.index(HEADING) + len(HEADING)
+            text = text[:at] + "\n\n" + section + text[at:].lstrip("\n")
+        else:
+            text = text.rstrip("\n") + "\n\n" + HEADING + "\n\n" + section
     doc.parent.mkdir(parents=True, exist_ok=True)
     tmp = doc.with_name(doc.name + ".tmp")
     tmp.write_text(text)

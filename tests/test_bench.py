@@ -204,14 +204,26 @@ def _make_benchmarks_md():
 def test_benchmarks_section_rewrites_only_between_its_markers(tmp_path):
     script = _make_benchmarks_md()
     doc = tmp_path / "docs" / "benchmarks.md"
-    script.write_section(doc, f"{script.START}\nfirst\n{script.END}\n")
-    assert doc.read_text() == f"# Benchmarks\n\n{script.START}\nfirst\n{script.END}\n"
-    other = "## Tiling: memory and time\n\n<!-- tiling:start -->\nkept\n<!-- tiling:end -->\n"
-    doc.write_text(f"# Benchmarks\n\nintro\n\n{script.START}\nold\n{script.END}\n\n{other}")
+    body = f"{script.START}\nfirst\n{script.END}\n"
+    script.write_section(doc, body)
+    assert doc.read_text() == f"# Benchmarks\n\n{script.HEADING}\n\n{body}"
+    other = "## Tiling: memory and time\n\nkept\n"
+    doc.write_text(f"# Benchmarks\n\nintro\n\n{script.HEADING}\n\n{script.START}\nold\n"
+                   f"{script.END}\n\n{other}")
     script.write_section(doc, f"{script.START}\nnew\n{script.END}\n")
     text = doc.read_text()
     assert f"{script.START}\nnew\n{script.END}\n" in text and "old" not in text
-    assert text.startswith("# Benchmarks\n\nintro\n\n") and text.endswith(other)
+    assert text.startswith(f"# Benchmarks\n\nintro\n\n{script.HEADING}\n\n") and text.endswith(other)
+
+
+def test_benchmarks_section_survives_a_lost_start_marker(tmp_path):
+    script = _make_benchmarks_md()
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Benchmarks\n\n{script.HEADING}\n\nstale\n{script.END}\n\n## Other\n\nx\n")
+    script.write_section(doc, f"{script.START}\nnew\n{script.END}\n")
+    text = doc.read_text()
+    assert text.count(script.START) == 1 and text.count(script.END) == 1
+    assert text.count(script.HEADING) == 1 and "## Other\n\nx\n" in text
 
 
 def test_benchmarks_time_v_parser():
