@@ -280,6 +280,12 @@ def _pick(tiff, rng, *tags):
 
 
 def m_dims(buf, tiff, rng):
+    both = [e for e in tiff.find(T_WIDTH, T_LENGTH) if e.type in (3, 4)]
+    if len(both) >= 2 and rng.random() < 0.3:  # width and height: a frame of hundreds of megapixels
+        value = rng.choice([15000, 20000, 40000, 65535])
+        for e in both:
+            put(buf, tiff.endian, e, 0, value)
+        return buf, f"width and height = {value}"
     e = _pick(tiff, rng, T_WIDTH, T_LENGTH, T_TILE_WIDTH, T_TILE_LENGTH)
     if e is None:
         return None
