@@ -147,6 +147,14 @@ def test_default_weights_at_the_published_shape_fit_its_size(tmp_path):
     assert set(result.ops) <= export.ALLOWED_OPS
 
 
+def test_network_without_attention_is_one_segment(tmp_path):
+    cfg = ModelConfig(stages=1, blocks=0, base="bilinear")
+    flat = Weights("flat", cfg, init_parameters(cfg, seed=2), Conditioning())
+    result = export.export_tflite(flat, tmp_path / "flat.tflite")
+    assert set(result.inputs) == {"segment_0"} and set(result.outputs["segment_0"]) == {"rgb"}
+    assert result.accuracy is not None and result.accuracy.max_abs <= 1e-5
+
+
 def test_too_small_fixed_shape_is_refused(weights, tmp_path):
     with pytest.raises(export.ExportError, match="too small"):
         export.export_tflite(weights, tmp_path / "m.tflite", tile_size=100)
