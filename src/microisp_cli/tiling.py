@@ -91,7 +91,7 @@ class PaddedSource:
         self._padded: np.ndarray | None = None
 
     def read(self, y0, y1, x0, x1):
-        if self._padded is None:  # at most minimum - 1 rows or columns: small by construction
+        if self._padded is None:  # one side is below ``minimum``: at most minimum x the other side
             h, w = self.frame
             data = self.inner.read(0, h, 0, w)
             pad = ((0, self.shape[0] - h), (0, self.shape[1] - w), (0, 0))

@@ -1,13 +1,15 @@
 """TensorFlow runtime: the network's segments and heads as ``tf.function``s on numpy arrays.
 
 Every function is traced once, with a fixed input signature whose spatial dimensions are ``None``:
-tiles of any shape (border tiles are smaller) reuse the same graph instead of retracing.
+tiles of any shape (border tiles are smaller) reuse the same graph instead of retracing. Heads run
+branch by branch, to bound their memory (they read a map of the whole frame).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..model import BRANCHES
 from ..weights import Weights
 
 
@@ -29,7 +31,7 @@ class TensorFlowRunner:
         x_spec = tf.TensorSpec([1, None, None, 4], tf.float32)
         state_spec = tf.TensorSpec([1, None, None, cfg.state_channels], tf.float32)
         att_spec = tf.TensorSpec([1, 1, 1, cfg.probe_channels], tf.float32)
-        probe_spec = tf.TensorSpec([1, None, None, cfg.probe_channels], tf.float32)
+        branch_spec = tf.TensorSpec([1, None, None, cfg.features], tf.float32)
         self._segments = [
             tf.function(lambda x: self.net.segment(0, x), input_signature=[x_spec])
         ] + [
@@ -37,7 +39,11 @@ class TensorFlowRunner:
                         input_signature=[x_spec, state_spec, att_spec])
             for i in range(1, cfg.num_segments)
         ]
-        self._heads = [tf.function(lambda s, i=i: self.net.head(i, s), input_signature=[probe_spec])
+        # One function per head and branch, called one after the other: the head reads the whole
+        # 1/9-size map, and its first layers' temporaries (several map-sized tensors per branch)
+        # would otherwise all be alive at once, three branches in parallel.
+        self._heads = [[tf.function(lambda s, i=i, b=b: self.net.head_branch(i, b, s),
+                                    input_signature=[branch_spec]) for b in range(BRANCHES)]
                        for i in range(cfg.num_segments - 1)]
 
     def segment(self, index, x, state=None, attention=None) -> np.ndarray:
@@ -46,4 +52,7 @@ class TensorFlowRunner:
         return self._segments[index](x, state, attention).numpy()
 
     def head(self, index, samples) -> np.ndarray:
-        return self._heads[index](samples).numpy()
+        f = self.config.features
+        return np.concatenate([
+            fn(np.ascontiguousarray(samples[..., b * f:(b + 1) * f], np.float32)).numpy()
+            for b, fn in enumerate(self._heads[index])], axis=-1)
