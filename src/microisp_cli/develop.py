@@ -6,7 +6,9 @@ The library entry points, usable without the CLI::
     image = develop("IMG.dng")                       # (H, W, 3) uint16 sRGB, oriented
     develop_to_file("IMG.dng", "IMG.png", bits=8)    # atomic write, sRGB profile embedded
 
-For a batch, load the weights and make the runner once and pass both to every call.
+For a batch, load the weights and make the runner once and pass both to every call;
+:func:`develop_file` is one step of a batch (skip, develop, a :class:`FileResult` instead of an
+exception for a bad file), shared by the serial CLI and the Dask tasks of :mod:`parallel`.
 No full-frame float32 array is ever held: the source conditions tiles on demand and the sink
 renders each output tile straight into the preallocated uint8/uint16 image.
 """
@@ -14,8 +16,13 @@ renders each output tile straight into the preallocated uint8/uint16 image.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import threading
+import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -50,6 +57,29 @@ def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | 
         runner.check_weights(weights)
         return runner
     raise MicroISPError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+
+
+#: Runners already built, per thread, by weights content, backend, model and threads: one per
+#: batch, reused when a batch runs again in the same process (tests, notebooks, Dask workers).
+_RUNNERS = threading.local()
+
+
+def cached_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | Path | None = None,
+                  threads: int | None = defaults.THREADS) -> SegmentRunner:
+    """:func:`make_runner`, built once per thread for the same weights (by content), backend,
+    model and threads; only the latest is kept (a runner holds a compiled network). Per thread
+    because a LiteRT interpreter must not run in two threads at once."""
+    digest = hashlib.sha256()
+    for name in sorted(weights.params):
+        digest.update(name.encode())
+        digest.update(weights.params[name].tobytes())
+    key = (weights.config, weights.conditioning, digest.hexdigest(), backend, threads,
+           None if model is None else str(model))
+    cache: dict[tuple, SegmentRunner] = _RUNNERS.__dict__.setdefault("runners", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = make_runner(weights, backend, model=model, threads=threads)
+    return cache[key]
 
 
 def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | None = None,
@@ -139,3 +169,67 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
                     attention=attention, dump=dump, cfa=cfa, max_megapixels=max_megapixels,
                     progress=progress)
     return encode.write_image(output, image, quality=quality, overwrite=overwrite)
+
+
+# --- one file of a batch ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """What became of one file of a batch (:func:`develop_file`, ``parallel.develop_files``).
+
+    ``status``: ``"done"`` (written), ``"skipped"`` (the output exists and not ``overwrite``) or
+    ``"failed"``. ``message``: why it failed or was skipped, one line. ``warnings``: the library's
+    warnings (metadata fallbacks), first line of each. ``seconds``: time spent developing and
+    writing. ``replaced``: an existing output was overwritten. ``worker``: the Dask worker that
+    developed it (parallel runs). ``detail``: the traceback of an unexpected error (parallel runs).
+    """
+
+    source: Path
+    output: Path
+    status: Literal["done", "skipped", "failed"]
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    replaced: bool = False
+    worker: str | None = None
+    detail: str | None = None
+
+
+def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
+    """The ``"skipped"`` result when ``output`` exists and not ``overwrite``; None when there is work."""
+    output = Path(output)
+    if output.exists() and not overwrite:
+        return FileResult(Path(source), output, "skipped",
+                          f"{output} exists (use --overwrite to replace it)")
+    return None
+
+
+def develop_file(source: str | Path, output: str | Path, weights: Weights, *, runner: SegmentRunner,
+                 overwrite: bool = False, progress: Progress | None = None, **options) -> FileResult:
+    """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
+    unwritable output, but returns a ``"failed"`` :class:`FileResult` naming the cause (one
+    line); an existing ``output`` is skipped unless ``overwrite``. ``options``: those of
+    :func:`develop_to_file` (``bits``, ``quality``, ``tile_size``, ``attention``, ``dump``, ``cfa``,
+    ``max_megapixels``). Errors that are not :class:`MicroISPError` or :class:`OSError` are bugs
+    and propagate. The serial CLI and every Dask task run this same function."""
+    source, output = Path(source), Path(output)
+    skipped = skip_result(source, output, overwrite)
+    if skipped is not None:
+        return skipped
+    replacing = output.exists()
+    started = time.perf_counter()
+    failure = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            develop_to_file(source, output, weights, runner=runner, overwrite=overwrite,
+                            progress=progress, **options)
+        except MicroISPError as exc:
+            failure = str(exc).replace("\n", " ")
+        except OSError as exc:
+            failure = f"{exc.strerror or exc}"
+    notes = tuple((str(item.message).splitlines() or [""])[0] for item in caught
+                  if item.category.__module__.startswith("microisp_cli"))
+    if failure is not None:
+        return FileResult(source, output, "failed", failure, notes)
+    return FileResult(source, output, "done", warnings=notes, seconds=time.perf_counter() - started,
+                      replaced=replacing)

@@ -1,8 +1,10 @@
 """``microisp develop INPUT... -o OUTPUT``: RAW files or folders in, finished photos out.
 
 A thin layer over :mod:`microisp_cli.develop`: it collects the inputs, names the outputs, reports
-progress with rich, turns library errors into one line per file and sums up at the end. Exit
-code 0 when every file was developed or skipped, 1 when any failed, 2 for usage errors.
+progress with rich, turns library errors into one line per file and sums up at the end; with
+``--workers``/``--scheduler`` the files run as Dask tasks (:mod:`microisp_cli.parallel`) and are
+reported by the same code as they finish. Exit code 0 when every file was developed or skipped,
+1 when any failed, 2 for usage errors.
 TensorFlow is loaded only once there is a file to develop, and only once per batch.
 """
 
@@ -10,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 import unicodedata
-import warnings
 from pathlib import Path
 
 import click
@@ -122,25 +122,6 @@ def _format_option(ctx, param, value: str) -> str:
     return extension
 
 
-#: Runners already built in this process, by weights content and backend: one per batch, and
-#: reused when the command runs again in the same process (tests, notebooks).
-_RUNNERS: dict[tuple, object] = {}
-
-
-def _cached_runner(weights, backend, threads, make_runner, model=None):
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name in sorted(weights.params):
-        digest.update(name.encode())
-        digest.update(weights.params[name].tobytes())
-    key = (weights.config, weights.conditioning, digest.hexdigest(), backend, threads, model)
-    if key not in _RUNNERS:
-        _RUNNERS.clear()  # keep one: a runner holds a compiled network
-        _RUNNERS[key] = make_runner(weights, backend, model=model, threads=threads)
-    return _RUNNERS[key]
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(),
@@ -165,7 +146,8 @@ def _cached_runner(weights, backend, threads, make_runner, model=None):
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="tflite backend: a segmented file from `microisp export --tflite`.")
 @click.option("--threads", type=click.IntRange(min=1), default=defaults.THREADS,
-              help="Threads for the runtime [default: the runtime's choice].")
+              help="Threads for the runtime (per file with --workers/--scheduler) [default: the "
+                   "runtime's choice; with --workers/--scheduler, each host's cores / files at a time].")
 @click.option("--raw-size", metavar="WxH", default=None,
               help="Read inputs as headerless little-endian uint16 sensor dumps of this size.")
 @click.option("--cfa", type=click.Choice(CFA_PATTERNS), default=defaults.DUMP_CFA, show_default=True,
@@ -178,9 +160,14 @@ def _cached_runner(weights, backend, threads, make_runner, model=None):
               show_default=True, help="Black level of dumps and .npy mosaics.")
 @click.option("--max-megapixels", type=click.FloatRange(min=0, min_open=True), default=defaults.MAX_MEGAPIXELS,
               show_default=True, help="Refuse larger frames before their pixels are read.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Develop files in parallel on a local Dask cluster of N processes (docs/scale.md).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Develop files on the existing Dask cluster of this scheduler (docs/scale.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-file lines; errors only.")
 def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_size, attention, backend,
-            model, threads, raw_size, cfa, force_cfa, raw_bits, black_level, max_megapixels, quiet):
+            model, threads, raw_size, cfa, force_cfa, raw_bits, black_level, max_megapixels, workers,
+            scheduler, quiet):
     """Develop RAW files (any Bayer RAW LibRaw reads, sensor dumps, .npy mosaics) into photos.
 
     INPUT: files or folders (searched recursively). Output format from the extension of -o
@@ -191,13 +178,17 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
       microisp develop IMG_0001.dng -o IMG_0001.png
       microisp develop shoot/ -o developed/ --format tif
       microisp develop frame.raw --raw-size 4000x3000 --cfa GRBG --bits-per-sample 12 -o frame.png
+      microisp develop shoot/ -o developed/ --workers 2
     """
-    from ..develop import develop_to_file, make_runner
+    from ..develop import FileResult, cached_runner, develop_file, skip_result
     from ..encode import format_for
     from ..weights import load_weights
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     # --- options -------------------------------------------------------------------------------
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers starts a local cluster, --scheduler uses an existing one: "
+                               "give one of them")
     if (backend == "tflite") != (model is not None):
         raise click.UsageError("--model FILE goes with --backend tflite (make one with "
                                "`microisp export --tflite -o FILE`)")
@@ -230,6 +221,17 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
         if kind == "jpeg" and bits == "16":
             raise click.BadParameter("JPEG is 8-bit only", param_hint="--bits")
 
+    parallel = workers is not None or scheduler is not None
+    if parallel:
+        from ..parallel import check_unique_outputs
+
+        try:  # two tasks must never write one file
+            check_unique_outputs([(j.source, j.output) for j in runnable])
+        except MicroISPError as exc:
+            raise click.UsageError(str(exc)) from None
+    options = dict(bits=int(bits) if bits else None, quality=quality, tile_size=tile_size,
+                   attention=attention, dump=dump, cfa=force_cfa, max_megapixels=max_megapixels)
+
     # --- the batch -----------------------------------------------------------------------------
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -241,16 +243,46 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
         if not quiet:
             console.print(text, markup=False)
 
-    def fail(job: Job, cause: str) -> None:
-        console.print(f"error: {job.source}: {cause}", markup=False)
-
     done = skipped = failed = 0
     state: dict[str, object] = {}
+
+    def report(result: FileResult) -> None:
+        """One file's lines and count, the same for serial and parallel runs."""
+        nonlocal done, skipped, failed
+        if result.status == "skipped":
+            skipped += 1
+            say(f"skipped {result.source}: {result.message}")
+        elif result.status == "failed":
+            failed += 1
+            console.print(f"error: {result.source}: {result.message}", markup=False)
+            if result.detail:  # an unexpected error in a Dask task: a bug, keep its traceback
+                console.print(result.detail.rstrip(), markup=False)
+        else:
+            for note in result.warnings:  # the library's warnings (metadata fallbacks): one line each
+                console.print(f"warning: {result.source}: {note}", markup=False)
+            done += 1
+            verb = "replaced" if result.replaced else "wrote"
+            say(f"{result.source} -> {result.output} ({verb}, {result.seconds:.1f} s)")
+
+    def planned(job: Job) -> FileResult | None:
+        """The result of a file that needs no development (a collection error, or skipped)."""
+        if job.error is not None:
+            return FileResult(job.source, job.output or output, "failed", job.error)
+        assert job.output is not None
+        return skip_result(job.source, job.output, overwrite)
+
+    def weights_for_batch():
+        if "weights" not in state:
+            try:
+                state["weights"] = load_weights(weights)
+            except MicroISPError as exc:
+                raise click.BadParameter(str(exc), param_hint="--weights") from None
+        return state["weights"]
 
     def runner_for_batch():
         if "runner" not in state:
             try:
-                state["runner"] = _cached_runner(state["weights"], backend, threads, make_runner, model)
+                state["runner"] = cached_runner(weights_for_batch(), backend, model, threads)
             except MicroISPError as exc:  # a --model file that is not a matching segmented export
                 raise click.BadParameter(str(exc), param_hint="--model") from None
         return state["runner"]
@@ -261,58 +293,31 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
         with progress:
             files = progress.add_task("files", total=len(jobs))
             tiles = progress.add_task("tiles", total=1, visible=False)
+            pending: list[Job] = []
             for job in jobs:
+                result = planned(job)
+                if result is None and parallel:
+                    pending.append(job)
+                    continue
                 progress.update(files, description=f"{job.source.name}")
-                if job.error is not None:
-                    failed += 1
-                    fail(job, job.error)
-                    progress.advance(files)
-                    continue
-                assert job.output is not None
-                if job.output.exists() and not overwrite:
-                    skipped += 1
-                    say(f"skipped {job.source}: {job.output} exists (use --overwrite to replace it)")
-                    progress.advance(files)
-                    continue
-                replacing = job.output.exists()
-                if "weights" not in state:
-                    try:
-                        state["weights"] = load_weights(weights)
-                    except MicroISPError as exc:
-                        raise click.BadParameter(str(exc), param_hint="--weights") from None
-                runner = runner_for_batch()
-                started = time.perf_counter()  # the development itself, not the start-up
-                try:
+                if result is None:
+                    runner = runner_for_batch()
                     progress.update(tiles, completed=0, total=1, visible=False)
 
                     def on_tiles(n_done: int, total: int) -> None:
                         progress.update(tiles, completed=n_done, total=total, visible=total > 1)
 
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        develop_to_file(job.source, job.output, state["weights"], runner=runner,
-                                        bits=int(bits) if bits else None, quality=quality,
-                                        overwrite=overwrite, tile_size=tile_size, attention=attention,
-                                        dump=dump, cfa=force_cfa, max_megapixels=max_megapixels,
-                                        progress=on_tiles)
-                    for item in caught:  # the library's warnings (metadata fallbacks): one line each
-                        if not item.category.__module__.startswith("microisp_cli"):
-                            continue
-                        console.print(f"warning: {job.source}: {str(item.message).splitlines()[0]}",
-                                      markup=False)
-                except MicroISPError as exc:
-                    failed += 1
-                    fail(job, str(exc).replace("\n", " "))
-                except OSError as exc:
-                    failed += 1
-                    fail(job, f"{exc.strerror or exc}")
-                else:
-                    done += 1
-                    verb = "replaced" if replacing else "wrote"
-                    say(f"{job.source} -> {job.output} ({verb}, {time.perf_counter() - started:.1f} s)")
-                finally:
-                    progress.update(tiles, visible=False)
+                    try:
+                        result = develop_file(job.source, job.output, weights_for_batch(), runner=runner,
+                                              overwrite=overwrite, progress=on_tiles, **options)
+                    finally:
+                        progress.update(tiles, visible=False)
+                report(result)
                 progress.advance(files)
+            if pending:
+                _develop_on_cluster(pending, weights_for_batch(), runner_for_batch, workers, scheduler,
+                                    backend, model, threads, overwrite, options, say, report,
+                                    lambda name: progress.update(files, description=name, advance=1))
     except KeyboardInterrupt:
         console.print("interrupted: the file being written was not left behind", markup=False)
         raise SystemExit(130) from None
@@ -320,3 +325,27 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     if not quiet or failed:
         console.print(summary, markup=False)
     raise SystemExit(1 if failed else 0)
+
+
+def _develop_on_cluster(jobs: list[Job], weights, runner_for_batch, workers, scheduler, backend, model,
+                        threads, overwrite, options, say, report, advance) -> None:
+    """The files of ``jobs`` as Dask tasks (``parallel.develop_files``), each result reported
+    as it arrives."""
+    import contextlib
+
+    from ..parallel import ClusterError, develop_files
+
+    if backend == "tflite":
+        runner_for_batch()  # check the --model file here, once, rather than fail every task
+    results = develop_files([(j.source, j.output) for j in jobs], weights, workers=workers,
+                            scheduler=scheduler, backend=backend, model=model, threads=threads,
+                            overwrite=overwrite, on_start=say, **options)
+    try:
+        with contextlib.closing(results):
+            for result in results:
+                report(result)
+                advance(result.source.name)
+    except ClusterError as exc:
+        if scheduler is not None:
+            raise click.BadParameter(str(exc), param_hint="--scheduler") from None
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,276 @@
+"""Many files at once on a Dask cluster: one task per file, results as they finish.
+
+The library entry point, usable without the CLI::
+
+    from microisp_cli.parallel import develop_files
+    pairs = [("shoot/a.dng", "out/a.png"), ("shoot/b.dng", "out/b.png")]
+    for result in develop_files(pairs, workers=2):              # a local cluster of 2 processes
+        print(result.source, result.status, result.message)
+    develop_files(pairs, scheduler="tcp://10.0.0.5:8786")       # or an existing cluster
+    develop_files(pairs, client=my_client)                      # or a dask.distributed.Client
+
+Every task runs :func:`develop.develop_file` on one file, the very function the serial CLI runs,
+with a runner built once per worker thread (:func:`develop.cached_runner`) and weights shipped
+once per batch (one task holds them; the file tasks depend on it). A bad file is a ``"failed"``
+result, never a retry. A worker that dies mid-file (killed, out of memory) costs nothing but
+time: the scheduler runs its file again on another worker (up to Dask's
+``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed).
+Outputs are written atomically by the workers; leftover temporary files of killed attempts are
+removed when the batch ends. Inputs, outputs and a ``--model`` file must be at the same paths on
+every worker (a shared file system); paths are made absolute before they are sent.
+
+dask.distributed is imported only when a batch runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from . import defaults
+from .develop import FileResult, cached_runner, develop_file, skip_result
+from .errors import MicroISPError
+from .weights import Weights, load_weights
+
+#: Prefix of the Dask task keys: ``microisp-develop-<batch>-<index in pairs>``, and the weights
+#: task ``microisp-weights-<batch>`` (visible on the dashboard and to worker plugins).
+KEY_PREFIX = "microisp-develop-"
+
+#: Seconds to wait for an existing scheduler to answer, and then for its first worker.
+CONNECT_TIMEOUT = 30
+
+
+class ClusterError(MicroISPError):
+    """The Dask cluster cannot be started or reached, or has no workers."""
+
+
+def cpu_count() -> int:
+    """Cores this process may use (its CPU affinity where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def local_threads(workers: int, cores: int | None = None) -> int:
+    """Backend threads per worker of a local cluster of ``workers`` processes, each developing
+    one file at a time: ``cores // workers``, at least 1, so workers x threads fit the cores."""
+    return max(1, (cores or cpu_count()) // workers)
+
+
+def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:
+    """Raise :class:`MicroISPError` when two pairs name the same output file (after resolving
+    links and ``..``): two workers must never write one path."""
+    seen: dict[str, Path] = {}
+    for source, output in pairs:
+        key = os.path.normcase(str(Path(output).resolve()))
+        if key in seen:
+            raise MicroISPError(f"{seen[key]} and {source} would both be written to {output}")
+        seen[key] = source
+
+
+def remove_partial_files(outputs: Iterable[Path]) -> int:
+    """Delete the temporary files that an atomic write of any of ``outputs`` left behind when its
+    process was killed (``.NAME.*.part`` beside ``NAME``; see ``encode.atomic_file``). One
+    folder listing per folder. Returns how many were removed."""
+    by_folder: dict[Path, set[str]] = {}
+    for output in outputs:
+        by_folder.setdefault(Path(output).parent, set()).add(Path(output).name)
+    removed = 0
+    for folder, names in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(".part")):
+                continue
+            if entry.name[1:].rsplit(".", 2)[0] in names:  # ".NAME.<random>.part"
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+# --- what runs on the workers -------------------------------------------------------------------
+def _weights(weights: Weights) -> Weights:
+    """The weights task: its result stays on the workers, so the weights travel once per batch
+    (and are recomputed from the graph if every worker holding them dies)."""
+    return weights
+
+
+def _develop_task(source: str, output: str, weights: Weights, backend: str, model: str | None,
+                  threads: int | None, overwrite: bool, options: dict[str, Any]) -> FileResult:
+    """One file, on a worker: :func:`develop.develop_file` with this worker's runner."""
+    from distributed import get_worker
+
+    address = get_worker().address
+    try:
+        runner = cached_runner(weights, backend, model, threads)
+    except MicroISPError as exc:  # e.g. a --model file this worker cannot read
+        return FileResult(Path(source), Path(output), "failed", str(exc).replace("\n", " "),
+                          worker=address)
+    result = develop_file(source, output, weights, runner=runner, overwrite=overwrite, **options)
+    return dataclasses.replace(result, worker=address)
+
+
+def _host_cores() -> tuple[str, int]:
+    import socket
+
+    return socket.gethostname(), cpu_count()
+
+
+# --- the client side ----------------------------------------------------------------------------
+def backend_threads(client) -> int:
+    """Backend threads per task for the workers of ``client``: on every host, its cores divided
+    by the worker threads there (each thread develops one file), at least 1; the smallest over
+    hosts."""
+    cores = client.run(_host_cores)
+    nthreads = client.nthreads()
+    per_host: dict[str, list[int]] = {}
+    for address, (host, count) in cores.items():
+        per_host.setdefault(host, [count, 0])[1] += nthreads.get(address, 1)
+    return min((max(1, count // max(1, used)) for count, used in per_host.values()), default=1)
+
+
+def local_cluster_options(workers: int) -> dict[str, Any]:
+    """``LocalCluster`` arguments of ``--workers``: ``workers`` processes of one thread each, on
+    127.0.0.1 only, no dashboard (the scheduler's small HTTP server, which Dask always starts,
+    on a free loopback port rather than 8787)."""
+    return dict(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR)
+
+
+@contextlib.contextmanager
+def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A ``dask.distributed.Client``: on a new local cluster of ``workers`` processes (loopback
+    only, no dashboard, one file at a time per process), closed on exit; or on the existing
+    cluster whose scheduler is at ``scheduler`` (``tcp://HOST:PORT``), left running."""
+    if (workers is None) == (scheduler is None):
+        raise ValueError("give exactly one of workers and scheduler")
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterError("parallel runs need dask.distributed: pip install distributed") from None
+    if workers is not None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        try:
+            cluster = LocalCluster(**local_cluster_options(workers))
+        except Exception as exc:  # the cluster's own errors are of many kinds
+            raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
+        with cluster, Client(cluster, set_as_default=False) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError) as exc:  # unreachable (OSError, TimeoutError) or a bad address
+        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise ClusterError(f"the Dask scheduler at {scheduler} has no workers "
+                               f"(start some with: dask worker {scheduler})") from None
+        yield client
+
+
+def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
+                  weights: Weights | str | Path | None = None, *, workers: int | None = None,
+                  scheduler: str | None = None, client: Any = None,
+                  backend: str = defaults.BACKEND, model: str | Path | None = None,
+                  threads: int | None = defaults.THREADS, overwrite: bool = False,
+                  on_start: Callable[[str], None] | None = None,
+                  **options: Any) -> Iterator[FileResult]:
+    """Develop every ``(source, output)`` pair on a Dask cluster; yield a :class:`FileResult` per
+    pair as each finishes (skipped ones first, before any cluster is started).
+
+    Where: ``workers`` (a new local cluster of that many processes), ``scheduler`` (the address
+    of an existing cluster) or ``client`` (a ``dask.distributed.Client`` of yours); exactly one.
+    ``threads``: backend threads per task (None: the cores of each host divided by the worker
+    threads on it). ``on_start(text)``: called once the cluster is ready, with a description.
+    ``options``: those of :func:`develop.develop_to_file` (``bits``, ``quality``, ``tile_size``,
+    ``attention``, ``dump``, ``cfa``, ``max_megapixels``). Raises :class:`MicroISPError` for
+    duplicate outputs (before any work), :class:`errors.WeightsError` for unusable weights and
+    :class:`ClusterError` when the cluster cannot be started or reached. Closing the generator
+    early (or Ctrl-C) cancels what has not started and removes partial files.
+    """
+    if sum(x is not None for x in (workers, scheduler, client)) != 1:
+        raise ValueError("give exactly one of workers, scheduler and client")
+    pairs = [(Path(s), Path(o)) for s, o in pairs]
+    check_unique_outputs(pairs)
+    todo: list[int] = []
+    for index, (source, output) in enumerate(pairs):
+        skipped = skip_result(source, output, overwrite)
+        if skipped is not None:
+            yield skipped
+        else:
+            todo.append(index)
+    if not todo:
+        return
+    if not isinstance(weights, Weights):
+        weights = load_weights(weights)
+    own = connect(workers, scheduler) if client is None else contextlib.nullcontext(client)
+    with own as client:
+        if threads is None:
+            threads = local_threads(workers) if workers is not None else backend_threads(client)
+        if on_start is not None:
+            where = "a local Dask cluster on 127.0.0.1" if workers is not None \
+                else f"the Dask cluster at {client.scheduler.address}"
+            nthreads = client.nthreads()
+            on_start(f"{len(todo)} file{'s' if len(todo) > 1 else ''} on {where}: {len(nthreads)} workers, "
+                     f"{sum(nthreads.values())} files at a time, "
+                     f"{threads} backend thread{'s' if threads > 1 else ''} each")
+        yield from _run_batch(client, pairs, todo, weights, backend, model, threads, overwrite, options)
+
+
+def _run_batch(client, pairs: list[tuple[Path, Path]], todo: list[int], weights: Weights,
+               backend: str, model: str | Path | None, threads: int, overwrite: bool,
+               options: dict[str, Any]) -> Iterator[FileResult]:
+    from distributed import KilledWorker, as_completed
+
+    batch = uuid.uuid4().hex[:12]
+    weights_future = client.submit(_weights, weights, key=f"microisp-weights-{batch}", pure=False)
+    futures = client.map(
+        _develop_task,
+        [str(pairs[i][0].absolute()) for i in todo], [str(pairs[i][1].absolute()) for i in todo],
+        key=[f"{KEY_PREFIX}{batch}-{i}" for i in todo], pure=False, retries=0,
+        weights=weights_future, backend=backend,
+        model=None if model is None else str(Path(model).absolute()),
+        threads=threads, overwrite=overwrite, options=options)
+    index_of = {future.key: i for future, i in zip(futures, todo)}
+    pending = set(futures)
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            pending.discard(future)
+            source, output = pairs[index_of[future.key]]
+            result = _result(future, source, output, KilledWorker)
+            future.release()
+            yield result
+    finally:
+        if pending:
+            client.cancel(list(pending))
+        weights_future.release()
+        remove_partial_files(pairs[i][1] for i in todo)
+
+
+def _result(future, source: Path, output: Path, killed_worker: type) -> FileResult:
+    """The :class:`FileResult` of a finished task, with the caller's paths."""
+    if future.status == "finished":
+        return dataclasses.replace(future.result(), source=source, output=output)
+    if future.status != "error":  # cancelled, lost
+        return FileResult(source, output, "failed", f"task {future.status} (the cluster lost it)")
+    exc = future.exception()
+    if isinstance(exc, killed_worker):
+        return FileResult(source, output, "failed",
+                          "every worker that tried it died (killed, or out of memory?)")
+    detail = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+    return FileResult(source, output, "failed", f"{type(exc).__name__}: {exc}", detail=detail)

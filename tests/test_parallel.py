@@ -1,0 +1,194 @@
+"""parallel.py and ``microisp develop --scheduler``: a real Dask LocalCluster on loopback.
+
+Two worker processes with one thread each, no dashboard, bound to 127.0.0.1. The serial path is
+the reference: outputs must be byte-equal. The fault case kills a worker process (SIGKILL) while
+it develops a file and checks that the file is developed again by another worker, whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from microisp_cli.cli.main import cli
+from microisp_cli.develop import cached_runner, develop_file
+from microisp_cli.parallel import KEY_PREFIX, develop_files, local_cluster_options
+from microisp_cli.training.dng import write_dng
+from microisp_cli.weights import load_weights
+
+distributed = pytest.importorskip("distributed")
+
+
+def _dng(path: Path, h: int, w: int, cfa: str, seed: int) -> Path:
+    mosaic = np.random.default_rng(seed).integers(100, 4000, (h, w)).astype(np.uint16)
+    return write_dng(path, mosaic, cfa, black_level=64, white_level=4095, as_shot_neutral=[0.5, 1.0, 0.7])
+
+
+def _runner_id() -> int:
+    """On a worker: the identity of the runner its tasks use (built on first use)."""
+    return id(cached_runner(load_weights(), "tf", None, 1))
+
+
+#: Per worker address: the future of its runner's identity, built when the cluster starts.
+WARMUP: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    options = local_cluster_options(2)  # what --workers 2 starts: 2 processes x 1 thread, loopback
+    assert options["n_workers"] == 2 and options["threads_per_worker"] == 1 and options["processes"]
+    with LocalCluster(**options) as cluster, Client(cluster, set_as_default=False) as client:
+        listening = [cluster.scheduler_address, *client.nthreads(),
+                     *(f"http://127.0.0.1:{port}" for port in client.scheduler_info()["services"].values())]
+        assert all(a.split("://")[1].startswith("127.0.0.1:") for a in listening), listening
+        # build each worker's runner now, while the test process builds its own (same key as
+        # the tasks': default weights, tf, no model, 1 thread = 2 cores / 2 worker threads)
+        WARMUP.update({address: client.submit(_runner_id, workers=[address], pure=False)
+                       for address in client.nthreads()})
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shoot")
+    (folder / "day2").mkdir()
+    for i, (cfa, h, w) in enumerate([("RGGB", 120, 160), ("GBRG", 97, 131), ("BGGR", 160, 120)]):
+        _dng(folder / f"img{i}.dng", h, w, cfa, i)
+    _dng(folder / "day2" / "img3.dng", 100, 150, "GRBG", 3)
+    return folder
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, ["develop", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_scheduler_equals_serial_skip_and_overwrite(tmp_path, shoot, client):
+    address = client.scheduler.address
+    serial = run(shoot, "-o", tmp_path / "serial", "--threads", "1")
+    assert serial.exit_code == 0 and "4 done, 0 skipped, 0 failed" in serial.output, serial.output
+    parallel = run(shoot, "-o", tmp_path / "parallel", "--scheduler", address)
+    assert parallel.exit_code == 0 and "4 done, 0 skipped, 0 failed" in parallel.output, parallel.output
+    assert "2 workers, 2 files at a time, 1 backend thread each" in parallel.output
+    assert _files(tmp_path / "parallel") == _files(tmp_path / "serial")  # byte-equal PNGs, no .part
+    assert sorted(_files(tmp_path / "parallel")) == ["day2/img3.png", "img0.png", "img1.png", "img2.png"]
+
+    # the runner was built once per worker: the warm-up's runner is the one the tasks used
+    warm = {address: future.result() for address, future in WARMUP.items()}
+    again = {a: client.submit(_runner_id, workers=[a], pure=False).result() for a in warm}
+    assert again == warm
+
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "parallel").rglob("*.png")}
+    result = run(shoot, "-o", tmp_path / "parallel", "--scheduler", address)
+    assert result.exit_code == 0 and "0 done, 4 skipped, 0 failed" in result.output
+    assert f"skipped {shoot / 'img0.dng'}: {tmp_path / 'parallel' / 'img0.png'} exists" in result.output
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    result = run(shoot, "-o", tmp_path / "parallel", "--scheduler", address, "--overwrite")
+    assert result.exit_code == 0 and "4 done, 0 skipped, 0 failed" in result.output
+    assert result.output.count("(replaced,") == 4
+    assert _files(tmp_path / "parallel") == _files(tmp_path / "serial")
+
+
+def test_bad_files_fail_alone(tmp_path, shoot, client):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "notes.dng").write_text("shopping list\n")
+    blob = (shoot / "img0.dng").read_bytes()
+    (bad / "cut.dng").write_bytes(blob[:len(blob) // 3])
+    result = run(shoot / "img0.dng", bad / "notes.dng", bad / "cut.dng", tmp_path / "missing.dng",
+                 "-o", tmp_path / "out", "--scheduler", client.scheduler.address)
+    assert result.exit_code == 1, result.output
+    errors = sorted(ln for ln in result.output.splitlines() if ln.startswith("error:"))
+    assert errors == [f"error: {bad / 'cut.dng'}: truncated or unreadable RAW file (Unexpected end of file)",
+                      f"error: {bad / 'notes.dng'}: a text file, not a RAW image",
+                      f"error: {tmp_path / 'missing.dng'}: no such file or directory"], result.output
+    assert "1 done, 0 skipped, 3 failed" in result.output and "Traceback" not in result.output
+    assert sorted(_files(tmp_path / "out")) == ["img0.png"]
+
+    # in the library: a bad file is a "failed" result of its task (no exception, no retry)
+    results = list(develop_files([(bad / "notes.dng", tmp_path / "lib" / "notes.png"),
+                                  (shoot / "img1.dng", tmp_path / "lib" / "img1.png")], client=client))
+    by_name = {r.source.name: r for r in results}
+    assert by_name["notes.dng"].status == "failed" and by_name["notes.dng"].worker in client.nthreads()
+    assert by_name["img1.dng"].status == "done"
+    assert sorted(_files(tmp_path / "lib")) == ["img1.png"]
+
+
+def test_duplicate_outputs_are_refused(tmp_path, shoot, client):
+    with pytest.raises(Exception, match="would both be written to"):
+        next(develop_files([(shoot / "img0.dng", tmp_path / "x.png"),
+                            (shoot / "img1.dng", tmp_path / "sub" / ".." / "x.png")], client=client))
+    assert not list(tmp_path.iterdir())
+
+
+def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
+    """SIGKILL the worker process running a file: the file is developed again on another worker."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+
+    class MarkExecuting(distributed.WorkerPlugin):
+        """Test probe: writes ``<pid>`` holding the task key when a develop task starts."""
+
+        def __init__(self, folder: str):
+            self.folder = folder
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == "executing" and str(key).startswith(KEY_PREFIX):
+                Path(self.folder, f"{os.getpid()}").write_text(str(key))
+
+    client.register_plugin(MarkExecuting(str(markers)), name="mark-executing")
+    pids = client.run(os.getpid)  # worker address -> pid
+    # two files, one per worker, each long enough (a second or more) to be killed mid-way; the
+    # killed worker's file goes to the other, warm worker while the nanny restarts the victim
+    sources = [_dng(tmp_path / f"big{i}.dng", 800, 1200, "RGGB", 10 + i) for i in range(2)]
+    pairs = [(s, tmp_path / "out" / (s.stem + ".png")) for s in sources]
+    killed: dict[str, object] = {}
+
+    def kill_first_running() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for marker in markers.iterdir():
+                killed.update(pid=int(marker.name), key=marker.read_text())
+                os.kill(killed["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_first_running)
+    killer.start()
+    try:
+        results = list(develop_files(pairs, client=client))
+    finally:
+        killer.join()
+        client.unregister_worker_plugin("mark-executing")
+    assert killed, "no task started"
+    victim = next(address for address, pid in pids.items() if pid == killed["pid"])
+    index = int(str(killed["key"]).rsplit("-", 1)[1])
+    assert sorted(r.status for r in results) == ["done"] * 2, results
+    redone = next(r for r in results if r.source == sources[index])
+    assert redone.worker != victim  # developed again, by another worker process
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["big0.png", "big1.png"]
+
+    # the file developed after the kill is whole and equal to the serial result
+    weights = load_weights()
+    reference = develop_file(sources[index], tmp_path / "serial.png", weights,
+                             runner=cached_runner(weights, "tf", None, 1))
+    assert reference.status == "done"
+    assert (tmp_path / "serial.png").read_bytes() == redone.output.read_bytes()
+    shutil.rmtree(markers)
