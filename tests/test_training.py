@@ -173,7 +173,7 @@ def test_cli_train_resume_export_and_eval(tmp_path):
     again = CliRunner().invoke(cli, args)
     assert again.exit_code != 0 and "--resume" in again.output
     weights = tmp_path / "w.json"
-    result = CliRunner().invoke(cli, ["train", str(run), "--resume", "--steps", "3", "--no-progress",
+    result = CliRunner().invoke(cli, ["train", str(run), "--resume", "--steps", "3",   # rich progress bar
                                       "--export", str(weights)])
     assert result.exit_code == 0, result.output
     assert (run / "ckpt" / "ckpt-3.index").exists()

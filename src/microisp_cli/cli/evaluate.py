@@ -71,17 +71,19 @@ def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir
     except (MicroISPError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
 
+    metrics = ("psnr",) if no_ssim else ("psnr", "ssim")
     table = Table(title=f"{len(items)} files, border {border} px ({weights_spec})")
     table.add_column("file" if per_file else "")
     for m in result.methods:
         table.add_column(f"{m} PSNR", justify="right")
-        table.add_column("SSIM", justify="right")
+        if not no_ssim:
+            table.add_column("SSIM", justify="right")
     if per_file:
         for row in result.rows:
             table.add_row(row["file"], *[f"{row[f'{m} {k}']:.{2 if k == 'psnr' else 4}f}"
-                                          for m in result.methods for k in ("psnr", "ssim")])
+                                          for m in result.methods for k in metrics])
     table.add_row("mean", *[f"{result.mean(m, k):.{2 if k == 'psnr' else 4}f}"
-                            for m in result.methods for k in ("psnr", "ssim")], style="bold")
+                            for m in result.methods for k in metrics], style="bold")
     Console().print(table)
     for m in result.methods[1:]:
         click.echo(f"microisp - {m}: {result.mean(result.methods[0]) - result.mean(m):+.2f} dB mean PSNR")

@@ -117,8 +117,9 @@ class EvalResult:
         return float(np.mean([r[f"{method} {metric}"] for r in self.rows]))
 
     def to_dict(self) -> dict:
+        metrics = [k for k in ("psnr", "ssim") if self.rows and f"{self.methods[0]} {k}" in self.rows[0]]
         return {"methods": self.methods, "rows": self.rows,
-                "mean": {m: {"psnr": self.mean(m), "ssim": self.mean(m, "ssim")} for m in self.methods}}
+                "mean": {m: {k: self.mean(m, k) for k in metrics} for m in self.methods}}
 
 
 def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], libraw: Sequence[str] = ("AHD",),
@@ -150,8 +151,6 @@ def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], libraw: Sequence
             row[f"{name} psnr"] = psnr(x, t)
             if with_ssim:
                 row[f"{name} ssim"] = ssim(x, t)
-            else:
-                row[f"{name} ssim"] = float("nan")
         rows.append(row)
         if progress:
             progress(n + 1, len(items), raw_path.name)
