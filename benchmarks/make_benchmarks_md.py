@@ -342,8 +342,8 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     # tiling cost
     lines += ["Tiling cost (same runtime, same frame, same call): tiled median / whole-frame "
               "median; whole frames run only where they fit (estimated peak under 6 GiB).", ""]
-    lines += ["| frame | runtime | tiled / whole (time) | tiled / whole (peak memory) |",
-              "|---|---|---|---|"]
+    lines += ["| frame | runtime | tiled / whole (wall time) | tiled / whole (CPU time) "
+              "| tiled / whole (peak memory) |", "|---|---|---|---|---|"]
     any_cost = False
     for key in runtimes:
         for frame in frames:
@@ -352,14 +352,17 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
                 any_cost = True
                 memory = f"{row['peak_rss_ratio']:.2f}" if row["peak_rss_ratio"] else "-"
                 tiles = row["tiled"].rsplit(" tiles ", 1)[-1]
+                cpu = _cpu_ratio(results, key, frame, int(tiles))
                 lines.append(f"| {frame} | {RUNTIME_TITLES[key]}, tiles {tiles} | "
-                             f"{row['time_ratio']:.2f} | {memory} |")
+                             f"{row['time_ratio']:.2f} | {cpu} | {memory} |")
     if not any_cost:
-        lines.append("| - | - | no whole-frame run fitted | - |")
+        lines.append("| - | - | no whole-frame run fitted | - | - |")
     lines.append("")
 
     # targets
     lines += _targets(frames, runtimes, results)
+
+    lines += _summary(frames, runtimes, results)
 
     # develop: split and end to end
     big, middle = frames[-1], frames[len(frames) // 2]
@@ -393,6 +396,47 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
     lines += commands or ["(rendered from saved results in benchmarks/results)"]
     lines += ["```", "", "The JSON of every run is in `benchmarks/results/`.", END]
     return "\n".join(lines) + "\n"
+
+
+def _ok(r) -> bool:
+    return bool(r) and not r.get("error") and not r.get("skipped")
+
+
+def _summary(frames: list[str], runtimes: list[str], results: Path) -> list[str]:
+    """A few sentences computed from the figures above (nothing here is typed by hand)."""
+    big = frames[-1]
+    out = []
+    tf, lib = _result(results, "tf", big, TILE)[0], _load(results / f"libraw-{big}.json")
+    if _ok(tf) and lib and lib.get("cpu_median_s"):
+        tf_cpu = tf["cpu_median_s"] / tf["config"]["resolution"]["megapixels"]
+        lib_cpu = lib["cpu_median_s"] / lib["megapixels"]
+        out.append(f"- At {big}, LibRaw's AHD (decode, demosaic, colour, 16-bit output) takes "
+                   f"{lib_cpu:.2f} CPU s per MP; the network alone, TensorFlow with {TILE}-pixel "
+                   f"tiles, {tf_cpu:.2f}: {tf_cpu / lib_cpu:.1f} x the CPU time "
+                   f"({tf['median_s'] / lib['median_s']:.1f} x the wall time).")
+    for key in runtimes:
+        if key == "tf":
+            continue
+        r = _result(results, key, big, TILE)[0]
+        if _ok(tf) and _ok(r):
+            out.append(f"- {RUNTIME_TITLES[key]} (LiteRT built-in kernels) at {big}: "
+                       f"{r['cpu_median_s'] / tf['cpu_median_s']:.1f} x TensorFlow's CPU time, "
+                       f"{r['peak_rss_mb'] / tf['peak_rss_mb']:.2f} x its peak memory; start-up "
+                       f"{r['start_to_ready_s']:.1f} s and {r['idle_rss_mb']:.0f} MiB against "
+                       f"{tf['start_to_ready_s']:.1f} s and {tf['idle_rss_mb']:.0f} MiB.")
+    whole = _result(results, "tf", big, 0)[0]
+    if _ok(tf) and _ok(whole):
+        out.append(f"- A whole {big} frame in one TensorFlow pass peaks at "
+                   f"{whole['peak_rss_mb']:.0f} MiB; tiled, {tf['peak_rss_mb']:.0f} MiB.")
+    return out + [""] if out else []
+
+
+def _cpu_ratio(results: Path, key: str, frame: str, tile: int) -> str:
+    """Tiled / whole-frame median CPU time of one frame and runtime, or '-'."""
+    tiled, whole = _result(results, key, frame, tile)[0], _result(results, key, frame, 0)[0]
+    if tiled and whole and tiled.get("cpu_median_s") and whole.get("cpu_median_s"):
+        return f"{tiled['cpu_median_s'] / whole['cpu_median_s']:.2f}"
+    return "-"
 
 
 def _columns(runtimes: list[str]) -> list[tuple[str, str, int]]:

@@ -629,7 +629,8 @@ def run_benchmarks(configs: Sequence[BenchConfig],
 
 
 def tiling_costs(results: Sequence[BenchResult]) -> list[dict[str, Any]]:
-    """Tiled median / whole-frame median for each configuration measured both ways."""
+    """Tiled / whole-frame medians (wall time, CPU time, peak memory) for each configuration
+    measured both ways."""
     whole = {}
     for r in results:
         if r.ok and r.config.tile_size == 0:
@@ -641,6 +642,7 @@ def tiling_costs(results: Sequence[BenchResult]) -> list[dict[str, Any]]:
             rows.append({
                 "tiled": r.config.label, "whole_frame": w.config.label,
                 "time_ratio": r.median_s / w.median_s,
+                "cpu_ratio": (r.cpu_median_s / w.cpu_median_s) if r.cpu_median_s and w.cpu_median_s else None,
                 "peak_rss_ratio": (r.peak_rss_mb / w.peak_rss_mb) if r.peak_rss_mb and w.peak_rss_mb else None,
             })
     return rows
