@@ -7,6 +7,8 @@ branch by branch, to bound their memory (they read a map of the whole frame).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..model import BRANCHES
@@ -32,18 +34,19 @@ class TensorFlowRunner:
         state_spec = tf.TensorSpec([1, None, None, cfg.state_channels], tf.float32)
         att_spec = tf.TensorSpec([1, 1, 1, cfg.probe_channels], tf.float32)
         branch_spec = tf.TensorSpec([1, None, None, cfg.features], tf.float32)
+        # functools.partial, not lambdas: TensorFlow counts traces per code object, and a dozen
+        # functions each traced once would otherwise be reported as "excessive retracing".
         self._segments = [
-            tf.function(lambda x: self.net.segment(0, x), input_signature=[x_spec])
+            tf.function(partial(self.net.segment, 0), input_signature=[x_spec])
         ] + [
-            tf.function(lambda x, s, a, i=i: self.net.segment(i, x, s, a),
-                        input_signature=[x_spec, state_spec, att_spec])
+            tf.function(partial(self.net.segment, i), input_signature=[x_spec, state_spec, att_spec])
             for i in range(1, cfg.num_segments)
         ]
         # One function per head and branch, called one after the other: the head reads the whole
         # 1/9-size map, and its first layers' temporaries (several map-sized tensors per branch)
         # would otherwise all be alive at once, three branches in parallel.
-        self._heads = [[tf.function(lambda s, i=i, b=b: self.net.head_branch(i, b, s),
-                                    input_signature=[branch_spec]) for b in range(BRANCHES)]
+        self._heads = [[tf.function(partial(self.net.head_branch, i, b), input_signature=[branch_spec])
+                        for b in range(BRANCHES)]
                        for i in range(cfg.num_segments - 1)]
 
     def segment(self, index, x, state=None, attention=None) -> np.ndarray:
