@@ -146,6 +146,7 @@ class BenchResult:
     memory_method: str = ""
     stages: dict[str, dict[str, float]] | None = None
     model_file: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
     loadavg: list[float] = dataclasses.field(default_factory=list)
     skipped: str | None = None
     error: str | None = None
@@ -549,11 +550,32 @@ def _worker(argv: Sequence[str]) -> int:
 
 
 # --- planning several configurations ------------------------------------------------------------
-def estimate_whole_frame_mb(resolution: Resolution, backend: str) -> float:
+def estimate_whole_frame_mb(resolution: Resolution, backend: str, features: int = 4) -> float:
     """Rough peak resident memory of a whole-frame run, from measurements on this project's
-    machine (see ``defaults.BENCH_WHOLE_FRAME_BYTES_PER_PIXEL``)."""
+    machine (see ``defaults.BENCH_WHOLE_FRAME_BYTES_PER_PIXEL``, measured with 4 features per
+    branch; the activations grow in proportion to ``features``)."""
     base, per_pixel = defaults.BENCH_WHOLE_FRAME_BYTES_PER_PIXEL[backend]
-    return base + per_pixel * resolution.pixels / _MIB
+    return base + per_pixel * max(features, 4) / 4 * resolution.pixels / _MIB
+
+
+def model_description(config: BenchConfig) -> dict[str, Any]:
+    """Name, model config and parameter count of what ``config`` runs (no runtime imported)."""
+    from .model import ModelConfig, count_parameters
+
+    if config.backend == "tflite" and config.model:
+        from .runtimes.litert import read_metadata
+
+        meta = read_metadata(config.model) or {}
+        model = ModelConfig.from_dict(meta["model"]) if "model" in meta else None
+        name = meta.get("weights")
+    else:
+        from .weights import load_weights
+
+        weights = load_weights(config.model if config.backend == "tf" else None)
+        model, name = weights.config, weights.name
+    if model is None:
+        return {"weights": name}
+    return {"weights": name, "model": model.to_dict(), "parameters": count_parameters(model)}
 
 
 def memory_budget_mb() -> float:
@@ -599,7 +621,8 @@ def run_benchmarks(configs: Sequence[BenchConfig],
             if progress:
                 progress(index, len(configs), config)
             if check_memory and config.tile_size == 0:
-                need = estimate_whole_frame_mb(config.resolution, config.backend)
+                features = int((model_description(config).get("model") or {}).get("features", 4))
+                need = estimate_whole_frame_mb(config.resolution, config.backend, features)
                 if need > budget:
                     results.append(BenchResult(config=config, skipped=(
                         f"whole frame needs about {need / 1024:.1f} GiB, over the "
@@ -622,6 +645,7 @@ def run_benchmarks(configs: Sequence[BenchConfig],
                     run_config = dataclasses.replace(config, model=exports[config.precision]["file"])
             result = run_isolated(run_config)
             result.config, result.model_file = config, model_file
+            result.network = model_description(run_config)
             results.append(result)
     if progress:
         progress(len(configs), len(configs), None)
