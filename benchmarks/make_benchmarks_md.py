@@ -265,7 +265,8 @@ def _cell(r) -> str:
     return f"{r['median_s']:.2f} s / {r['peak_rss_mb']:.0f} MiB"
 
 
-def render(frames: list[str], runtimes: list[str], results: Path, commands: list[str]) -> str:
+def render(frames: list[str], runtimes: list[str], results: Path, commands: list[str],
+           earlier: tuple[Path, str] | None = None) -> str:
     lines = [START]
     machine, created = None, None
     for key in runtimes:
@@ -299,21 +300,8 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
         "attention; the input is held as a packed float32 frame (2 bytes per output pixel). The "
         "frame is the same deterministic synthetic 12-bit RGGB frame everywhere "
         "(`bench.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
+    lines += _main_table(frames, runtimes, results)
     columns = _columns(runtimes)
-    libs = [_load(results / f"libraw-{frame}.json") for frame in frames]
-    version = next((f" {lib['libraw']}" for lib in libs if lib), "")
-    header = ["frame"] + [title for title, _, _ in columns] + [f"LibRaw{version} AHD (rawpy)"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for frame in frames:
-        res = parse_resolution(frame)
-        size = f"{res.width}x{res.height}"
-        row = [f"{frame} ({size}, {res.megapixels:.1f} MP)" if frame != size
-               else f"{size} ({res.megapixels:.1f} MP)"]
-        row += [_cell(_result(results, key, frame, tile)[0]) for _, key, tile in columns]
-        lib = _load(results / f"libraw-{frame}.json")
-        row.append(f"{lib['median_s']:.2f} s / {lib['peak_rss_mb']:.0f} MiB" if lib else "not run")
-        lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
 
     # throughput and start-up
     lines += ["Throughput (output megapixels per second, from the median) and start-up (process "
@@ -398,10 +386,61 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
                          f"{row['max_rss_mb']:.0f} MiB |")
         lines.append("")
 
+    if earlier and earlier[0].is_dir():
+        lines += render_extra(frames, runtimes, earlier[0], earlier[1])
     lines += ["Produced by `python benchmarks/make_benchmarks_md.py`, which ran:", "", "```"]
     lines += commands or ["(rendered from saved results in benchmarks/results)"]
     lines += ["```", "", "The JSON of every run is in `benchmarks/results/`.", END]
     return "\n".join(lines) + "\n"
+
+
+def _main_table(frames: list[str], runtimes: list[str], results: Path,
+                extra_tiles: tuple[int, ...] = ()) -> list[str]:
+    """The paper-style table: frames x runtimes, median time / peak memory, LibRaw last."""
+    lines: list[str] = []
+    columns = _columns(runtimes)
+    for tile in extra_tiles:
+        columns.insert(1, (f"{RUNTIME_TITLES['tf']}, tiles {tile}", "tf", tile))
+    libs = [_load(results / f"libraw-{frame}.json") for frame in frames]
+    version = next((f" {lib['libraw']}" for lib in libs if lib), "")
+    header = ["frame"] + [title for title, _, _ in columns] + [f"LibRaw{version} AHD (rawpy)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for frame in frames:
+        res = parse_resolution(frame)
+        size = f"{res.width}x{res.height}"
+        row = [f"{frame} ({size}, {res.megapixels:.1f} MP)" if frame != size
+               else f"{size} ({res.megapixels:.1f} MP)"]
+        row += [_cell(_result(results, key, frame, tile)[0]) for _, key, tile in columns]
+        lib = _load(results / f"libraw-{frame}.json")
+        row.append(f"{lib['median_s']:.2f} s / {lib['peak_rss_mb']:.0f} MiB" if lib else "not run")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+
+    return lines
+
+
+def _first_network(frames: list[str], runtimes: list[str], results: Path):
+    for key in runtimes:
+        for frame in frames:
+            r, _ = _result(results, key, frame, TILE)
+            if (r or {}).get("network"):
+                return r["network"]
+    return None
+
+
+def render_extra(frames: list[str], runtimes: list[str], results: Path, note: str) -> list[str]:
+    """A second, shorter block from another results folder (an earlier network)."""
+    created = [(_load(p) or {}).get("created") for p in sorted(results.glob("bench-*.json"))]
+    created = sorted(c for c in created if c)
+    if not created:
+        return []
+    lines = ["", f"### {note}", "",
+             f"Measured {created[0]} to {created[-1]}, same machine and method, by the commands "
+             f"in `{results.relative_to(ROOT) if results.is_relative_to(ROOT) else results}/commands.json`"
+             " (then with 5 / 3 / 2 timed runs for TensorFlow and 3 / 2 / 1 for TFLite).", ""]
+    lines += _main_table(frames, runtimes, results, extra_tiles=(1024,))
+    lines += _targets(frames, runtimes, results)
+    return lines
 
 
 def _network_text(network) -> str:
@@ -503,6 +542,9 @@ def _targets(frames: list[str], runtimes: list[str], results: Path) -> list[str]
 
 
 HEADING = "## Speed and memory (`microisp bench`)"
+#: What benchmarks/results-published-topology holds (measured before the trained default landed).
+EARLIER_NOTE = ("The published topology: 13,560 parameters (4 features per branch, fixed MHC base), "
+                "the placeholder default weights of commit 563051d")
 
 
 def write_section(doc: Path, section: str) -> None:
@@ -540,6 +582,9 @@ def main() -> int:
                         help="comma-separated subset of " + ", ".join(RUNTIMES))
     parser.add_argument("--quick", action="store_true", help="small frames only (checks the script)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the section from saved JSON")
+    parser.add_argument("--earlier", type=Path, default=ROOT / "benchmarks" / "results-published-topology",
+                        help="a results folder of an earlier network, shown as a second table")
+    parser.add_argument("--earlier-note", default=EARLIER_NOTE)
     parser.add_argument("--skip", default="", help="comma-separated steps to skip: bench, libraw, split, e2e")
     args = parser.parse_args()
 
@@ -571,7 +616,8 @@ def main() -> int:
             log_path.write_text(json.dumps(steps, indent=2) + "\n")
     order = [f"bench:{key}" for key in RUNTIMES] + ["libraw", "split", "e2e"]
     commands = [c for step in order for c in steps.get(step, [])]
-    write_section(args.doc, render(list(frames), runtimes, args.results, commands))
+    write_section(args.doc, render(list(frames), runtimes, args.results, commands,
+                                   (args.earlier, args.earlier_note)))
     print(f"wrote {args.doc}")
     return 0
 
