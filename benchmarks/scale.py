@@ -21,6 +21,7 @@ with ``--write-doc``; the raw numbers go to ``--results`` (JSON). Usage::
 
     python benchmarks/scale.py --write-doc                   # 8 FullHD files, 1 and 2 workers
     python benchmarks/scale.py --count 4 --size 640x480      # a quick check of the script
+    python benchmarks/scale.py --render runs/scale.json --write-doc   # the table again, no runs
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- scale:start -->", "<!-- scale:end -->"
 NEUTRAL = np.array([0.5, 1.0, 0.7])
+#: The environment at start: Dask's nanny adds OMP_NUM_THREADS=1 and others to this process's
+#: environment when it starts workers, and the end-to-end runs must not inherit them.
+CLEAN_ENVIRON = dict(os.environ)
 
 
 def write_inputs(folder: Path, count: int, width: int, height: int) -> list[Path]:
@@ -89,7 +93,7 @@ def end_to_end(inputs: Path, out: Path, workers: int | None) -> dict:
         command += ["--workers", str(workers)]
     before = load()
     started = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    subprocess.run(command, check=True, env={**CLEAN_ENVIRON, "TF_CPP_MIN_LOG_LEVEL": "3"},
                    stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "load_before": before, "load_after": load()}
@@ -212,7 +216,15 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "runs" / "scale.json",
                         help="JSON of every measurement (runs/ is not tracked)")
     parser.add_argument("--write-doc", action="store_true", help="rewrite the table in docs/scale.md")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="measure nothing: the table from "
+                        "the JSON of an earlier run")
     args = parser.parse_args()
+    if args.render:
+        text = table(json.loads(args.render.read_text()))
+        print(text)
+        if args.write_doc:
+            write_doc(text, ROOT / "docs" / "scale.md")
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     width, height = map(int, args.size.lower().split("x"))
 

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from microisp_cli.cli.main import cli
 from microisp_cli.develop import cached_runner, develop_file
-from microisp_cli.parallel import KEY_PREFIX, develop_files, local_cluster_options
+from microisp_cli.errors import MicroISPError
+from microisp_cli.parallel import KEY_PREFIX, develop_files, local_cluster
 from microisp_cli.training.dng import write_dng
 from microisp_cli.weights import load_weights
 
@@ -43,11 +44,12 @@ WARMUP: dict[str, object] = {}
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    options = local_cluster_options(2)  # what --workers 2 starts: 2 processes x 1 thread, loopback
-    assert options["n_workers"] == 2 and options["threads_per_worker"] == 1 and options["processes"]
-    with LocalCluster(**options) as cluster, Client(cluster, set_as_default=False) as client:
+    # what --workers 2 starts: a LocalCluster of 2 processes x 1 thread, loopback only
+    with local_cluster(2) as cluster, Client(cluster, set_as_default=False) as client:
+        assert sorted(client.nthreads().values()) == [1, 1]
+        assert len(set(client.run(os.getpid).values()) | {os.getpid()}) == 3  # processes
         listening = [cluster.scheduler_address, *client.nthreads(),
                      *(f"http://127.0.0.1:{port}" for port in client.scheduler_info()["services"].values())]
         assert all(a.split("://")[1].startswith("127.0.0.1:") for a in listening), listening
@@ -115,9 +117,12 @@ def test_bad_files_fail_alone(tmp_path, shoot, client):
                  "-o", tmp_path / "out", "--scheduler", client.scheduler.address)
     assert result.exit_code == 1, result.output
     errors = sorted(ln for ln in result.output.splitlines() if ln.startswith("error:"))
-    assert errors == [f"error: {bad / 'cut.dng'}: truncated or unreadable RAW file (Unexpected end of file)",
-                      f"error: {bad / 'notes.dng'}: a text file, not a RAW image",
-                      f"error: {tmp_path / 'missing.dng'}: no such file or directory"], result.output
+    expected = [(bad / "cut.dng", "truncated or unreadable RAW file"),
+                (bad / "notes.dng", "a text file, not a RAW image"),
+                (tmp_path / "missing.dng", "no such file or directory")]  # the serial path's messages
+    assert len(errors) == 3, result.output
+    for line, (path, cause) in zip(errors, expected):
+        assert line.startswith(f"error: {path}: ") and cause in line, result.output
     assert "1 done, 0 skipped, 3 failed" in result.output and "Traceback" not in result.output
     assert sorted(_files(tmp_path / "out")) == ["img0.png"]
 
@@ -131,7 +136,7 @@ def test_bad_files_fail_alone(tmp_path, shoot, client):
 
 
 def test_duplicate_outputs_are_refused(tmp_path, shoot, client):
-    with pytest.raises(Exception, match="would both be written to"):
+    with pytest.raises(MicroISPError, match="would both be written to"):
         next(develop_files([(shoot / "img0.dng", tmp_path / "x.png"),
                             (shoot / "img1.dng", tmp_path / "sub" / ".." / "x.png")], client=client))
     assert not list(tmp_path.iterdir())
