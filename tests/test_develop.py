@@ -18,7 +18,9 @@ NEUTRAL = np.array([0.5, 1.0, 0.8])  # camera RGB of white: gains 2, 1, 1.25
 
 @pytest.fixture(scope="module")
 def weights():
-    return load_weights()
+    """The ``mhc`` preset: the published topology returning the Malvar-He-Cutler demosaic
+    exactly, a known reference for checking the pipeline's geometry and colour."""
+    return load_weights("mhc")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,18 @@ def test_every_cfa_and_odd_size_develops_to_the_scene(tmp_path, weights, runner,
     expected = srgb_encode(scene.astype(np.float32)) * 65535
     error = np.abs(image.astype(np.float64) - expected)[3:-3, 3:-3]
     assert error.max() < 0.01 * 65535, error.max()
+
+
+def test_bundled_default_weights_develop_the_scene(tmp_path):
+    """The trained default: close to the scene inside the frame, in every CFA order."""
+    default = load_weights()
+    runner = make_runner(default)
+    scene = _scene(96, 130)
+    expected = srgb_encode(scene.astype(np.float32)) * 65535
+    for cfa in CFA_PATTERNS:
+        image = develop(_write(tmp_path / f"{cfa}.dng", scene, cfa), default, runner=runner, bits=16)
+        error = np.abs(image.astype(np.float64) - expected)[8:-8, 8:-8]
+        assert error.mean() < 0.01 * 65535, (cfa, error.mean())
 
 
 @pytest.mark.parametrize("bits", [10, 14])
