@@ -210,7 +210,9 @@ def tf1_variable_names(config: ModelConfig = PUBLISHED) -> dict[str, str]:
 
 def load_tf1_checkpoint(prefix: str | Path) -> Weights:
     """The published MicroISP checkpoint (TF1 variable names) as project weights."""
-    import tensorflow as tf
+    from .runtimes.tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
 
     prefix = str(prefix)
     try:

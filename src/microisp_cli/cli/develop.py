@@ -184,7 +184,6 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     from ..encode import format_for
     from ..weights import load_weights
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
     # --- options -------------------------------------------------------------------------------
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers starts a local cluster, --scheduler uses an existing one: "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -38,7 +37,9 @@ def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir
              target_dir: Path | None, libraw: str, border: int, no_ssim: bool, threads: int | None,
              json_path: Path | None, per_file: bool) -> None:
     """Score weights and LibRaw side by side on held-out synthetic DNGs (or a paired set)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ..runtimes.tensorflow import import_tensorflow
+
+    import_tensorflow()
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -62,7 +61,9 @@ def export(tflite, precision, resolution, tile_size, weights, calibration, check
       microisp export --tflite --fp16 --resolution 12mp -o microisp-12mp-fp16.tflite
       microisp export --tflite --int8 --tile-size 512 --calibration raws/ -o tile-int8.tflite
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+    from ..runtimes.tensorflow import import_tensorflow
+
+    import_tensorflow()
     from ..errors import MicroISPError
     from ..export import export_tflite
     from ..weights import load_weights

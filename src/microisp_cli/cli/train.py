@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -67,8 +66,9 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from ..runtimes.tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

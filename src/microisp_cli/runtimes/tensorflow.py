@@ -7,6 +7,9 @@ branch by branch, to bound their memory (they read a map of the whole frame).
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from functools import partial
 
 import numpy as np
@@ -15,11 +18,37 @@ from ..model import BRANCHES
 from ..weights import Weights
 
 
+def import_tensorflow():
+    """Import TensorFlow without its start-up log lines on the terminal.
+
+    TensorFlow's C++ code prints absl and oneDNN notices on file descriptor 2 while it loads,
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says; they go to a temporary file instead, shown only if the
+    import fails.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tensorflow
+
+
 class TensorFlowRunner:
     """Runs :class:`model.MicroISP` pieces with TensorFlow (CPU). Implements ``SegmentRunner``."""
 
     def __init__(self, weights: Weights, threads: int | None = None):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         if threads:
             try:
