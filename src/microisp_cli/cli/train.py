@@ -13,7 +13,7 @@ from .. import defaults
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--photos", default=defaults.TRAIN_PHOTOS, show_default=True,
-              type=click.Path(exists=True, file_okay=False), help="Folder of sRGB photos (a fixed held-out split is never trained on).")
+              type=click.Path(file_okay=False), help="Folder of sRGB photos (a fixed held-out split is never trained on; not read with --resume).")
 @click.option("--steps", default=defaults.TRAIN_STEPS, show_default=True, type=click.IntRange(1), help="Total steps (the cosine schedule ends here).")
 @click.option("--batch", default=defaults.TRAIN_BATCH, show_default=True, type=click.IntRange(1))
 @click.option("--patch", default=defaults.TRAIN_PATCH, show_default=True, type=click.IntRange(2), help="Patch side, full-resolution pixels (even).")
@@ -56,6 +56,8 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
             saved["steps"] = steps      # lengthen or shorten the run (the cosine schedule follows)
         config = TrainConfig(**saved)
     else:
+        if not Path(photos).is_dir():
+            raise click.BadParameter(f"directory {photos!r} does not exist", param_hint="'--photos'")
         if (run_dir / "ckpt").exists() and any((run_dir / "ckpt").iterdir()):
             raise click.ClickException(f"{run_dir} already holds checkpoints: use --resume or another folder")
         try:
