@@ -79,9 +79,10 @@ class TensorFlowRunner:
                        for i in range(cfg.num_segments - 1)]
 
     def segment(self, index, x, state=None, attention=None) -> np.ndarray:
+        # np.asarray shares the tensor's buffer; .numpy() would copy every state tile
         if index == 0:
-            return self._segments[0](x).numpy()
-        return self._segments[index](x, state, attention).numpy()
+            return np.asarray(self._segments[0](x))
+        return np.asarray(self._segments[index](x, state, attention))
 
     def head(self, index, samples) -> np.ndarray:
         f = self.config.features
