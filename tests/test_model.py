@@ -69,3 +69,13 @@ def test_random_network_runs_and_depends_on_global_attention():
     y2 = net(x2).numpy()
     assert y.shape == (1, 180, 180, 3) and np.isfinite(y).all()
     assert np.abs(y2[:, :8, :8] - y[:, :8, :8]).max() > 0  # only attention can carry this change
+
+
+def test_public_api_loads_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, microisp_cli as m; assert callable(m.develop) and callable(m.export_tflite); "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
