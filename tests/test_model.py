@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from microisp_cli.model import (
-    PUBLISHED, MicroISP, ModelConfig, base_kernel, count_parameters, init_parameters,
+    PUBLISHED, MicroISP, ModelConfig, base_kernel, count_parameters, grow_parameters, init_parameters,
 )
 
 
@@ -69,6 +69,22 @@ def test_random_network_runs_and_depends_on_global_attention():
     y2 = net(x2).numpy()
     assert y.shape == (1, 180, 180, 3) and np.isfinite(y).all()
     assert np.abs(y2[:, :8, :8] - y[:, :8, :8]).max() > 0  # only attention can carry this change
+
+
+def test_grown_network_computes_the_same_and_can_train():
+    small = ModelConfig(stages=2, blocks=1, features=3, base="mhc")
+    big = ModelConfig(stages=2, blocks=3, features=3, base="mhc")
+    params = init_parameters(small, seed=5)
+    grown = grow_parameters(params, small, big, seed=6)
+    x = np.random.default_rng(2).random((1, 84, 90, 4), dtype=np.float32)
+    np.testing.assert_array_equal(MicroISP(big, grown)(x).numpy(), MicroISP(small, params)(x).numpy())
+    # the new blocks' zero convs are the only thing holding them at identity: moving one moves the output
+    grown["s0.b1.conv5.kernel"] += 0.1
+    assert np.abs(MicroISP(big, grown)(x).numpy() - MicroISP(small, params)(x).numpy()).max() > 1e-4
+    with pytest.raises(ValueError, match="only add attention blocks"):
+        grow_parameters(params, small, ModelConfig(stages=2, blocks=2, features=4, base="mhc"))
+    with pytest.raises(ValueError, match="only add attention blocks"):
+        grow_parameters(grown, big, small)
 
 
 def test_public_api_loads_lazily():

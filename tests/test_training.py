@@ -158,6 +158,22 @@ def test_checkpoint_resume_continues_exactly(tmp_path):
         np.testing.assert_allclose(resumed.params[name].numpy(), value.numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_training_can_start_from_weights_with_more_blocks(tmp_path):
+    from microisp_cli.model import ModelConfig, init_parameters
+    from microisp_cli.training.train import TrainConfig, Trainer
+    from microisp_cli.weights import Conditioning, Weights, save_weights
+
+    small = ModelConfig(stages=1, blocks=1, features=2, attention_hidden=2, base="mhc")
+    start = init_parameters(small, seed=9)
+    save_weights(Weights(name="start", config=small, params=start, conditioning=Conditioning()), tmp_path / "start")
+    config = TrainConfig(steps=1, **{**TINY, "blocks": 2, "patch": 160}, init=str(tmp_path / "start.json"))
+    trainer = Trainer(config, tmp_path / "run", [smooth_photo(170, 170, s) for s in range(2)])
+    np.testing.assert_array_equal(trainer.params["s0.b0.conv6.kernel"].numpy(), start["s0.b0.conv3.kernel"])
+    np.testing.assert_array_equal(trainer.params["s0.b2.att0.conv1.kernel"].numpy(), start["s0.b2.att0.conv1.kernel"])
+    with pytest.raises(ValueError, match="start.json"):
+        Trainer(TrainConfig(steps=1, **{**TINY, "features": 3}, init=str(tmp_path / "start.json")), tmp_path / "r2")
+
+
 def test_cli_train_resume_export_and_eval(tmp_path):
     photos = tmp_path / "photos" / "bsd100"
     photos.mkdir(parents=True)

@@ -185,6 +185,35 @@ def init_parameters(config: ModelConfig, seed: int = 0, zero_output: bool = Fals
     return params
 
 
+def grow_parameters(params: Mapping[str, np.ndarray], source: ModelConfig, target: ModelConfig,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Parameters for ``target`` that compute what ``params`` compute under ``source``.
+
+    ``target`` may only have more attention blocks per stage (``source`` at least one). The new blocks go at the end of
+    each stage and start as identities: their first conv is the identity with PReLU slope 1 (so
+    the skip is the block's input) and their third conv is zero (so the attended part is 0);
+    their middle conv and attention head start random, so training can move them.
+    """
+    if (dataclasses.replace(target, blocks=source.blocks) != source or target.blocks < source.blocks
+            or source.blocks < 1):
+        raise ValueError(f"the model may only add attention blocks to a network that has some: {source.to_dict()} -> {target.to_dict()}")
+    check_parameters(source, params)
+    grown = init_parameters(target, seed=seed)
+    old_last, new_last = 3 * source.blocks, 3 * target.blocks
+    for name, value in params.items():
+        grown[name.replace(f".conv{old_last}.", f".conv{new_last}.") if ".att" not in name else name] = value
+    eye = np.eye(target.features, dtype=np.float32)
+    for g in range(target.stages):
+        for i in range(BRANCHES):
+            for k in range(source.blocks, target.blocks):
+                p = f"s{g}.b{i}.conv"
+                grown[f"{p}{3 * k}.kernel"][:] = 0.0
+                grown[f"{p}{3 * k}.kernel"][1, 1] = eye
+                grown[f"{p}{3 * k}.alpha"][:] = 1.0
+                grown[f"{p}{3 * k + 2}.kernel"][:] = 0.0
+    return grown
+
+
 def check_parameters(config: ModelConfig, params: Mapping[str, Any]) -> None:
     """Raise ValueError naming the first missing, extra or mis-shaped parameter."""
     expected = parameter_shapes(config)

@@ -27,6 +27,8 @@ from .. import defaults
 @click.option("--features", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--attention-hidden", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--base", default=defaults.TRAIN_BASE, show_default=True, type=click.Choice(["none", "bilinear", "mhc"]))
+@click.option("--init", "init", default="", metavar="WEIGHTS",
+              help="Start from these weights (name or path) instead of random; the model may add attention blocks.")
 @click.option("--seed", default=defaults.TRAIN_SEED, show_default=True, type=int)
 @click.option("--checkpoint-every", default=defaults.TRAIN_CHECKPOINT_EVERY, show_default=True, type=click.IntRange(1))
 @click.option("--resume", is_flag=True, help="Continue from RUN_DIR's latest checkpoint (its config.json wins).")
@@ -36,7 +38,7 @@ from .. import defaults
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a progress bar.")
 def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: float, lr_min: float,
           warmup: int, loss: str, ssim_weight: float, stages: int, blocks: int, features: int,
-          attention_hidden: int, base: str, seed: int, checkpoint_every: int, resume: bool,
+          attention_hidden: int, base: str, init: str, seed: int, checkpoint_every: int, resume: bool,
           threads: int, export_path: Path | None, no_progress: bool) -> None:
     """Train on synthetic pairs from PHOTOS; checkpoints go to RUN_DIR/ckpt.
 
@@ -64,7 +66,7 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
             config = TrainConfig(photos=photos, stages=stages, blocks=blocks, features=features,
                                  attention_hidden=attention_hidden, base=base, steps=steps, batch=batch,
                                  patch=patch, lr=lr, lr_min=lr_min, warmup=warmup, loss=loss,
-                                 ssim_weight=ssim_weight, seed=seed, checkpoint_every=checkpoint_every)
+                                 ssim_weight=ssim_weight, init=init, seed=seed, checkpoint_every=checkpoint_every)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -80,7 +82,12 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
     from ..model import count_parameters
     from ..training.train import Trainer, export_checkpoint
 
-    trainer = Trainer(config, run_dir)
+    from ..errors import MicroISPError
+
+    try:
+        trainer = Trainer(config, run_dir)
+    except (ValueError, MicroISPError) as exc:
+        raise click.ClickException(str(exc)) from None
     start = trainer.restore() if resume else 0
     if not resume:
         trainer.save()

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from .. import defaults
-from ..model import ModelConfig, init_parameters
-from ..weights import Conditioning, Weights, save_weights
+from ..model import ModelConfig, grow_parameters, init_parameters
+from ..weights import Conditioning, Weights, load_weights, save_weights
 from . import data
 
 
@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = defaults.TRAIN_SEED
     checkpoint_every: int = defaults.TRAIN_CHECKPOINT_EVERY
     noisy_fraction: float = 0.5
+    init: str = ""              # weights (name or path) to start from; see model.grow_parameters
 
     @property
     def model(self) -> ModelConfig:
@@ -102,6 +103,14 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.model_config = config.model
         init = init_parameters(self.model_config, seed=config.seed, zero_output=config.base != "none")
+        if config.init:
+            start = load_weights(config.init)
+            if start.conditioning != Conditioning():
+                raise ValueError(f"{config.init}: --init needs weights with the default conditioning")
+            try:
+                init = grow_parameters(start.params, start.config, self.model_config, seed=config.seed)
+            except ValueError as exc:
+                raise ValueError(f"{config.init}: {exc}") from None
         self.params = {k: tf.Variable(v, name=k.replace(".", "_")) for k, v in init.items()}
         self.m = {k: tf.Variable(tf.zeros_like(v)) for k, v in self.params.items()}
         self.v = {k: tf.Variable(tf.zeros_like(v)) for k, v in self.params.items()}
