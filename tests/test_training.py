@@ -90,6 +90,24 @@ def test_patch_sampler_is_deterministic_per_step():
     assert not np.array_equal(a[0], sampler.batch_at(8)[0])
 
 
+def test_colour_jitter_shuffles_channels_and_raises_saturation():
+    photo = data.to_float(smooth_photo(32, 32, 4))
+    shuffled = data.colour_jitter(photo, np.random.default_rng(7), max_saturation=1.0)
+    matches = [np.allclose(shuffled[..., c], photo[..., perm], atol=2e-6)
+               for c in range(3) for perm in range(3)]
+    assert sum(matches) == 3                          # each output channel is one input channel
+    spread = lambda im: (im - im.mean(-1, keepdims=True)).std()  # noqa: E731
+    saturated = data.colour_jitter(photo, np.random.default_rng(7), max_saturation=3.0)
+    assert spread(saturated) > 1.2 * spread(photo) and 0.0 <= saturated.min() and saturated.max() <= 1.0
+    # without colour jitter the batches stay those of earlier runs (resume and reproducibility)
+    photos = [smooth_photo(200, 200, 1)]
+    plain = data.PatchSampler(photos, 64, 3, seed=2).batch_at(5)
+    for a, b in zip(plain, data.PatchSampler(photos, 64, 3, seed=2, colour_fraction=0.0).batch_at(5)):
+        np.testing.assert_array_equal(a, b)
+    jittered = data.PatchSampler(photos, 64, 3, seed=2, colour_fraction=1.0).batch_at(5)
+    assert np.abs(jittered[1] - plain[1]).max() > 0.05
+
+
 def test_split_keeps_held_out_photos_apart(tmp_path):
     for sub, n in (("urban100", 25), ("bsd100", 3), ("mcmaster", 2)):
         (tmp_path / sub).mkdir()

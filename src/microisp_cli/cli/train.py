@@ -22,6 +22,8 @@ from .. import defaults
 @click.option("--warmup", default=defaults.TRAIN_WARMUP, show_default=True, type=click.IntRange(1))
 @click.option("--loss", default=defaults.TRAIN_LOSS, show_default=True, type=click.Choice(["l1", "mse"]))
 @click.option("--ssim-weight", default=0.0, show_default=True, type=float, help="Weight of a (1 - SSIM) term.")
+@click.option("--colour-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of patches whose colour channels are shuffled and saturated (unusual colours).")
 @click.option("--stages", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--blocks", default=2, show_default=True, type=click.IntRange(0))
 @click.option("--features", default=4, show_default=True, type=click.IntRange(1))
@@ -37,7 +39,7 @@ from .. import defaults
               help="At the end, write the weights as this .npz/.json pair.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a progress bar.")
 def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: float, lr_min: float,
-          warmup: int, loss: str, ssim_weight: float, stages: int, blocks: int, features: int,
+          warmup: int, loss: str, ssim_weight: float, colour_fraction: float, stages: int, blocks: int, features: int,
           attention_hidden: int, base: str, init: str, seed: int, checkpoint_every: int, resume: bool,
           threads: int, export_path: Path | None, no_progress: bool) -> None:
     """Train on synthetic pairs from PHOTOS; checkpoints go to RUN_DIR/ckpt.
@@ -66,7 +68,7 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
             config = TrainConfig(photos=photos, stages=stages, blocks=blocks, features=features,
                                  attention_hidden=attention_hidden, base=base, steps=steps, batch=batch,
                                  patch=patch, lr=lr, lr_min=lr_min, warmup=warmup, loss=loss,
-                                 ssim_weight=ssim_weight, init=init, seed=seed, checkpoint_every=checkpoint_every)
+                                 ssim_weight=ssim_weight, colour_fraction=colour_fraction, init=init, seed=seed, checkpoint_every=checkpoint_every)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
 

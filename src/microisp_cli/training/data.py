@@ -194,6 +194,19 @@ class Capture:
         return 2 ** self.bits - 1
 
 
+def colour_jitter(photo: np.ndarray, rng: np.random.Generator, max_saturation: float = 2.0) -> np.ndarray:
+    """A photo (float sRGB [0, 1]) with its colour channels in a random order and its saturation
+    raised by a random factor in [1, ``max_saturation``] (in linear light, clipped to [0, 1]).
+
+    Natural photos have strongly correlated colour channels; this gives the network saturated,
+    weakly correlated colours (as in the McMaster set) that it would otherwise never see.
+    """
+    lin = srgb_to_linear(photo)[..., rng.permutation(3)]
+    grey = lin.mean(axis=-1, keepdims=True)
+    lin = np.clip(grey + rng.uniform(1.0, max_saturation) * (lin - grey), 0.0, 1.0)
+    return linear_to_srgb(lin).astype(np.float32)
+
+
 def draw_capture(rng: np.random.Generator, cameras: Sequence[str] = TRAIN_CAMERAS,
                  noisy: bool | None = None, cfa: str | None = None, bits: int | None = None) -> Capture:
     camera = str(rng.choice(list(cameras)))
@@ -263,7 +276,8 @@ class PatchSampler:
     """
 
     def __init__(self, photos: Sequence[np.ndarray], patch: int, batch: int, seed: int = 0,
-                 cameras: Sequence[str] = TRAIN_CAMERAS, noisy_fraction: float = 0.5):
+                 cameras: Sequence[str] = TRAIN_CAMERAS, noisy_fraction: float = 0.5,
+                 colour_fraction: float = 0.0):
         if patch % 2:
             raise ValueError(f"patch must be even, got {patch}")
         self.photos = [p for p in photos if min(p.shape[:2]) >= patch + 2]
@@ -272,6 +286,7 @@ class PatchSampler:
         self.patch, self.batch, self.seed = patch, batch, seed
         self.cameras = tuple(cameras)
         self.noisy_fraction = noisy_fraction
+        self.colour_fraction = colour_fraction      # share of patches given colour_jitter
         sizes = np.array([p.shape[0] * p.shape[1] for p in self.photos], float)
         self.weights = sizes / sizes.sum()          # sample photos in proportion to their area
 
@@ -281,6 +296,8 @@ class PatchSampler:
         y = int(rng.integers(0, photo.shape[0] - size + 1))
         x = int(rng.integers(0, photo.shape[1] - size + 1))
         crop = augment(to_float(photo[y:y + size, x:x + size]), int(rng.integers(8)))
+        if self.colour_fraction and rng.random() < self.colour_fraction:
+            crop = colour_jitter(crop, rng)
         capture = draw_capture(rng, self.cameras, noisy=bool(rng.random() < self.noisy_fraction))
         packed, target, matrix = synthetic_pair(crop, capture, rng)
         n = self.patch // 2

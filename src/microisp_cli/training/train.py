@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = defaults.TRAIN_SEED
     checkpoint_every: int = defaults.TRAIN_CHECKPOINT_EVERY
     noisy_fraction: float = 0.5
+    colour_fraction: float = 0.0    # share of patches with shuffled, saturated colours (data.colour_jitter)
     init: str = ""              # weights (name or path) to start from; see model.grow_parameters
 
     @property
@@ -129,7 +130,8 @@ class Trainer:
             train_paths, _ = data.split_photos(config.photos)
             photos = data.load_photos(train_paths)
         self.sampler = data.PatchSampler(photos, config.patch, config.batch, config.seed,
-                                         noisy_fraction=config.noisy_fraction)
+                                         noisy_fraction=config.noisy_fraction,
+                                         colour_fraction=config.colour_fraction)
         self._train_step = tf.function(self._step_fn, reduce_retracing=True)
 
     # --- state ---------------------------------------------------------------------------------
