@@ -108,6 +108,15 @@ def test_colour_jitter_shuffles_channels_and_raises_saturation():
     assert np.abs(jittered[1] - plain[1]).max() > 0.05
 
 
+def test_highlight_patches_are_clipped_at_the_sensor():
+    photos = [np.full((120, 120, 3), 200, np.uint8)]                 # 0.58 linear, never clipped
+    plain = data.PatchSampler(photos, 64, 4, seed=1).batch_at(0)
+    bright = data.PatchSampler(photos, 64, 4, seed=1, highlight_fraction=1.0).batch_at(0)
+    assert plain[1].max() < 0.99
+    assert bright[1].max() > 0.9999 and plain[0][..., 1].max() < 1.0  # targets reach white ...
+    assert (bright[0][..., 1] == 1.0).mean() > 0.2                     # ... where green sites clip
+
+
 def test_split_keeps_held_out_photos_apart(tmp_path):
     for sub, n in (("urban100", 25), ("bsd100", 3), ("mcmaster", 2)):
         (tmp_path / sub).mkdir()

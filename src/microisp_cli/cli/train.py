@@ -24,6 +24,8 @@ from .. import defaults
 @click.option("--ssim-weight", default=0.0, show_default=True, type=float, help="Weight of a (1 - SSIM) term.")
 @click.option("--colour-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of patches whose colour channels are shuffled and saturated (unusual colours).")
+@click.option("--highlight-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of patches over-exposed 1-4x, so the sensor clips (highlights, point lights).")
 @click.option("--stages", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--blocks", default=2, show_default=True, type=click.IntRange(0))
 @click.option("--features", default=4, show_default=True, type=click.IntRange(1))
@@ -39,7 +41,8 @@ from .. import defaults
               help="At the end, write the weights as this .npz/.json pair.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a progress bar.")
 def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: float, lr_min: float,
-          warmup: int, loss: str, ssim_weight: float, colour_fraction: float, stages: int, blocks: int, features: int,
+          warmup: int, loss: str, ssim_weight: float, colour_fraction: float,
+          highlight_fraction: float, stages: int, blocks: int, features: int,
           attention_hidden: int, base: str, init: str, seed: int, checkpoint_every: int, resume: bool,
           threads: int, export_path: Path | None, no_progress: bool) -> None:
     """Train on synthetic pairs from PHOTOS; checkpoints go to RUN_DIR/ckpt.
@@ -68,7 +71,8 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
             config = TrainConfig(photos=photos, stages=stages, blocks=blocks, features=features,
                                  attention_hidden=attention_hidden, base=base, steps=steps, batch=batch,
                                  patch=patch, lr=lr, lr_min=lr_min, warmup=warmup, loss=loss,
-                                 ssim_weight=ssim_weight, colour_fraction=colour_fraction, init=init, seed=seed, checkpoint_every=checkpoint_every)
+                                 ssim_weight=ssim_weight, colour_fraction=colour_fraction,
+                                 highlight_fraction=highlight_fraction, init=init, seed=seed, checkpoint_every=checkpoint_every)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -81,10 +85,9 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass
+    from ..errors import MicroISPError
     from ..model import count_parameters
     from ..training.train import Trainer, export_checkpoint
-
-    from ..errors import MicroISPError
 
     try:
         trainer = Trainer(config, run_dir)

@@ -277,7 +277,7 @@ class PatchSampler:
 
     def __init__(self, photos: Sequence[np.ndarray], patch: int, batch: int, seed: int = 0,
                  cameras: Sequence[str] = TRAIN_CAMERAS, noisy_fraction: float = 0.5,
-                 colour_fraction: float = 0.0):
+                 colour_fraction: float = 0.0, highlight_fraction: float = 0.0):
         if patch % 2:
             raise ValueError(f"patch must be even, got {patch}")
         self.photos = [p for p in photos if min(p.shape[:2]) >= patch + 2]
@@ -287,6 +287,7 @@ class PatchSampler:
         self.cameras = tuple(cameras)
         self.noisy_fraction = noisy_fraction
         self.colour_fraction = colour_fraction      # share of patches given colour_jitter
+        self.highlight_fraction = highlight_fraction  # share over-exposed 1-4x: clipped highlights
         sizes = np.array([p.shape[0] * p.shape[1] for p in self.photos], float)
         self.weights = sizes / sizes.sum()          # sample photos in proportion to their area
 
@@ -299,6 +300,8 @@ class PatchSampler:
         if self.colour_fraction and rng.random() < self.colour_fraction:
             crop = colour_jitter(crop, rng)
         capture = draw_capture(rng, self.cameras, noisy=bool(rng.random() < self.noisy_fraction))
+        if self.highlight_fraction and rng.random() < self.highlight_fraction:
+            capture = dataclasses.replace(capture, exposure=float(np.exp(rng.uniform(0.0, np.log(4.0)))))
         packed, target, matrix = synthetic_pair(crop, capture, rng)
         n = self.patch // 2
         return packed[:n, :n], target[:self.patch, :self.patch], matrix

@@ -55,6 +55,7 @@ class TrainConfig:
     checkpoint_every: int = defaults.TRAIN_CHECKPOINT_EVERY
     noisy_fraction: float = 0.5
     colour_fraction: float = 0.0    # share of patches with shuffled, saturated colours (data.colour_jitter)
+    highlight_fraction: float = 0.0  # share of patches over-exposed 1-4x (clipped highlights)
     init: str = ""              # weights (name or path) to start from; see model.grow_parameters
 
     @property
@@ -131,7 +132,8 @@ class Trainer:
             photos = data.load_photos(train_paths)
         self.sampler = data.PatchSampler(photos, config.patch, config.batch, config.seed,
                                          noisy_fraction=config.noisy_fraction,
-                                         colour_fraction=config.colour_fraction)
+                                         colour_fraction=config.colour_fraction,
+                                         highlight_fraction=config.highlight_fraction)
         self._train_step = tf.function(self._step_fn, reduce_retracing=True)
 
     # --- state ---------------------------------------------------------------------------------
