@@ -38,7 +38,8 @@ FILES = [
     ("kodak_dc50_grbg.kdc", None, None, "Kodak DC50, no colour matrix"),
     ("nikon_crop_768x512_rggb.u16le.raw", DumpFormat((768, 512), "RGGB", 14, 600.0), None,
      "headerless dump, `--raw-size 768x512 --cfa RGGB --bits-per-sample 14 --black-level 600`"),
-    ("vivo_x90_rggb_patch.npy", DumpFormat(), None, "packed RGGB patch, black already subtracted"),
+    ("vivo_x90_rggb_patch.npy", DumpFormat(), None, ("packed RGGB patch, black already subtracted; "
+                                                     "microisp rings around the clipped point lights")),
 ]
 
 # centres (y, x) of the six grey patches of the colour checker in canon550d_colorchart.dng's output,
@@ -103,8 +104,8 @@ def main() -> None:
              "LibRaw uses the camera's own (the KDC file) or, for the DNG wrapper, rescales the gains so "
              "the smallest is 1 (the Nikon dump's red gain is 0.73, so LibRaw's picture is brighter).")
     lines = ["# Real files: microisp beside LibRaw AHD", "", intro, "",
-             "| file | note | microisp mean RGB | LibRaw AHD mean RGB | checker microisp | checker AHD |",
-             "|---|---|---|---|---|---|"]
+             "| file | note | clipped samples | microisp mean RGB | LibRaw AHD mean RGB | checker microisp | checker AHD |",
+             "|---|---|---|---|---|---|---|"]
     pictures, greys = [], []
     for name, dump, cfa, note in FILES:
         path = args.raw_dir / name
@@ -126,7 +127,8 @@ def main() -> None:
         cy, cx, r = h // 2, w // 2, min(128, h // 2, w // 2)
         write_png(IMAGES / f"{stem}-crop-microisp-vs-ahd.png",
                   side_by_side([p[cy - r:cy + r, cx - r:cx + r] for p in panels]))
-        lines.append(f"| `{name}` | {note} | {rgb(panels[0])} | {rgb(panels[-1])} | "
+        clipped = int((mosaic.data >= mosaic.white).sum())
+        lines.append(f"| `{name}` | {note} | {clipped:,} | {rgb(panels[0])} | {rgb(panels[-1])} | "
                      f"{checker(panels[0]):.2f} | {checker(panels[-1]):.2f} |")
         title = "microisp (left)" + (f", microisp read as tagged {tagged.cfa} (middle)" if cfa else "")
         pictures += [f"### `{name}`", "", f"{title}, LibRaw AHD (right); whole frame"
