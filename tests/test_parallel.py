@@ -155,7 +155,9 @@ def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
 
         def transition(self, key, start, finish, **kwargs):
             if finish == "executing" and str(key).startswith(KEY_PREFIX):
-                Path(self.folder, f"{os.getpid()}").write_text(str(key))
+                partial = Path(self.folder, f".{os.getpid()}")   # renamed whole: never read half-written
+                partial.write_text(str(key))
+                os.replace(partial, Path(self.folder, f"{os.getpid()}"))
 
     client.register_plugin(MarkExecuting(str(markers)), name="mark-executing")
     pids = client.run(os.getpid)  # worker address -> pid
@@ -168,7 +170,7 @@ def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
     def kill_first_running() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            for marker in markers.iterdir():
+            for marker in markers.glob("[0-9]*"):
                 killed.update(pid=int(marker.name), key=marker.read_text())
                 os.kill(killed["pid"], signal.SIGKILL)
                 return
