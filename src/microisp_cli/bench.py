@@ -419,28 +419,13 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
     return result
 
 
-class _TimedSource:
-    """A ``PackedSource`` that adds the time spent in ``read`` (conditioning and packing)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.shape = inner.shape
-        self.seconds = 0.0
-
-    def read(self, y0, y1, x0, x1):
-        start = time.perf_counter()
-        block = self.inner.read(y0, y1, x0, x1)
-        self.seconds += time.perf_counter() - start
-        return block
-
-
 class _StagedRun:
     """One RAW file developed as ``microisp develop`` does, with each stage timed.
 
     decode (LibRaw), pack (black level, gains, packing: the source's ``read``), model (the tiled
     network: everything in ``run_tiled`` that is not pack or render), render (colour matrix, sRGB
-    curve, quantisation: the sink) and encode (PNG, 8-bit, sRGB profile, atomic write). The
-    composition mirrors ``develop.develop_mosaic``, with timers around the source and the sink.
+    curve, quantisation: the sink) and encode (PNG, 8-bit, sRGB profile, atomic write), through
+    ``develop.run_pipeline``, the pipeline ``microisp develop`` runs.
     """
 
     STAGES = ("decode", "pack", "model", "render", "encode")
@@ -457,40 +442,24 @@ class _StagedRun:
         self.times: dict[str, list[float]] = {s: [] for s in self.STAGES}
 
     def run(self) -> None:
-        from . import encode, render
-        from .bayer import PackedBayerSource
+        from . import encode
+        from .develop import run_pipeline
         from .raw import decode
-        from .tiling import run_tiled
 
         if self.conditioning is None:
             self.conditioning = _conditioning_for(self.config)
-        conditioning, bits = self.conditioning, defaults.BITS_PNG
+        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         mosaic = decode(self.config.input)
         t1 = time.perf_counter()
-        source = _TimedSource(PackedBayerSource(
-            mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb, conditioning,
-            min_size=self.runner.config.min_packed_size))
-        top, left, height, width = source.inner.crop
-        out = np.empty((height, width, 3), render.dtype_for_bits(bits))
-        render_s = [0.0]
-
-        def sink(y: int, x: int, rgb: np.ndarray) -> None:
-            start = time.perf_counter()
-            y0, x0 = max(y, top), max(x, left)
-            y1, x1 = min(y + rgb.shape[0], top + height), min(x + rgb.shape[1], left + width)
-            if y0 < y1 and x0 < x1:
-                out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
-                    rgb[y0 - y:y1 - y, x0 - x:x1 - x], conditioning.output, mosaic.cam_to_srgb, bits)
-            render_s[0] += time.perf_counter() - start
-
-        run_tiled(self.runner, source, sink, self.config.tile_size, self.config.attention)
+        image = run_pipeline(mosaic, self.conditioning, self.runner, defaults.BITS_PNG, self.config.tile_size,
+                             self.config.attention, timings=timings)
         t2 = time.perf_counter()
-        encode.write_image(self.output, render.orient(out, mosaic.orientation), overwrite=True)
+        encode.write_image(self.output, image, overwrite=True)
         t3 = time.perf_counter()
-        for stage, seconds in (("decode", t1 - t0), ("pack", source.seconds),
-                               ("model", t2 - t1 - source.seconds - render_s[0]),
-                               ("render", render_s[0]), ("encode", t3 - t2)):
+        for stage, seconds in (("decode", t1 - t0), ("pack", timings["pack"]),
+                               ("model", t2 - t1 - timings["pack"] - timings["render"]),
+                               ("render", timings["render"]), ("encode", t3 - t2)):
             self.times[stage].append(seconds)
 
     def summary(self, warmup: int) -> dict[str, dict[str, float]]:

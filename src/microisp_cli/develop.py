@@ -31,7 +31,7 @@ from .bayer import PackedBayerSource
 from .errors import MicroISPError
 from .raw import DumpFormat, Mosaic, decode, grey_world
 from .runtimes.base import SegmentRunner
-from .weights import Weights, load_weights
+from .weights import Conditioning, Weights, load_weights
 
 Progress = Callable[[int, int], None]
 
@@ -86,9 +86,20 @@ def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | Non
                    bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
                    attention: str = defaults.ATTENTION, progress: Progress | None = None) -> np.ndarray:
     """A decoded :class:`Mosaic` -> (H, W, 3) uint8/uint16 sRGB, oriented (possibly a view)."""
-    dtype = render.dtype_for_bits(bits)
     runner = runner if runner is not None else make_runner(weights)
-    conditioning = weights.conditioning
+    return run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress)
+
+
+def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunner,
+                 bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
+                 attention: str = defaults.ATTENTION, progress: Progress | None = None,
+                 timings: dict[str, float] | None = None) -> np.ndarray:
+    """:func:`develop_mosaic` for a runner and the input ``conditioning`` it expects.
+
+    ``timings``, if given, gets the seconds spent conditioning and packing the input (``"pack"``)
+    and rendering the output tiles (``"render"``) added to it; the rest is the network's.
+    """
+    dtype = render.dtype_for_bits(bits)
     source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
                                conditioning, min_size=runner.config.min_packed_size)
     top, left, height, width = source.crop
@@ -106,8 +117,31 @@ def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | Non
 
     from .tiling import run_tiled
 
+    if timings is not None:
+        source, sink = _Timed(source, "read", "pack", timings), _Timed(sink, "__call__", "render", timings)
     run_tiled(runner, source, sink, tile_size, attention, progress)
     return render.orient(out, mosaic.orientation)
+
+
+class _Timed:
+    """``target`` with the seconds spent in its method ``method`` added to ``timings[stage]``."""
+
+    def __init__(self, target, method: str, stage: str, timings: dict[str, float]):
+        self._target, self._call = target, getattr(target, method)
+        self._stage, self._timings = stage, timings
+        timings.setdefault(stage, 0.0)
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+    def _timed(self, *args):
+        start = time.perf_counter()
+        try:
+            return self._call(*args)
+        finally:
+            self._timings[self._stage] += time.perf_counter() - start
+
+    read = __call__ = _timed
 
 
 def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
