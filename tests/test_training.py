@@ -199,6 +199,10 @@ def test_training_can_start_from_weights_with_more_blocks(tmp_path):
     np.testing.assert_array_equal(trainer.params["s0.b2.att0.conv1.kernel"].numpy(), start["s0.b2.att0.conv1.kernel"])
     with pytest.raises(ValueError, match="start.json"):
         Trainer(TrainConfig(steps=1, **{**TINY, "features": 3}, init=str(tmp_path / "start.json")), tmp_path / "r2")
+    trainer.save()
+    for f in tmp_path.glob("start.*"):                 # a resumed run needs its checkpoint, not --init
+        f.unlink()
+    assert Trainer(config, tmp_path / "run", [smooth_photo(170, 170, 0)]).restore() == 0
 
 
 def test_cli_train_resume_export_and_eval(tmp_path):

@@ -105,7 +105,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.model_config = config.model
         init = init_parameters(self.model_config, seed=config.seed, zero_output=config.base != "none")
-        if config.init:
+        if config.init and tf.train.latest_checkpoint(str(self.run_dir / "ckpt")) is None:  # else resumed
             start = load_weights(config.init)
             if start.conditioning != Conditioning():
                 raise ValueError(f"{config.init}: --init needs weights with the default conditioning")
