@@ -32,7 +32,7 @@ IMAGES = ROOT / "docs" / "images"
 
 # (file, how microisp reads it, CFA override or None, note)
 FILES = [
-    ("canon550d_colorchart.dng", None, None, "colour checker: the grey patches must stay neutral"),
+    ("canon550d_colorchart.dng", None, None, "colour checker (grey patches measured below)"),
     ("picam_gbrg_10bit.dng", None, "BGGR", ("tagged GBRG, greens on the other diagonal: microisp with "
                                             "`--force-cfa BGGR`; LibRaw can only read it as tagged (maze)")),
     ("kodak_dc50_grbg.kdc", None, None, "Kodak DC50, no colour matrix"),
@@ -57,8 +57,9 @@ def rgb(image: np.ndarray) -> str:
     return "/".join(f"{v:.3f}" for v in np.reshape(image, (-1, 3)).mean(0))
 
 
-def checker(rgb: np.ndarray) -> float:
-    luma = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+def checker(image: np.ndarray) -> float:
+    """Mean absolute 2x2 checkerboard component of the luma, in 1/255."""
+    luma = image @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     h, w = (luma.shape[0] // 2) * 2, (luma.shape[1] // 2) * 2
     c = luma[:h:2, :w:2] - luma[:h:2, 1:w:2] - luma[1:h:2, :w:2] + luma[1:h:2, 1:w:2]
     return float(np.abs(c).mean() / 4 * 255)
