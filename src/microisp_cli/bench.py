@@ -431,10 +431,6 @@ class _StagedRun:
     STAGES = ("decode", "pack", "model", "render", "encode")
 
     def __init__(self, config: BenchConfig, workdir: Path):
-        try:
-            from . import develop as _develop  # noqa: F401
-        except ImportError:
-            raise BenchError("--input needs the develop pipeline, which this installation lacks") from None
         self.config = config
         self.output = workdir / "bench-output.png"
         self.runner = None

@@ -118,30 +118,24 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
     from .tiling import run_tiled
 
     if timings is not None:
-        source, sink = _Timed(source, "read", "pack", timings), _Timed(sink, "__call__", "render", timings)
+        source.read = _timed(source.read, "pack", timings)   # this call's own source object
+        sink = _timed(sink, "render", timings)
     run_tiled(runner, source, sink, tile_size, attention, progress)
     return render.orient(out, mosaic.orientation)
 
 
-class _Timed:
-    """``target`` with the seconds spent in its method ``method`` added to ``timings[stage]``."""
+def _timed(function: Callable, stage: str, timings: dict[str, float]) -> Callable:
+    """``function``, adding the seconds spent in it to ``timings[stage]``."""
+    timings.setdefault(stage, 0.0)
 
-    def __init__(self, target, method: str, stage: str, timings: dict[str, float]):
-        self._target, self._call = target, getattr(target, method)
-        self._stage, self._timings = stage, timings
-        timings.setdefault(stage, 0.0)
-
-    def __getattr__(self, name):
-        return getattr(self._target, name)
-
-    def _timed(self, *args):
+    def timed(*args):
         start = time.perf_counter()
         try:
-            return self._call(*args)
+            return function(*args)
         finally:
-            self._timings[self._stage] += time.perf_counter() - start
+            timings[stage] += time.perf_counter() - start
 
-    read = __call__ = _timed
+    return timed
 
 
 def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
