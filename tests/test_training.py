@@ -68,7 +68,8 @@ def test_synthetic_pair_colour_round_trip(cfa):
 
 def test_libraw_agrees_with_the_reference_colour(tmp_path):
     """LibRaw renders a synthetic DNG close to the photo it was made from: the metadata is right."""
-    from microisp_cli.training.evaluate import libraw_render, psnr
+    from microisp_cli.peers import libraw_render
+    from microisp_cli.training.evaluate import psnr
 
     photo = data.to_float(smooth_photo(64, 96))
     for i, cfa in enumerate(data.CFA_PATTERNS):
@@ -237,18 +238,22 @@ def test_cli_train_resume_export_and_eval(tmp_path):
     make_synthetic_set(sorted(held.iterdir()), tmp_path / "set")
     table = tmp_path / "eval.json"
     result = CliRunner().invoke(cli, ["eval", "--weights", str(weights), "--set", str(tmp_path / "set"),
-                                      "--libraw", "AHD", "--per-file", "--json", str(table)])
+                                      "--peers", "libraw ahd", "--per-file", "--json", str(table)])
     assert result.exit_code == 0, result.output
     assert "LibRaw AHD" in result.output and "microisp" in result.output
     scores = json.loads(table.read_text())
-    assert len(scores["rows"]) == 2
+    # two photos: one DNG each, plus a smooth frame of the first and a saturated one of the second
+    assert sorted(g for r in scores["rows"] for g in r["groups"] if g.startswith("kind")) == \
+        ["kind: photo", "kind: photo", "kind: saturated", "kind: smooth"]
     assert set(scores["mean"]) == {"microisp", "LibRaw AHD"}
     assert scores["mean"]["LibRaw AHD"]["psnr"] > 25
+    assert {"clean", "noisy"} <= set(scores["groups"])
+    assert "microisp - LibRaw AHD" in result.output and "clean" in result.output
 
 
-def test_cli_eval_rejects_unknown_demosaicer(tmp_path):
-    result = CliRunner().invoke(cli, ["eval", "--set", str(tmp_path), "--libraw", "XYZ"])
-    assert result.exit_code != 0 and "XYZ" in result.output
+def test_cli_eval_rejects_unknown_peer(tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "--set", str(tmp_path), "--peers", "LibRaw XYZ"])
+    assert result.exit_code == 2 and "LibRaw XYZ" in result.output
 
 
 def test_cli_eval_on_a_paired_folder(tmp_path):
@@ -260,7 +265,7 @@ def test_cli_eval_on_a_paired_folder(tmp_path):
     write_dng(tmp_path / "raw" / "x.dng", raw, "BGGR", 64, 4095, data.camera_matrix("Sony ILCE-7"), capture.neutral)
     write_png(tmp_path / "rgb" / "x.png", (target * 255 + 0.5).astype(np.uint8))
     result = CliRunner().invoke(cli, ["eval", "--weights", "default", "--raw-dir", str(tmp_path / "raw"),
-                                      "--target-dir", str(tmp_path / "rgb"), "--libraw", "AHD", "--no-ssim",
+                                      "--target-dir", str(tmp_path / "rgb"), "--peers", "LibRaw AHD", "--no-ssim",
                                       "--json", str(tmp_path / "e.json")])
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "e.json").read_text())["mean"]

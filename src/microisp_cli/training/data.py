@@ -194,17 +194,42 @@ class Capture:
         return 2 ** self.bits - 1
 
 
-def colour_jitter(photo: np.ndarray, rng: np.random.Generator, max_saturation: float = 2.0) -> np.ndarray:
+def colour_jitter(photo: np.ndarray, rng: np.random.Generator, max_saturation: float = 2.0,
+                  min_saturation: float = 1.0) -> np.ndarray:
     """A photo (float sRGB [0, 1]) with its colour channels in a random order and its saturation
-    raised by a random factor in [1, ``max_saturation``] (in linear light, clipped to [0, 1]).
+    raised by a random factor in [``min_saturation``, ``max_saturation``] (in linear light, clipped
+    to [0, 1]).
 
     Natural photos have strongly correlated colour channels; this gives the network saturated,
     weakly correlated colours (as in the McMaster set) that it would otherwise never see.
     """
     lin = srgb_to_linear(photo)[..., rng.permutation(3)]
     grey = lin.mean(axis=-1, keepdims=True)
-    lin = np.clip(grey + rng.uniform(1.0, max_saturation) * (lin - grey), 0.0, 1.0)
+    lin = np.clip(grey + rng.uniform(min_saturation, max_saturation) * (lin - grey), 0.0, 1.0)
     return linear_to_srgb(lin).astype(np.float32)
+
+
+def upscale(photo: np.ndarray, factor: float) -> np.ndarray:
+    """A photo (H, W, 3) uint8/uint16 enlarged ``factor`` times with Lanczos (Pillow), same dtype:
+    a frame with almost no detail at the Bayer frequency, like an out-of-focus or sky region."""
+    from PIL import Image
+
+    h, w = photo.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if photo.dtype == np.uint8:
+        return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))
+    channels = [np.asarray(Image.fromarray(photo[..., c].astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
+                for c in range(3)]
+    return np.clip(np.rint(np.stack(channels, -1)), 0, 65535).astype(photo.dtype)
+
+
+def smooth_crop(photo: np.ndarray, size: int, factor: float, rng: np.random.Generator) -> np.ndarray:
+    """A ``size`` x ``size`` crop of ``photo`` upscaled ``factor`` times (see :func:`upscale`)."""
+    side = min(int(np.ceil(size / factor)) + 2, *photo.shape[:2])
+    y = int(rng.integers(0, photo.shape[0] - side + 1))
+    x = int(rng.integers(0, photo.shape[1] - side + 1))
+    big = upscale(photo[y:y + side, x:x + side], max(factor, size / side))
+    return big[:size, :size]
 
 
 def draw_capture(rng: np.random.Generator, cameras: Sequence[str] = TRAIN_CAMERAS,
@@ -277,7 +302,8 @@ class PatchSampler:
 
     def __init__(self, photos: Sequence[np.ndarray], patch: int, batch: int, seed: int = 0,
                  cameras: Sequence[str] = TRAIN_CAMERAS, noisy_fraction: float = 0.5,
-                 colour_fraction: float = 0.0, highlight_fraction: float = 0.0):
+                 colour_fraction: float = 0.0, highlight_fraction: float = 0.0,
+                 smooth_fraction: float = 0.0):
         if patch % 2:
             raise ValueError(f"patch must be even, got {patch}")
         self.photos = [p for p in photos if min(p.shape[:2]) >= patch + 2]
@@ -288,15 +314,20 @@ class PatchSampler:
         self.noisy_fraction = noisy_fraction
         self.colour_fraction = colour_fraction      # share of patches given colour_jitter
         self.highlight_fraction = highlight_fraction  # share over-exposed 1-4x: clipped highlights
+        self.smooth_fraction = smooth_fraction      # share cut from a photo upscaled 2-4x: smooth
         sizes = np.array([p.shape[0] * p.shape[1] for p in self.photos], float)
         self.weights = sizes / sizes.sum()          # sample photos in proportion to their area
 
     def sample(self, rng: np.random.Generator):
         size = self.patch + 2                       # one spare row/column for the RGGB phase crop
         photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
-        y = int(rng.integers(0, photo.shape[0] - size + 1))
-        x = int(rng.integers(0, photo.shape[1] - size + 1))
-        crop = augment(to_float(photo[y:y + size, x:x + size]), int(rng.integers(8)))
+        if self.smooth_fraction and rng.random() < self.smooth_fraction:
+            crop = smooth_crop(photo, size, float(rng.uniform(2.0, 4.0)), rng)
+        else:
+            y = int(rng.integers(0, photo.shape[0] - size + 1))
+            x = int(rng.integers(0, photo.shape[1] - size + 1))
+            crop = photo[y:y + size, x:x + size]
+        crop = augment(to_float(crop), int(rng.integers(8)))
         if self.colour_fraction and rng.random() < self.colour_fraction:
             crop = colour_jitter(crop, rng)
         capture = draw_capture(rng, self.cameras, noisy=bool(rng.random() < self.noisy_fraction))
