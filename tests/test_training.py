@@ -30,15 +30,22 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("cfa", data.CFA_PATTERNS)
-def test_mosaic_phase_and_pack(cfa):
-    rgb = np.zeros((6, 8, 3), np.float32)
-    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 1.0, 2.0, 3.0
-    m = data.mosaic(rgb, cfa)
-    crop, (oy, ox) = data.to_rggb_phase(m, cfa)
-    assert crop.shape[0] % 2 == 0 and crop.shape[1] % 2 == 0
-    packed = data.pack_rggb(crop)
-    assert np.all(packed[..., 0] == 1.0) and np.all(packed[..., 1:3] == 2.0) and np.all(packed[..., 3] == 3.0)
-    assert (oy, ox) == divmod(cfa.index("R"), 2)
+def test_training_conditions_like_develop(cfa):
+    """Training packs through the develop path (reflect padding to the RGGB phase), and its target
+    is padded the same way: every packed site and its target pixel hold the same colour."""
+    from microisp_cli.bayer import mosaic_rggb, pack_bayer
+    from microisp_cli.weights import Conditioning
+
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(0, 1, (6, 8, 3)).astype(np.float32)
+    m = mosaic_rggb((rgb * 4000 + 50).astype(np.uint16), cfa)
+    packed, padding = data.condition(m, cfa, 50, 4050, (2.0, 1.0, 1.5))
+    assert np.array_equal(packed, pack_bayer(m, cfa, 50, 4050, (2.0, 1.0, 1.5), Conditioning()))
+    target = data.pad_like(rgb, padding)
+    assert target.shape[:2] == (packed.shape[0] * 2, packed.shape[1] * 2)
+    for c, (dy, dx, colour, gain) in enumerate([(0, 0, 0, 2.0), (0, 1, 1, 1.0), (1, 0, 1, 1.0), (1, 1, 2, 1.5)]):
+        expected = (np.floor(target[dy::2, dx::2, colour] * 4000 + 50) - 50) / 4000 * gain
+        np.testing.assert_allclose(packed[..., c], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("code", range(8))
@@ -154,8 +161,9 @@ def test_raw_folder_pairs(tmp_path):
     pairs = data.raw_folder_pairs(tmp_path / "raw", tmp_path / "rgb")
     packed, target, mosaic = data.load_raw_pair(pairs[0])
     assert mosaic.cfa == "GBRG"
-    assert packed.shape == (31, 40, 4) and target.shape == (62, 80, 3)
-    red, blue = samples[1:63:2, 0::2], samples[2::2, 1::2]      # GBRG: red on odd rows, even columns
+    # GBRG: red on odd rows, even columns; one row reflect-padded above and one below, as develop does
+    assert packed.shape == (33, 40, 4) and target.shape == (66, 80, 3)
+    red, blue = samples[[1, *range(1, 64, 2)], 0::2], samples[[*range(0, 64, 2), 62], 1::2]
     np.testing.assert_allclose(packed[..., 0], (red - 100.0) / 3995 * 2.0, rtol=1e-4)
     np.testing.assert_allclose(packed[..., 3], (blue - 100.0) / 3995 * 1.25, rtol=1e-4)
     np.testing.assert_allclose(mosaic.cam_to_srgb,
