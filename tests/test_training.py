@@ -239,7 +239,7 @@ def test_cli_train_resume_export_and_eval(tmp_path):
     # eval on two tiny synthetic DNGs (made from the held-out split of another folder)
     held = tmp_path / "held"
     held.mkdir()
-    for s in range(2):
+    for s in range(3):
         write_png(held / f"p{s}.png", smooth_photo(36, 44, 10 + s))
     from microisp_cli.training.evaluate import make_synthetic_set
 
@@ -250,9 +250,9 @@ def test_cli_train_resume_export_and_eval(tmp_path):
     assert result.exit_code == 0, result.output
     assert "LibRaw AHD" in result.output and "microisp" in result.output
     scores = json.loads(table.read_text())
-    # two photos: one DNG each, plus a smooth frame of the first and a saturated one of the second
+    # three photos: one DNG each, plus a smooth frame of the first and a saturated one of the second
     assert sorted(g for r in scores["rows"] for g in r["groups"] if g.startswith("kind")) == \
-        ["kind: photo", "kind: photo", "kind: saturated", "kind: smooth"]
+        ["kind: photo", "kind: photo", "kind: photo", "kind: saturated", "kind: smooth"]
     assert set(scores["mean"]) == {"microisp", "LibRaw AHD"}
     assert scores["mean"]["LibRaw AHD"]["psnr"] > 25
     assert {"clean", "noisy"} <= set(scores["groups"])

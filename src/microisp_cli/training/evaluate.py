@@ -4,9 +4,9 @@ Two kinds of sets:
 
 - **synthetic** (``make_synthetic_set``): DNGs written with :func:`dng.write_dng` from photos the
   training never sees (the held-out split of :func:`data.split_photos`), all four CFA orders,
-  10/12/14 bits, every other one noisy, with ColorMatrix1 (XYZ -> camera of a camera kept out of
-  training) and AsShotNeutral. Besides one DNG per photo (kind ``photo``), a share of the photos
-  also gives a **smooth** frame (a crop upscaled 3x with Lanczos: the smooth, dark and saturated
+  10/12/14 bits, half of them noisy (each CFA order and camera clean and noisy), with
+  ColorMatrix1 (XYZ -> camera of a camera kept out of training) and AsShotNeutral. Besides one
+  DNG per photo (kind ``photo``), a share of the photos also gives a **smooth** frame (a crop upscaled 3x with Lanczos: the smooth, dark and saturated
   tones where a demosaic's bias shows) and a **saturated** one (shuffled channels, 1.5-2x
   saturation). The reference is the photo itself, rendered exactly as the DNG's metadata says
   (linear x exposure, sRGB curve). ``set.json`` lists the items with their kind and camera.
@@ -72,16 +72,19 @@ def make_synthetic_set(photos: str | Path | Sequence[Path], out_dir: str | Path,
         if max_side:
             photo = photo[:max_side, :max_side]
         photo = photo[:photo.shape[0] // 2 * 2, :photo.shape[1] // 2 * 2]
-        capture = data.draw_capture(rng, [cameras[i % len(cameras)]], noisy=bool(i % 2),
+        # CFA order, noise and camera vary independently: every CFA order and camera is seen
+        # clean and noisy (i % 4, i // 4 % 2, i // 8 % cameras), the bit depth with i % 3
+        noisy = bool(i // 4 % 2)
+        capture = data.draw_capture(rng, [cameras[i // 8 % len(cameras)]], noisy=noisy,
                                     cfa=data.CFA_PATTERNS[i % 4], bits=(10, 12, 14)[i % 3])
         raw, target = data.unprocess(photo, capture, rng)
         name = (f"{i:03d}_{path.stem}{'' if kind == 'photo' else '_' + kind}_{capture.cfa}_"
-                f"{capture.bits}bit{'_noisy' if i % 2 else ''}")
+                f"{capture.bits}bit{'_noisy' if noisy else ''}")
         write_dng(out_dir / f"{name}.dng", raw, capture.cfa, capture.black, capture.white,
                   data.camera_matrix(capture.camera), capture.neutral, camera=capture.camera)
         np.save(out_dir / f"{name}.target.npy", (target * 65535.0 + 0.5).astype(np.uint16))
         items.append({"raw": f"{name}.dng", "target": f"{name}.target.npy", "photo": str(path),
-                      "kind": kind, "noisy": bool(i % 2), **dataclasses.asdict(capture)})
+                      "kind": kind, "noisy": noisy, **dataclasses.asdict(capture)})
     manifest = out_dir / "set.json"
     manifest.write_text(json.dumps({"seed": seed, "items": items}, indent=1) + "\n")
     return manifest
