@@ -24,7 +24,7 @@ import numpy as np
 from microisp_cli.develop import develop_mosaic, make_runner, with_cfa
 from microisp_cli.raw import DumpFormat, decode
 from microisp_cli.training.dng import write_dng
-from microisp_cli.training.evaluate import libraw_render
+from microisp_cli.peers import libraw_render
 from microisp_cli.weights import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent

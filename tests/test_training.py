@@ -30,15 +30,22 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("cfa", data.CFA_PATTERNS)
-def test_mosaic_phase_and_pack(cfa):
-    rgb = np.zeros((6, 8, 3), np.float32)
-    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 1.0, 2.0, 3.0
-    m = data.mosaic(rgb, cfa)
-    crop, (oy, ox) = data.to_rggb_phase(m, cfa)
-    assert crop.shape[0] % 2 == 0 and crop.shape[1] % 2 == 0
-    packed = data.pack_rggb(crop)
-    assert np.all(packed[..., 0] == 1.0) and np.all(packed[..., 1:3] == 2.0) and np.all(packed[..., 3] == 3.0)
-    assert (oy, ox) == divmod(cfa.index("R"), 2)
+def test_training_conditions_like_develop(cfa):
+    """Training packs through the develop path (reflect padding to the RGGB phase), and its target
+    is padded the same way: every packed site and its target pixel hold the same colour."""
+    from microisp_cli.bayer import mosaic_rggb, pack_bayer
+    from microisp_cli.weights import Conditioning
+
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(0, 1, (6, 8, 3)).astype(np.float32)
+    m = mosaic_rggb((rgb * 4000 + 50).astype(np.uint16), cfa)
+    packed, padding = data.condition(m, cfa, 50, 4050, (2.0, 1.0, 1.5))
+    assert np.array_equal(packed, pack_bayer(m, cfa, 50, 4050, (2.0, 1.0, 1.5), Conditioning()))
+    target = data.pad_like(rgb, padding)
+    assert target.shape[:2] == (packed.shape[0] * 2, packed.shape[1] * 2)
+    for c, (dy, dx, colour, gain) in enumerate([(0, 0, 0, 2.0), (0, 1, 1, 1.0), (1, 0, 1, 1.0), (1, 1, 2, 1.5)]):
+        expected = (np.floor(target[dy::2, dx::2, colour] * 4000 + 50) - 50) / 4000 * gain
+        np.testing.assert_allclose(packed[..., c], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("code", range(8))
@@ -68,7 +75,8 @@ def test_synthetic_pair_colour_round_trip(cfa):
 
 def test_libraw_agrees_with_the_reference_colour(tmp_path):
     """LibRaw renders a synthetic DNG close to the photo it was made from: the metadata is right."""
-    from microisp_cli.training.evaluate import libraw_render, psnr
+    from microisp_cli.peers import libraw_render
+    from microisp_cli.training.evaluate import psnr
 
     photo = data.to_float(smooth_photo(64, 96))
     for i, cfa in enumerate(data.CFA_PATTERNS):
@@ -153,8 +161,9 @@ def test_raw_folder_pairs(tmp_path):
     pairs = data.raw_folder_pairs(tmp_path / "raw", tmp_path / "rgb")
     packed, target, mosaic = data.load_raw_pair(pairs[0])
     assert mosaic.cfa == "GBRG"
-    assert packed.shape == (31, 40, 4) and target.shape == (62, 80, 3)
-    red, blue = samples[1:63:2, 0::2], samples[2::2, 1::2]      # GBRG: red on odd rows, even columns
+    # GBRG: red on odd rows, even columns; one row reflect-padded above and one below, as develop does
+    assert packed.shape == (33, 40, 4) and target.shape == (66, 80, 3)
+    red, blue = samples[[1, *range(1, 64, 2)], 0::2], samples[[*range(0, 64, 2), 62], 1::2]
     np.testing.assert_allclose(packed[..., 0], (red - 100.0) / 3995 * 2.0, rtol=1e-4)
     np.testing.assert_allclose(packed[..., 3], (blue - 100.0) / 3995 * 1.25, rtol=1e-4)
     np.testing.assert_allclose(mosaic.cam_to_srgb,
@@ -230,25 +239,29 @@ def test_cli_train_resume_export_and_eval(tmp_path):
     # eval on two tiny synthetic DNGs (made from the held-out split of another folder)
     held = tmp_path / "held"
     held.mkdir()
-    for s in range(2):
+    for s in range(3):
         write_png(held / f"p{s}.png", smooth_photo(36, 44, 10 + s))
     from microisp_cli.training.evaluate import make_synthetic_set
 
     make_synthetic_set(sorted(held.iterdir()), tmp_path / "set")
     table = tmp_path / "eval.json"
     result = CliRunner().invoke(cli, ["eval", "--weights", str(weights), "--set", str(tmp_path / "set"),
-                                      "--libraw", "AHD", "--per-file", "--json", str(table)])
+                                      "--peers", "libraw ahd", "--per-file", "--json", str(table)])
     assert result.exit_code == 0, result.output
     assert "LibRaw AHD" in result.output and "microisp" in result.output
     scores = json.loads(table.read_text())
-    assert len(scores["rows"]) == 2
+    # three photos: one DNG each, plus a smooth frame of the first and a saturated one of the second
+    assert sorted(g for r in scores["rows"] for g in r["groups"] if g.startswith("kind")) == \
+        ["kind: photo", "kind: photo", "kind: photo", "kind: saturated", "kind: smooth"]
     assert set(scores["mean"]) == {"microisp", "LibRaw AHD"}
     assert scores["mean"]["LibRaw AHD"]["psnr"] > 25
+    assert {"clean", "noisy"} <= set(scores["groups"])
+    assert "microisp - LibRaw AHD" in result.output and "clean" in result.output
 
 
-def test_cli_eval_rejects_unknown_demosaicer(tmp_path):
-    result = CliRunner().invoke(cli, ["eval", "--set", str(tmp_path), "--libraw", "XYZ"])
-    assert result.exit_code != 0 and "XYZ" in result.output
+def test_cli_eval_rejects_unknown_peer(tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "--set", str(tmp_path), "--peers", "LibRaw XYZ"])
+    assert result.exit_code == 2 and "LibRaw XYZ" in result.output
 
 
 def test_cli_eval_on_a_paired_folder(tmp_path):
@@ -260,7 +273,7 @@ def test_cli_eval_on_a_paired_folder(tmp_path):
     write_dng(tmp_path / "raw" / "x.dng", raw, "BGGR", 64, 4095, data.camera_matrix("Sony ILCE-7"), capture.neutral)
     write_png(tmp_path / "rgb" / "x.png", (target * 255 + 0.5).astype(np.uint8))
     result = CliRunner().invoke(cli, ["eval", "--weights", "default", "--raw-dir", str(tmp_path / "raw"),
-                                      "--target-dir", str(tmp_path / "rgb"), "--libraw", "AHD", "--no-ssim",
+                                      "--target-dir", str(tmp_path / "rgb"), "--peers", "LibRaw AHD", "--no-ssim",
                                       "--json", str(tmp_path / "e.json")])
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "e.json").read_text())["mean"]

@@ -1,4 +1,4 @@
-"""``microisp eval``: PSNR / SSIM of a weights file beside LibRaw on the same RAW files."""
+"""``microisp eval``: PSNR / SSIM of a weights file beside classical developers on the same RAW files."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from .. import defaults
               help="Paired set instead: RAW files ...")
 @click.option("--target-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="... with same-named sRGB targets here.")
-@click.option("--libraw", default="AHD,DHT,AAHD", show_default=True,
-              help="LibRaw demosaicers to score beside the network (comma-separated; empty: none).")
+@click.option("--peers", "peer_spec", default="auto", show_default=True, metavar="LIST",
+              help="Yardsticks scored beside the network, comma-separated, e.g. 'LibRaw AHD,darktable LMMSE,"
+                   "RawTherapee AMaZE' (case-insensitive); 'auto': LibRaw AHD and DHT plus darktable RCD/LMMSE and "
+                   "RawTherapee AMaZE/LMMSE where installed; 'all': every peer; empty: none.")
 @click.option("--border", default=defaults.EVAL_BORDER, show_default=True, type=click.IntRange(0))
 @click.option("--no-ssim", is_flag=True, help="PSNR only (faster).")
 @click.option("--threads", default=None, type=click.IntRange(1))
@@ -34,9 +36,9 @@ from .. import defaults
               help="Also write the per-file table and means as JSON.")
 @click.option("--per-file", is_flag=True, help="Print every file's scores, not only the means.")
 def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir: Path | None,
-             target_dir: Path | None, libraw: str, border: int, no_ssim: bool, threads: int | None,
+             target_dir: Path | None, peer_spec: str, border: int, no_ssim: bool, threads: int | None,
              json_path: Path | None, per_file: bool) -> None:
-    """Score weights and LibRaw side by side on held-out synthetic DNGs (or a paired set)."""
+    """Score weights beside LibRaw, darktable and RawTherapee on held-out synthetic DNGs (or a paired set)."""
     from ..runtimes.tensorflow import import_tensorflow
 
     import_tensorflow()
@@ -44,14 +46,11 @@ def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir
     from rich.progress import Progress
     from rich.table import Table
 
+    from .. import peers
     from ..errors import MicroISPError
     from ..training import evaluate as ev
 
-    methods = [m.strip().upper() for m in libraw.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in ev.LIBRAW_METHODS]
-    if unknown:
-        raise click.BadParameter(f"unknown LibRaw demosaicer(s) {unknown}; choose from {', '.join(ev.LIBRAW_METHODS)}",
-                                 param_hint="--libraw")
+    methods = _peer_names(peer_spec, peers)
     if (raw_dir is None) != (target_dir is None):
         raise click.UsageError("--raw-dir and --target-dir go together")
     console = Console(stderr=True)
@@ -85,9 +84,39 @@ def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir
                                           for m in result.methods for k in metrics])
     table.add_row("mean", *[f"{result.mean(m, k):.{2 if k == 'psnr' else 4}f}"
                             for m in result.methods for k in metrics], style="bold")
-    Console().print(table)
+    for group in result.groups():
+        n = sum(group in r["groups"] for r in result.rows)
+        table.add_row(f"{group} ({n})", *[f"{result.mean(m, k, group):.{2 if k == 'psnr' else 4}f}"
+                                          for m in result.methods for k in metrics])
+    Console(width=max(120, 24 * len(result.methods))).print(table)
+    halves = [g for g in ("clean", "noisy") if g in result.groups()]
     for m in result.methods[1:]:
-        click.echo(f"microisp - {m}: {result.mean(result.methods[0]) - result.mean(m):+.2f} dB mean PSNR")
+        parts = [f"{result.mean(result.methods[0]) - result.mean(m):+.2f} dB mean PSNR"]
+        parts += [f"{g} {result.mean(result.methods[0], group=g) - result.mean(m, group=g):+.2f}" for g in halves]
+        click.echo(f"microisp - {m}: " + ", ".join(parts))
     if json_path is not None:
         json_path.write_text(json.dumps({"weights": weights_spec, "set": str(raw_dir or set_dir),
                                          **result.to_dict()}, indent=1) + "\n")
+
+
+def _peer_names(spec: str, peers) -> list[str]:
+    """The yardstick names of a ``--peers`` value (see its help)."""
+    spec = spec.strip()
+    if spec.lower() == "auto":
+        return peers.available(["LibRaw AHD", "LibRaw DHT", "darktable RCD", "darktable LMMSE",
+                                "RawTherapee AMaZE", "RawTherapee LMMSE"])
+    if spec.lower() == "all":
+        return list(peers.PEERS)
+    by_lower = {name.lower(): name for name in peers.PEERS}
+    names = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part.lower() not in by_lower:
+            raise click.BadParameter(f"unknown peer {part!r}; choose from {', '.join(peers.PEERS)}", param_hint="--peers")
+        names.append(by_lower[part.lower()])
+    missing = [n for n in names if n not in peers.available(names)]
+    if missing:
+        raise click.BadParameter(f"not installed: {', '.join(missing)} (Debian packages darktable, rawtherapee)",
+                                 param_hint="--peers")
+    return names

@@ -17,8 +17,9 @@ shot and read noise -> black level -> quantisation to 10-14 bits. The target is 
 colour metadata would render, and what LibRaw renders on the same DNG up to its demosaic.
 
 Photos are augmented (flips, 90-degree rotations) *before* mosaicing, so the CFA order of every
-sample is the one drawn for it. A non-RGGB mosaic is brought to the RGGB phase by cropping its
-first row and/or column (``rggb_offset``), as ``microisp develop`` does.
+sample is the one drawn for it. Every mosaic is conditioned by the very code ``microisp develop``
+runs (:class:`bayer.PackedBayerSource` with the weights' :class:`weights.Conditioning`): a
+non-RGGB mosaic is reflect-padded to the RGGB phase, and its target padded the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-CFA_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+from ..bayer import CFA_PATTERNS, PackedBayerSource, mosaic_rggb, reflect_index
+from ..weights import Conditioning
+
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 # Linear sRGB (D65) -> CIE XYZ.
@@ -91,36 +94,27 @@ def camera_matrix(name: str) -> np.ndarray:
     return np.asarray(CAMERA_MATRICES[name], float).reshape(3, 3) / 10000.0
 
 
-# --- CFA ---------------------------------------------------------------------------------------
-def rggb_offset(cfa: str) -> tuple[int, int]:
-    """(row, column) where the RGGB phase starts in a mosaic of order ``cfa``."""
-    if cfa not in CFA_PATTERNS:
-        raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {cfa!r}")
-    r = cfa.index("R")
-    return r // 2, r % 2
+# --- CFA and conditioning: the develop path's own --------------------------------------------
+def condition(raw: np.ndarray, cfa: str, black: float | Sequence[float], white: float,
+              gains: Sequence[float], conditioning: Conditioning = Conditioning()):
+    """A Bayer mosaic (H, W) in ``cfa`` order conditioned exactly as ``microisp develop`` does
+    (:class:`bayer.PackedBayerSource`): -> (packed (h, w, 4) float32, padding (top, bottom, left,
+    right) of the canonical frame). ``black``: one value or four in the 2x2 CFA cell order;
+    ``gains``: white-balance gains (R, G, B)."""
+    black = np.asarray(black, np.float32)
+    source = PackedBayerSource(raw, cfa, black.reshape(2, 2) if black.size == 4 else black, white,
+                               gains, conditioning)
+    return source.read_all(), source.padding
 
 
-def mosaic(rgb: np.ndarray, cfa: str) -> np.ndarray:
-    """Sample an (H, W, 3) image with Bayer order ``cfa`` -> (H, W)."""
-    out = np.empty(rgb.shape[:2], rgb.dtype)
-    for k, colour in enumerate(cfa):
-        dy, dx = divmod(k, 2)
-        out[dy::2, dx::2] = rgb[dy::2, dx::2, "RGB".index(colour)]
-    return out
-
-
-def pack_rggb(mosaic_rggb: np.ndarray) -> np.ndarray:
-    """(H, W) RGGB-phase mosaic (H, W even) -> (H/2, W/2, 4) channels R, Gr, Gb, B."""
-    m = mosaic_rggb
-    return np.stack([m[0::2, 0::2], m[0::2, 1::2], m[1::2, 0::2], m[1::2, 1::2]], axis=-1)
-
-
-def to_rggb_phase(m: np.ndarray, cfa: str) -> tuple[np.ndarray, tuple[int, int]]:
-    """Crop a ``cfa`` mosaic (H, W[, C]) to the RGGB phase and to even sides; returns (crop, offset)."""
-    oy, ox = rggb_offset(cfa)
-    h = (m.shape[0] - oy) // 2 * 2
-    w = (m.shape[1] - ox) // 2 * 2
-    return m[oy:oy + h, ox:ox + w], (oy, ox)
+def pad_like(image: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """``image`` (H, W[, C]) reflect-padded like its mosaic (see :func:`condition`), so that pixel
+    (y, x) of the network's output has its target at (y, x)."""
+    top, bottom, left, right = padding
+    h, w = image.shape[:2]
+    rows = reflect_index(np.arange(-top, h + bottom), h)
+    cols = reflect_index(np.arange(-left, w + right), w)
+    return image[np.ix_(rows, cols)]
 
 
 def augment(image: np.ndarray, code: int) -> np.ndarray:
@@ -194,17 +188,42 @@ class Capture:
         return 2 ** self.bits - 1
 
 
-def colour_jitter(photo: np.ndarray, rng: np.random.Generator, max_saturation: float = 2.0) -> np.ndarray:
+def colour_jitter(photo: np.ndarray, rng: np.random.Generator, max_saturation: float = 2.0,
+                  min_saturation: float = 1.0) -> np.ndarray:
     """A photo (float sRGB [0, 1]) with its colour channels in a random order and its saturation
-    raised by a random factor in [1, ``max_saturation``] (in linear light, clipped to [0, 1]).
+    raised by a random factor in [``min_saturation``, ``max_saturation``] (in linear light, clipped
+    to [0, 1]).
 
     Natural photos have strongly correlated colour channels; this gives the network saturated,
     weakly correlated colours (as in the McMaster set) that it would otherwise never see.
     """
     lin = srgb_to_linear(photo)[..., rng.permutation(3)]
     grey = lin.mean(axis=-1, keepdims=True)
-    lin = np.clip(grey + rng.uniform(1.0, max_saturation) * (lin - grey), 0.0, 1.0)
+    lin = np.clip(grey + rng.uniform(min_saturation, max_saturation) * (lin - grey), 0.0, 1.0)
     return linear_to_srgb(lin).astype(np.float32)
+
+
+def upscale(photo: np.ndarray, factor: float) -> np.ndarray:
+    """A photo (H, W, 3) uint8/uint16 enlarged ``factor`` times with Lanczos (Pillow), same dtype:
+    a frame with almost no detail at the Bayer frequency, like an out-of-focus or sky region."""
+    from PIL import Image
+
+    h, w = photo.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if photo.dtype == np.uint8:
+        return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))
+    channels = [np.asarray(Image.fromarray(photo[..., c].astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
+                for c in range(3)]
+    return np.clip(np.rint(np.stack(channels, -1)), 0, 65535).astype(photo.dtype)
+
+
+def smooth_crop(photo: np.ndarray, size: int, factor: float, rng: np.random.Generator) -> np.ndarray:
+    """A ``size`` x ``size`` crop of ``photo`` upscaled ``factor`` times (see :func:`upscale`)."""
+    side = min(int(np.ceil(size / factor)) + 2, *photo.shape[:2])
+    y = int(rng.integers(0, photo.shape[0] - side + 1))
+    x = int(rng.integers(0, photo.shape[1] - side + 1))
+    big = upscale(photo[y:y + side, x:x + side], max(factor, size / side))
+    return big[:size, :size]
 
 
 def draw_capture(rng: np.random.Generator, cameras: Sequence[str] = TRAIN_CAMERAS,
@@ -233,7 +252,7 @@ def unprocess(photo: np.ndarray, capture: Capture, rng: np.random.Generator) -> 
     target = linear_to_srgb(lin)
     to_cam = camera_from_srgb(camera_matrix(capture.camera)) * np.asarray(capture.neutral)[:, None]
     cam = np.einsum("hwc,dc->hwd", lin, to_cam.astype(np.float32))
-    m = np.clip(mosaic(cam, capture.cfa), 0.0, None)
+    m = np.clip(mosaic_rggb(cam, capture.cfa), 0.0, None)
     if capture.shot or capture.read:
         m = m + rng.normal(0.0, 1.0, m.shape).astype(np.float32) * np.sqrt(capture.shot * m + capture.read)
     span = capture.white - capture.black
@@ -241,31 +260,13 @@ def unprocess(photo: np.ndarray, capture: Capture, rng: np.random.Generator) -> 
     return raw, target.astype(np.float32)
 
 
-def condition(raw: np.ndarray, cfa: str, black: float | Sequence[float], white: float,
-              neutral: Sequence[float]) -> tuple[np.ndarray, tuple[int, int]]:
-    """The default conditioning of a Bayer mosaic: (H, W) uint16 -> ((H'/2, W'/2, 4) float32 R, Gr,
-    Gb, B in about [0, 1] x gains, the RGGB-phase offset). ``black``: one value or four in the 2x2
-    CFA cell order; gains = 1 / neutral, normalised to green = 1."""
-    crop, offset = to_rggb_phase(raw, cfa)
-    oy, ox = offset
-    blacks = np.broadcast_to(np.asarray(black, np.float32), (4,)).reshape(2, 2)
-    blacks = np.roll(blacks, (-oy, -ox), axis=(0, 1))          # black of each RGGB-phase site
-    packed = pack_rggb(crop.astype(np.float32))
-    packed -= blacks.reshape(4)
-    packed /= (float(white) - blacks.reshape(4))
-    neutral = np.asarray(neutral, np.float32)
-    gains = neutral[1] / neutral
-    packed *= np.array([gains[0], gains[1], gains[1], gains[2]], np.float32)
-    return packed, offset
-
-
 def synthetic_pair(photo: np.ndarray, capture: Capture, rng: np.random.Generator):
     """(packed, target, cam_to_srgb) for one photo crop (H, W even, float [0, 1])."""
     raw, target = unprocess(photo, capture, rng)
-    packed, (oy, ox) = condition(raw, capture.cfa, capture.black, capture.white, capture.neutral)
-    h, w = packed.shape[0] * 2, packed.shape[1] * 2
+    neutral = np.asarray(capture.neutral, np.float32)
+    packed, padding = condition(raw, capture.cfa, capture.black, capture.white, neutral[1] / neutral)
     cam_to_srgb = cam_to_srgb_from_color_matrix(camera_matrix(capture.camera))
-    return packed, target[oy:oy + h, ox:ox + w], cam_to_srgb
+    return packed, pad_like(target, padding), cam_to_srgb
 
 
 class PatchSampler:
@@ -277,7 +278,8 @@ class PatchSampler:
 
     def __init__(self, photos: Sequence[np.ndarray], patch: int, batch: int, seed: int = 0,
                  cameras: Sequence[str] = TRAIN_CAMERAS, noisy_fraction: float = 0.5,
-                 colour_fraction: float = 0.0, highlight_fraction: float = 0.0):
+                 colour_fraction: float = 0.0, highlight_fraction: float = 0.0,
+                 smooth_fraction: float = 0.0):
         if patch % 2:
             raise ValueError(f"patch must be even, got {patch}")
         self.photos = [p for p in photos if min(p.shape[:2]) >= patch + 2]
@@ -288,15 +290,20 @@ class PatchSampler:
         self.noisy_fraction = noisy_fraction
         self.colour_fraction = colour_fraction      # share of patches given colour_jitter
         self.highlight_fraction = highlight_fraction  # share over-exposed 1-4x: clipped highlights
+        self.smooth_fraction = smooth_fraction      # share cut from a photo upscaled 2-4x: smooth
         sizes = np.array([p.shape[0] * p.shape[1] for p in self.photos], float)
         self.weights = sizes / sizes.sum()          # sample photos in proportion to their area
 
     def sample(self, rng: np.random.Generator):
         size = self.patch + 2                       # one spare row/column for the RGGB phase crop
         photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
-        y = int(rng.integers(0, photo.shape[0] - size + 1))
-        x = int(rng.integers(0, photo.shape[1] - size + 1))
-        crop = augment(to_float(photo[y:y + size, x:x + size]), int(rng.integers(8)))
+        if self.smooth_fraction and rng.random() < self.smooth_fraction:
+            crop = smooth_crop(photo, size, float(rng.uniform(2.0, 4.0)), rng)
+        else:
+            y = int(rng.integers(0, photo.shape[0] - size + 1))
+            x = int(rng.integers(0, photo.shape[1] - size + 1))
+            crop = photo[y:y + size, x:x + size]
+        crop = augment(to_float(crop), int(rng.integers(8)))
         if self.colour_fraction and rng.random() < self.colour_fraction:
             crop = colour_jitter(crop, rng)
         capture = draw_capture(rng, self.cameras, noisy=bool(rng.random() < self.noisy_fraction))
@@ -350,12 +357,11 @@ def load_zurich_pair(item: PairedItem, cfa: str = "RGGB", white: float = 1023.0,
 
     The raw PNG is a full-resolution Bayer mosaic (uint8/uint16, ``white`` its maximum); the target
     is display sRGB, so the network output is used as sRGB (conditioning ``output="srgb"``)."""
-    raw = _png_16(item.raw)[..., 0].astype(np.float32)
+    raw = _png_16(item.raw)[..., 0]
     target = to_float(read_photo(item.target))
-    crop, (oy, ox) = to_rggb_phase(raw, cfa)
-    packed = (pack_rggb(crop) - black) / (white - black)
-    h, w = crop.shape
-    return packed.astype(np.float32), target[oy:oy + h, ox:ox + w]
+    packed, padding = condition(raw, cfa, black, white, (1.0, 1.0, 1.0),
+                                Conditioning(white_balance=False, output="srgb"))
+    return packed, pad_like(target, padding)
 
 
 def raw_folder_pairs(raw_folder: str | Path, target_folder: str | Path) -> list[PairedItem]:
@@ -370,15 +376,12 @@ def raw_folder_pairs(raw_folder: str | Path, target_folder: str | Path) -> list[
 
 
 def load_raw_pair(item: PairedItem):
-    """A RAW + target pair -> (packed, target sRGB float [0, 1] cropped to the RGGB phase, Mosaic).
+    """A RAW + target pair -> (packed, target sRGB float [0, 1] padded like the mosaic, Mosaic).
 
     The RAW is decoded by :func:`raw.decode` (black and white level, as-shot white balance and
     colour matrix from the file), conditioned as the default weights expect."""
     from ..raw import decode
 
     mosaic = decode(item.raw)
-    packed, (oy, ox) = condition(mosaic.data, mosaic.cfa, np.asarray(mosaic.black).reshape(4),
-                                 mosaic.white, 1.0 / np.asarray(mosaic.wb))
-    target = to_float(read_photo(item.target))
-    h, w = packed.shape[0] * 2, packed.shape[1] * 2
-    return packed, target[oy:oy + h, ox:ox + w], mosaic
+    packed, padding = condition(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb)
+    return packed, pad_like(to_float(read_photo(item.target)), padding), mosaic

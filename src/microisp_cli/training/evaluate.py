@@ -1,22 +1,23 @@
-"""Evaluation: PSNR and SSIM of a weights file beside LibRaw on the very same RAW files.
+"""Evaluation: PSNR and SSIM of a weights file beside classical developers on the same RAW files.
 
 Two kinds of sets:
 
 - **synthetic** (``make_synthetic_set``): DNGs written with :func:`dng.write_dng` from photos the
   training never sees (the held-out split of :func:`data.split_photos`), all four CFA orders,
-  10/12/14 bits, every other one noisy, with ColorMatrix1 (XYZ -> camera of a camera kept out of
-  training) and AsShotNeutral. The reference is the photo itself, rendered exactly as the DNG's
-  metadata says (linear x exposure, sRGB curve). ``set.json`` lists the items.
+  10/12/14 bits, half of them noisy (each CFA order and camera clean and noisy), with
+  ColorMatrix1 (XYZ -> camera of a camera kept out of training) and AsShotNeutral. Besides one
+  DNG per photo (kind ``photo``), a share of the photos also gives a **smooth** frame (a crop upscaled 3x with Lanczos: the smooth, dark and saturated
+  tones where a demosaic's bias shows) and a **saturated** one (shuffled channels, 1.5-2x
+  saturation). The reference is the photo itself, rendered exactly as the DNG's metadata says
+  (linear x exposure, sRGB curve). ``set.json`` lists the items with their kind and camera.
 - **paired** (``--raw-dir`` + ``--target-dir``): RAW files with same-named sRGB targets.
 
 The network side runs the library's :func:`develop.develop_mosaic` (tiled, the file's black/white
-level, as-shot white balance and colour matrix), as ``microisp develop`` does. LibRaw runs through
-rawpy ``postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16, gamma=(2.4, 12.92),
-output_color=sRGB, user_flip=0, adjust_maximum_thr=0)`` with AHD and, optionally, DHT / AAHD.
-``adjust_maximum_thr=0`` keeps LibRaw from replacing the file's white level by the data maximum
-(another form of auto-brightening, which makes it about 0.05 brighter on some files).
+level, as-shot white balance and colour matrix), as ``microisp develop`` does. The yardsticks are
+the neutral renderings of :mod:`microisp_cli.peers` (LibRaw, darktable, RawTherapee).
 
 Scores skip a border of ``border`` pixels and compare float images in [0, 1] (16-bit outputs).
+Means are reported over all files and over groups: clean / noisy, each camera, each kind.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, peers
 from . import data
 from .dng import write_dng
 
-LIBRAW_METHODS = ("AHD", "DHT", "AAHD")
+#: Of the held-out photos, every ``SMOOTH_EVERY``-th also gives a smooth frame and every
+#: ``SATURATED_EVERY``-th a saturated one.
+SMOOTH_EVERY = 3
+SATURATED_EVERY = 4
+SMOOTH_FACTOR = 3.0
 
 
 # --- the synthetic set ------------------------------------------------------------------------
@@ -50,21 +55,36 @@ def make_synthetic_set(photos: str | Path | Sequence[Path], out_dir: str | Path,
     if count:
         paths = paths[:count]
     rng = np.random.default_rng(seed)
-    items = []
+    frames = []                                   # (kind, photo path, photo as uint8/16)
     for i, path in enumerate(paths):
-        photo = data.to_float(data.read_photo(path))
+        image = data.read_photo(path)
+        frames.append(("photo", path, image))
+        if i % SMOOTH_EVERY == 0:
+            side = min(image.shape[:2]) // 3
+            frames.append(("smooth", path, data.upscale(image[:side, :side], SMOOTH_FACTOR)))
+        if i % SATURATED_EVERY == 1:
+            frames.append(("saturated", path, image))
+    items = []
+    for i, (kind, path, image) in enumerate(frames):
+        photo = data.to_float(image)
+        if kind == "saturated":
+            photo = data.colour_jitter(photo, rng, min_saturation=1.5)
         if max_side:
             photo = photo[:max_side, :max_side]
         photo = photo[:photo.shape[0] // 2 * 2, :photo.shape[1] // 2 * 2]
-        capture = data.draw_capture(rng, [cameras[i % len(cameras)]], noisy=bool(i % 2),
+        # CFA order, noise and camera vary independently: every CFA order and camera is seen
+        # clean and noisy (i % 4, i // 4 % 2, i // 8 % cameras), the bit depth with i % 3
+        noisy = bool(i // 4 % 2)
+        capture = data.draw_capture(rng, [cameras[i // 8 % len(cameras)]], noisy=noisy,
                                     cfa=data.CFA_PATTERNS[i % 4], bits=(10, 12, 14)[i % 3])
         raw, target = data.unprocess(photo, capture, rng)
-        name = f"{i:03d}_{path.stem}_{capture.cfa}_{capture.bits}bit{'_noisy' if i % 2 else ''}"
+        name = (f"{i:03d}_{path.stem}{'' if kind == 'photo' else '_' + kind}_{capture.cfa}_"
+                f"{capture.bits}bit{'_noisy' if noisy else ''}")
         write_dng(out_dir / f"{name}.dng", raw, capture.cfa, capture.black, capture.white,
                   data.camera_matrix(capture.camera), capture.neutral, camera=capture.camera)
         np.save(out_dir / f"{name}.target.npy", (target * 65535.0 + 0.5).astype(np.uint16))
         items.append({"raw": f"{name}.dng", "target": f"{name}.target.npy", "photo": str(path),
-                      **dataclasses.asdict(capture)})
+                      "kind": kind, "noisy": noisy, **dataclasses.asdict(capture)})
     manifest = out_dir / "set.json"
     manifest.write_text(json.dumps({"seed": seed, "items": items}, indent=1) + "\n")
     return manifest
@@ -96,37 +116,43 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(tf.image.ssim(tf.constant(a[None], tf.float32), tf.constant(b[None], tf.float32), 1.0)[0])
 
 
-def libraw_render(path: Path, method: str) -> np.ndarray:
-    """LibRaw's sRGB rendering (camera WB, no auto-brightening, sRGB curve) as float32 [0, 1]."""
-    import rawpy
-
-    with rawpy.imread(str(path)) as raw:
-        rgb = raw.postprocess(
-            demosaic_algorithm=getattr(rawpy.DemosaicAlgorithm, method), use_camera_wb=True,
-            no_auto_bright=True, output_bps=16, gamma=(2.4, 12.92),
-            output_color=rawpy.ColorSpace.sRGB, user_flip=0, adjust_maximum_thr=0.0)
-    return rgb.astype(np.float32) / 65535.0
-
-
 @dataclasses.dataclass
 class EvalResult:
     methods: list[str]
-    rows: list[dict]          # per file: name, and "<method> psnr"/"<method> ssim"
+    rows: list[dict]          # per file: file, group labels, "<method> psnr"/"<method> ssim"
 
-    def mean(self, method: str, metric: str = "psnr") -> float:
-        return float(np.mean([r[f"{method} {metric}"] for r in self.rows]))
+    def mean(self, method: str, metric: str = "psnr", group: str | None = None) -> float:
+        rows = [r for r in self.rows if group is None or group in r.get("groups", ())]
+        return float(np.mean([r[f"{method} {metric}"] for r in rows])) if rows else float("nan")
+
+    def groups(self) -> list[str]:
+        """The group labels present ("clean", "noisy", "camera: ...", "kind: ..."), in order."""
+        seen: dict[str, None] = {}
+        for r in self.rows:
+            seen.update(dict.fromkeys(r.get("groups", ())))
+        return sorted(seen, key=lambda g: (g not in ("clean", "noisy"), g))
 
     def to_dict(self) -> dict:
         metrics = [k for k in ("psnr", "ssim") if self.rows and f"{self.methods[0]} {k}" in self.rows[0]]
         return {"methods": self.methods, "rows": self.rows,
-                "mean": {m: {k: self.mean(m, k) for k in metrics} for m in self.methods}}
+                "mean": {m: {k: self.mean(m, k) for k in metrics} for m in self.methods},
+                "groups": {g: {m: {k: self.mean(m, k, g) for k in metrics} for m in self.methods}
+                           for g in self.groups()}}
 
 
-def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], libraw: Sequence[str] = ("AHD",),
+def item_groups(info: dict) -> list[str]:
+    """The report groups of a set item: clean/noisy, its camera, its kind (synthetic sets only)."""
+    if "camera" not in info:
+        return []
+    noisy = info.get("noisy", bool(info.get("shot") or info.get("read")))
+    return ["noisy" if noisy else "clean", f"camera: {info['camera']}", f"kind: {info.get('kind', 'photo')}"]
+
+
+def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], yardsticks: Sequence[str] = ("LibRaw AHD",),
              border: int = defaults.EVAL_BORDER, with_ssim: bool = True, threads: int | None = None,
              progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
-    """Score ``weights`` (a :class:`Weights`, name or path) and LibRaw's ``libraw`` demosaicers on
-    ``items`` ((raw, target, info) triples), side by side."""
+    """Score ``weights`` (a :class:`Weights`, name or path) and the ``yardsticks`` (names of
+    :data:`peers.PEERS`) on ``items`` ((raw, target, info) triples), side by side."""
     from ..develop import develop_mosaic, make_runner
     from ..raw import decode
     from ..weights import Weights, load_weights
@@ -135,14 +161,14 @@ def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], libraw: Sequence
         weights = load_weights(weights)
     runner = make_runner(weights, threads=threads)
     label = "microisp"
-    methods = [label] + [f"LibRaw {m}" for m in libraw]
+    methods = [label, *yardsticks]
     rows = []
-    for n, (raw_path, target_path, _info) in enumerate(items):
+    for n, (raw_path, target_path, info) in enumerate(items):
         target = read_target(target_path)
         outputs = {label: develop_mosaic(decode(raw_path), weights, runner, bits=16).astype(np.float32) / 65535.0}
-        for m in libraw:
-            outputs[f"LibRaw {m}"] = libraw_render(raw_path, m)
-        row = {"file": raw_path.name}
+        for m in yardsticks:
+            outputs[m] = peers.render(m, raw_path)
+        row = {"file": raw_path.name, "groups": item_groups(info)}
         b = border
         for name, image in outputs.items():
             h = min(image.shape[0], target.shape[0])

@@ -56,6 +56,7 @@ class TrainConfig:
     noisy_fraction: float = 0.5
     colour_fraction: float = 0.0    # share of patches with shuffled, saturated colours (data.colour_jitter)
     highlight_fraction: float = 0.0  # share of patches over-exposed 1-4x (clipped highlights)
+    smooth_fraction: float = 0.0    # share of patches cut from photos upscaled 2-4x (smooth frames)
     init: str = ""              # weights (name or path) to start from; see model.grow_parameters
 
     @property
@@ -93,6 +94,20 @@ def render_tf(linear, cam_to_srgb):
     import tensorflow as tf
 
     return srgb_curve_tf(tf.einsum("bhwc,bdc->bhwd", linear, cam_to_srgb))
+
+
+def render_for_loss(linear, cam_to_srgb, target):
+    """:func:`render_tf` as the loss sees it: below 0 the curve goes on with its linear segment
+    (12.92 x) instead of clipping, and above 1 likewise (its slope at 1) wherever the target is not
+    clipped, so that an output pushed out of range is pulled back. A plain clip has no gradient
+    there: the network learnt to leave dark and saturated tones below 0, which develop then clips
+    (a bias of 3-5 levels in dark blues and up to 20 in saturated yellows, docs/weights.md)."""
+    import tensorflow as tf
+
+    x = tf.einsum("bhwc,bdc->bhwd", linear, cam_to_srgb)
+    below = tf.minimum(x, 0.0) * 12.92
+    above = tf.maximum(x - 1.0, 0.0) * (1.055 / 2.4) * tf.cast(target < 1.0, x.dtype)
+    return srgb_curve_tf(x) + below + above
 
 
 class Trainer:
@@ -133,7 +148,8 @@ class Trainer:
         self.sampler = data.PatchSampler(photos, config.patch, config.batch, config.seed,
                                          noisy_fraction=config.noisy_fraction,
                                          colour_fraction=config.colour_fraction,
-                                         highlight_fraction=config.highlight_fraction)
+                                         highlight_fraction=config.highlight_fraction,
+                                         smooth_fraction=config.smooth_fraction)
         self._train_step = tf.function(self._step_fn, reduce_retracing=True)
 
     # --- state ---------------------------------------------------------------------------------
@@ -171,7 +187,7 @@ class Trainer:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            out = render_tf(self.net(packed), matrices)
+            out = render_for_loss(self.net(packed), matrices, target)
             loss = self._loss(out, target)
         names = list(self.params)
         grads = tape.gradient(loss, [self.params[k] for k in names])
