@@ -36,9 +36,10 @@ def apply_wb(mosaic: Mosaic, wb: str | tuple[float, float, float]) -> Mosaic:
 
 
 def auto_exposure(mosaic: Mosaic, step: int = 8) -> float:
-    """EV that brings the log-average of the white-balanced green samples (every ``step``-th
-    2x2 cell, clipped samples left out) to ``defaults.EXPOSURE_AUTO_TARGET`` (18% grey),
-    limited to +-``defaults.EXPOSURE_AUTO_LIMIT``."""
+    """EV that brings the log-average of the green samples (every ``step``-th 2x2 cell, clipped
+    samples left out) to ``defaults.EXPOSURE_AUTO_TARGET`` (18% grey), but no further than
+    puts their ``defaults.EXPOSURE_AUTO_PERCENTILE``-th percentile at white (so at most about
+    1% of them clip), within +-``defaults.EXPOSURE_AUTO_LIMIT``."""
     logs = []
     for dy in range(2):
         for dx in range(2):
@@ -53,6 +54,7 @@ def auto_exposure(mosaic: Mosaic, step: int = 8) -> float:
     if values.size == 0:
         return 0.0
     ev = math.log2(defaults.EXPOSURE_AUTO_TARGET) - float(values.mean()) / math.log(2)
+    ev = min(ev, -float(np.percentile(values, defaults.EXPOSURE_AUTO_PERCENTILE)) / math.log(2))
     limit = defaults.EXPOSURE_AUTO_LIMIT
     return float(min(limit, max(-limit, ev)))
 

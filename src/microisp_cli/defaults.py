@@ -108,9 +108,11 @@ WB = "camera"
 
 #: Exposure in EV (a linear gain of 2**EV before the transfer curve), or "auto".
 EXPOSURE = 0.0
-#: ``--exposure auto``: the log-average of the white-balanced green samples (clipped ones left out)
-#: is brought to this linear level (18% grey), the gain limited to +-``EXPOSURE_AUTO_LIMIT`` EV.
+#: ``--exposure auto``: the log-average of the green samples (clipped ones left out) is brought to
+#: this linear level (18% grey), but their ``EXPOSURE_AUTO_PERCENTILE``-th percentile no higher
+#: than white (at most about 1% of them clip), the gain within +-``EXPOSURE_AUTO_LIMIT`` EV.
 EXPOSURE_AUTO_TARGET = 0.18
+EXPOSURE_AUTO_PERCENTILE = 99.0
 EXPOSURE_AUTO_LIMIT = 4.0
 
 #: Highlights: "clip", "blend" or "reconstruct" (render.recover_highlights).

@@ -175,8 +175,8 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
                    "(normalised to G = 1).")
 @click.option("--exposure", metavar="EV|auto", default=str(defaults.EXPOSURE), show_default=True,
               help="Exposure in EV (a linear gain of 2^EV before the tone curve), or auto "
-                   f"(log-average green to {defaults.EXPOSURE_AUTO_TARGET:g}, within "
-                   f"+-{defaults.EXPOSURE_AUTO_LIMIT:g} EV).")
+                   f"(log-average green to {defaults.EXPOSURE_AUTO_TARGET:g}, at most about 1% "
+                   f"clipped, within +-{defaults.EXPOSURE_AUTO_LIMIT:g} EV).")
 @click.option("--highlights", type=click.Choice(HIGHLIGHT_MODES), default=defaults.HIGHLIGHTS,
               show_default=True, help="Clipped highlights: clip to white, blend to neutral, or "
                                       "reconstruct lightness from the unclipped channels.")
