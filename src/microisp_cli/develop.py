@@ -195,7 +195,7 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         image = render.orient(image, flip)
         if bits == 16:
             image = image.astype(np.uint16) * np.uint16(257)
-        used = Development((), "", (), "", 0.0, "srgb", (0, 0))
+        used = Development((), "embedded preview", (), "embedded preview", 0.0, "srgb", (0, 0))
     else:
         if not isinstance(weights, Weights):
             weights = load_weights(weights)

@@ -15,10 +15,13 @@ Metadata and its fallbacks (documented in docs/cli.md):
 - white balance: the as-shot gains; else LibRaw's daylight gains; else grey-world gains
   measured on the mosaic (a gain set counts as missing when R and B are 0 or all are equal). A gain
   set that is present but non-finite, not positive or outside ``defaults.WB_GAIN_LIMITS`` is
-  skipped with a :class:`MicroISPWarning`; grey-world gains are clipped to those limits;
+  skipped; a camera file that falls back (gains missing or skipped) gets one
+  :class:`WhiteBalanceFallback` warning naming the gains used; grey-world gains are clipped to
+  those limits; LibRaw's daylight gains are kept (``Mosaic.daylight_wb``) for ``--wb daylight``;
 - camera -> sRGB matrix: the file's DNG ColorMatrix as LibRaw turns it into ``color_matrix``;
   else LibRaw's table for the camera (``rgb_xyz_matrix``); else the identity. A matrix that is
-  non-finite, singular or extreme (see :func:`matrix_problem`) is skipped with a warning;
+  non-finite, singular or extreme (see :func:`matrix_problem`) is skipped with a warning, and a
+  camera file without any matrix gets one too;
 - orientation: LibRaw's ``sizes.flip`` (0 for dumps and ``.npy``).
 
 Hostile files (docs/robustness.md): a frame larger than ``max_megapixels`` is refused from its
@@ -60,7 +63,6 @@ INPUT_EXTENSIONS = RAW_EXTENSIONS | DUMP_EXTENSIONS
 
 # LibRaw's flip code -> a short description (for messages and docs).
 FLIPS = {0: "as stored", 3: "rotate 180", 5: "rotate 90 CCW", 6: "rotate 90 CW"}
-
 
 
 @dataclasses.dataclass(frozen=True)

@@ -134,19 +134,14 @@ def _list_presets(ctx, param, value: bool) -> None:
     ctx.exit(0)
 
 
-#: The CLI parameters that are :class:`DevelopOptions` fields of the same name (and may come from
-#: a preset), beside ``bits`` (a choice of strings here).
-OPTION_FIELDS = ("quality", "subsampling", "wb", "exposure", "highlights", "colorspace", "half_size",
-                 "size", "thumbnail", "strip_metadata", "tile_size", "attention", "max_megapixels")
-
-
 def build_options(ctx: click.Context, values: dict, preset: str | None, dump: DumpFormat,
                   force_cfa: str | None) -> DevelopOptions:
     """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values, then
-    every option given on the command line. An unusable value is a usage error (exit 2)."""
+    every option given on the command line. ``values``: the command's parameters that are
+    :class:`DevelopOptions` fields of the same name. An unusable value is a usage error (exit 2)."""
     try:
         base = preset_values(preset) if preset else {}
-        given = {name: values[name] for name in (*OPTION_FIELDS, "bits")
+        given = {name: value for name, value in values.items()
                  if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
                  or name not in base}
         if given.get("bits") is not None:
