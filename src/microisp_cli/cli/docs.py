@@ -27,7 +27,7 @@ def _cell(text: str) -> str:
 
 def options_table(command: click.Command, name: str) -> str:
     """A Markdown table of ``command``'s options: names and value, default, help."""
-    ctx = click.Context(command, info_name=name)
+    ctx = click.Context(command, info_name=name, **command.context_settings)
     rows = ["| option | default | what it does |", "|---|---|---|"]
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
@@ -58,7 +58,8 @@ def generated() -> str:
         command = cli.get_command(ctx, name)
         if command is None:
             continue
-        usage = " ".join(command.collect_usage_pieces(click.Context(command, info_name=name)))
+        usage = " ".join(command.collect_usage_pieces(click.Context(command, info_name=name,
+                                                                    **command.context_settings)))
         summary = (command.help or "").split("\n\n")[0].replace("\n", " ").strip()
         parts += [f"### `microisp {name}`", "", summary, "", f"`microisp {name} {usage}`", "",
                   options_table(command, name), ""]
