@@ -47,11 +47,18 @@ def software() -> str:
     return f"microisp {__version__}"
 
 
+def _pyexiv2():
+    """pyexiv2, with Exiv2's own log muted: its problems arrive as exceptions, handled here."""
+    import pyexiv2
+
+    pyexiv2.set_log_level(4)
+    return pyexiv2
+
+
 def read(path: str | Path) -> Metadata:
     """The photo's EXIF and XMP in the RAW file at ``path`` (see the module's notes). A file
     Exiv2 cannot read (a sensor dump, a ``.npy``) has none: an empty :class:`Metadata`."""
-    import pyexiv2
-
+    pyexiv2 = _pyexiv2()
     try:
         with pyexiv2.Image(str(path)) as image:
             exif, xmp = image.read_exif(), image.read_xmp()
@@ -73,19 +80,18 @@ def read(path: str | Path) -> Metadata:
 
 def write(path: str | Path, metadata: Metadata, width: int, height: int) -> None:
     """Add ``metadata`` to the image file at ``path`` (PNG, TIFF, JPEG or WebP), with the tags
-    every output gets (module notes). A tag Exiv2 refuses is left out with a
-    :class:`MicroISPWarning`; the file itself is always kept."""
-    import pyexiv2
-
+    every output gets (module notes). If Exiv2 refuses them, the image is kept without them and
+    a :class:`MicroISPWarning` says so."""
+    pyexiv2 = _pyexiv2()
     dpi = f"{defaults.RESOLUTION_DPI}/1"
     exif = {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
             "Exif.Image.XResolution": dpi, "Exif.Image.YResolution": dpi,
             "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
             "Exif.Photo.PixelYDimension": str(height)}
-    with pyexiv2.Image(str(path)) as image:
-        try:
+    try:
+        with pyexiv2.Image(str(path)) as image:
             image.modify_exif(exif)
             if metadata.xmp:
                 image.modify_xmp(metadata.xmp)
-        except RuntimeError as exc:
-            warnings.warn(f"some metadata could not be written ({exc})", MicroISPWarning, stacklevel=2)
+    except RuntimeError as exc:
+        warnings.warn(f"the camera's metadata could not be written ({exc})", MicroISPWarning, stacklevel=2)
