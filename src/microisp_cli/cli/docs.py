@@ -25,9 +25,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 
+def _context(command: click.Command, name: str) -> click.Context:
+    """``command``'s context as ``microisp NAME`` makes it (the group's settings, then its own)."""
+    group = click.Context(cli, info_name="microisp", **cli.context_settings)
+    return click.Context(command, info_name=name, parent=group, **command.context_settings)
+
+
 def options_table(command: click.Command, name: str) -> str:
     """A Markdown table of ``command``'s options: names and value, default, help."""
-    ctx = click.Context(command, info_name=name, **command.context_settings)
+    ctx = _context(command, name)
     rows = ["| option | default | what it does |", "|---|---|---|"]
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
@@ -58,8 +64,7 @@ def generated() -> str:
         command = cli.get_command(ctx, name)
         if command is None:
             continue
-        usage = " ".join(command.collect_usage_pieces(click.Context(command, info_name=name,
-                                                                    **command.context_settings)))
+        usage = " ".join(command.collect_usage_pieces(_context(command, name)))
         summary = (command.help or "").split("\n\n")[0].replace("\n", " ").strip()
         parts += [f"### `microisp {name}`", "", summary, "", f"`microisp {name} {usage}`", "",
                   options_table(command, name), ""]
