@@ -114,7 +114,7 @@ def _develop_task(source: str, output: str, weights: Weights, backend: str, mode
 
     address = get_worker().address
     try:
-        runner = cached_runner(weights, backend, model, threads)
+        runner = None if options.thumbnail else cached_runner(weights, backend, model, threads)
     except MicroISPError as exc:  # e.g. a --model file this worker cannot read
         return FileResult(Path(source), Path(output), "failed", str(exc).replace("\n", " "),
                           worker=address)
