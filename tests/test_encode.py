@@ -1,16 +1,20 @@
-"""encode.py: the sRGB ICC profile, PNG/TIFF/JPEG writers, atomic writes."""
+"""encode.py: the sRGB ICC profile, PNG/TIFF/JPEG/WebP writers, atomic writes."""
 
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
 import pytest
 import tifffile
 
-from microisp_cli.encode import (atomic_file, default_bits, format_for, insert_jpeg_icc,
-                                 srgb_icc_profile, write_image)
+from PIL import Image
+
+from microisp_cli.colour import icc_profile
+from microisp_cli.encode import atomic_file, default_bits, format_for, srgb_icc_profile, write_image
 from microisp_cli.errors import OutputError
 
 
@@ -81,9 +85,10 @@ def test_png_round_trip(tmp_path, dtype):
     path = write_image(tmp_path / "x.png", image)
     chunks = _png_chunks(path.read_bytes())
     kinds = [k for k, _ in chunks]
-    assert kinds[0] == b"IHDR" and kinds[1] == b"iCCP" and kinds[-1] == b"IEND"
+    assert kinds[:3] == [b"IHDR", b"iCCP", b"pHYs"] and kinds[-1] == b"IEND"
     name, rest = chunks[1][1].split(b"\0", 1)
-    assert name == b"sRGB" and zlib.decompress(rest[1:]) == srgb_icc_profile()
+    assert name == b"ICC profile" and zlib.decompress(rest[1:]) == srgb_icc_profile()
+    assert struct.unpack(">IIB", chunks[2][1]) == (11811, 11811, 1)  # 300 dpi in pixels per metre
     w, h, depth, colour = struct.unpack(">IIBB", chunks[0][1][:10])
     assert (w, h, depth, colour) == (31, 23, 8 * image.itemsize, 2)
     idat = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
@@ -105,36 +110,55 @@ def test_tiff_round_trip_with_profile(tmp_path):
     path = write_image(tmp_path / "x.tif", image)
     with tifffile.TiffFile(path) as tif:
         np.testing.assert_array_equal(tif.asarray(), image)
-        assert bytes(tif.pages[0].tags[34675].value) == srgb_icc_profile()
+        page = tif.pages[0]
+        assert bytes(page.tags[34675].value) == srgb_icc_profile()
+        assert page.tags["Software"].value.startswith("microisp ")
+        assert page.tags["XResolution"].value == (300, 1) and page.tags["ResolutionUnit"].value == 2
 
 
-def test_jpeg_with_profile(tmp_path):
-    tf = pytest.importorskip("tensorflow")
+def _gradient() -> np.ndarray:
     image = np.zeros((32, 48, 3), np.uint8)
     image[..., 0] = np.linspace(0, 255, 48)[None]
-    path = write_image(tmp_path / "x.jpg", image, quality=95)
-    data = path.read_bytes()
-    assert data[:2] == b"\xff\xd8"
-    at = data.index(b"\xff\xe2")
-    assert data[at + 4:at + 18] == b"ICC_PROFILE\0\x01\x01"
-    length = struct.unpack(">H", data[at + 2:at + 4])[0]
-    assert data[at + 18:at + 2 + length] == srgb_icc_profile()
-    back = tf.io.decode_jpeg(data).numpy()
-    assert back.shape == image.shape and np.abs(back.astype(int) - image).mean() < 3
+    image[..., 2] = np.linspace(0, 255, 32)[:, None]
+    return image
+
+
+@pytest.mark.parametrize("subsampling, factors", [("444", (1, 1)), ("422", (2, 1)), ("420", (2, 2))])
+def test_jpeg_with_profile_and_subsampling(tmp_path, subsampling, factors):
+    image = _gradient()
+    path = write_image(tmp_path / "x.jpg", image, quality=80, subsampling=subsampling)
+    with Image.open(path) as back:
+        assert back.format == "JPEG" and back.info["icc_profile"] == srgb_icc_profile()
+        assert back.info["dpi"] == (300, 300)
+        # the luma plane's sampling factors relative to chroma: (h, v) of the first component
+        assert back.layer[0][1:3] == factors
+        assert np.abs(np.asarray(back).astype(int) - image).mean() < 6
     with pytest.raises(OutputError, match="8-bit"):
         write_image(tmp_path / "y.jpg", image.astype(np.uint16))
 
 
-def test_insert_jpeg_icc_rejects_non_jpeg():
-    with pytest.raises(ValueError):
-        insert_jpeg_icc(b"GIF89a", b"")
+def test_webp_with_chosen_profile(tmp_path):
+    image = _gradient()
+    path = write_image(tmp_path / "x.webp", image, quality=90, icc=icc_profile("display-p3"))
+    with Image.open(path) as back:
+        assert back.format == "WEBP" and back.info["icc_profile"] == icc_profile("display-p3")
+        assert np.abs(np.asarray(back.convert("RGB")).astype(int) - image).mean() < 6
+
+
+def test_jpeg_does_not_import_tensorflow(tmp_path):
+    code = ("import sys, numpy as np; from microisp_cli.encode import write_image; "
+            f"write_image({str(tmp_path / 'x.jpg')!r}, np.zeros((8, 8, 3), np.uint8)); "
+            "import microisp_cli.develop; "
+            "sys.exit('tensorflow' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_formats_and_default_bits():
     assert format_for("a.PNG") == "png" and format_for("a.tiff") == "tiff" and format_for("a.jpeg") == "jpeg"
     assert default_bits("a.png") == 8 and default_bits("a.tif") == 16 and default_bits("a.jpg") == 8
-    with pytest.raises(OutputError, match="unknown output format '.webp'"):
-        format_for("a.webp")
+    assert format_for("a.WebP") == "webp" and default_bits("a.webp") == 8
+    with pytest.raises(OutputError, match="unknown output format '.gif'"):
+        format_for("a.gif")
 
 
 def test_existing_file_needs_overwrite(tmp_path):

@@ -236,3 +236,21 @@ def test_cli_develop_backend_tflite(weights, exported, tmp_path):
     run = CliRunner().invoke(cli, ["develop", str(dng), "-o", str(tmp_path / "o3.png"),
                                    "--backend", "tflite"])
     assert run.exit_code != 0 and "--model" in run.output
+
+
+def test_jpeg_develop_on_litert_never_imports_tensorflow(weights, exported, tmp_path):
+    """The whole CLI develop of a JPEG on the LiteRT backend, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    dng = _dng(tmp_path / "scene.dng")
+    manifest = save_weights(weights, tmp_path / "tiny")
+    args = ["develop", str(dng), "-o", str(tmp_path / "out.jpg"), "--weights", str(manifest),
+            "--backend", "tflite", "--model", str(exported["fp32", "segments"].path)]
+    code = ("import sys; from microisp_cli.cli.main import cli\n"
+            f"try: cli({args!r})\n"
+            "except SystemExit as exc: assert exc.code == 0, exc.code\n"
+            "sys.exit(3 if 'tensorflow' in sys.modules else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "out.jpg").read_bytes()[:2] == b"\xff\xd8"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microisp_cli.render import orient, oriented_shape, quantise, render_tile, srgb_decode, srgb_encode
+from microisp_cli.colour import from_srgb, space
+from microisp_cli.render import (Look, orient, oriented_shape, quantise, recover_highlights, render_tile,
+                                 srgb_decode, srgb_encode)
 
 
 def test_srgb_curve_known_values():
@@ -49,3 +51,35 @@ def test_orientation_codes():
     np.testing.assert_array_equal(orient(image, 5), np.rot90(image, 1))  # 90 counter-clockwise
     assert orient(image, 6).base is not None  # a view, not a copy
     assert oriented_shape(2, 3, 6) == (3, 2) and oriented_shape(2, 3, 3) == (2, 3)
+
+
+def test_exposure_gain_is_linear_before_the_curve():
+    rgb = np.array([[[0.1, 0.2, 0.3]]], np.float32)
+    plain = render_tile(rgb, "linear", None, 16, Look(colorspace="linear-srgb"))
+    brighter = render_tile(rgb, "linear", None, 16, Look(gain=2.0, colorspace="linear-srgb"))
+    np.testing.assert_allclose(brighter.astype(float), 2 * plain.astype(float), atol=1)
+
+
+def test_colour_space_matrix_and_curve():
+    rgb = np.array([[[0.2, 0.3, 0.4]]], np.float32)
+    out = render_tile(rgb, "linear", None, 16, Look(colorspace="adobe-rgb"))
+    expected = space("adobe-rgb").encode(np.clip(rgb @ from_srgb("adobe-rgb").T, 0, 1))
+    np.testing.assert_allclose(out / 65535, expected, atol=2e-5)
+    # weights that draw sRGB are decoded to linear light first, then converted
+    srgb = render_tile(srgb_encode(rgb), "srgb", None, 16, Look(colorspace="adobe-rgb"))
+    np.testing.assert_allclose(srgb / 65535, expected, atol=1e-4)
+
+
+def test_highlight_modes():
+    # red clipped (lifted above the clip level by a white-balance gain), green and blue not
+    rgb = np.array([[[1.8, 0.7, 0.6], [0.2, 0.3, 0.4], [2.0, 1.2, 1.5]]], np.float32)
+    clip = recover_highlights(rgb, "clip")
+    np.testing.assert_allclose(clip, [[[1.0, 0.7, 0.6], [0.2, 0.3, 0.4], [1.0, 1.0, 1.0]]])
+    blend = recover_highlights(rgb, "blend")
+    np.testing.assert_allclose(blend[0, 0], [clip[0, 0].mean()] * 3, atol=1e-6)  # fully blended
+    np.testing.assert_allclose(blend[0, 1:], clip[0, 1:])  # dark pixel and white untouched
+    rebuilt = recover_highlights(rgb, "reconstruct")
+    assert rebuilt[0, 0, 1] > clip[0, 0, 1] and rebuilt[0, 0, 0] == 1.0  # brighter, not above 1
+    np.testing.assert_allclose(rebuilt[0, 1:], clip[0, 1:], atol=1e-6)
+    with pytest.raises(ValueError, match="highlights"):
+        recover_highlights(rgb, "paint")

@@ -10,8 +10,12 @@ imported only when a function needs them, so the public names below load on firs
 """
 
 from importlib import import_module
+from importlib import metadata as _package_metadata
 
-__version__ = "0.1.0"
+try:  # the one place the version is read: the installed package's metadata (pyproject.toml)
+    __version__ = _package_metadata.version("microisp-cli")
+except _package_metadata.PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0+unknown"
 
 _API = {
     "develop": "develop", "develop_to_file": "develop",

@@ -97,3 +97,32 @@ WB_GAIN_LIMITS = (0.125, 16.0)
 #: magnitude and its condition number is below ``MATRIX_MAX_CONDITION``; else a fallback (warning).
 MATRIX_MAX_COEFFICIENT = 16.0
 MATRIX_MAX_CONDITION = 1000.0
+
+# --- a photographer's controls (``options.DevelopOptions``, docs/cli.md) ----------------------
+#: JPEG chroma subsampling: "444" (none), "422" or "420". 4:4:4 at every quality: no silent switch.
+JPEG_SUBSAMPLING = "444"
+
+#: White balance: "camera" (as shot, with the fallbacks of raw.py), "auto" (grey world),
+#: "daylight" (LibRaw's daylight gains) or R,G,B gains.
+WB = "camera"
+
+#: Exposure in EV (a linear gain of 2**EV before the transfer curve), or "auto".
+EXPOSURE = 0.0
+#: ``--exposure auto``: the log-average of the green samples (clipped ones left out) is brought to
+#: this linear level (18% grey), but their ``EXPOSURE_AUTO_PERCENTILE``-th percentile no higher
+#: than white (at most about 1% of them clip), the gain within +-``EXPOSURE_AUTO_LIMIT`` EV.
+EXPOSURE_AUTO_TARGET = 0.18
+EXPOSURE_AUTO_PERCENTILE = 99.0
+EXPOSURE_AUTO_LIMIT = 4.0
+
+#: Highlights: "clip", "blend" or "reconstruct" (render.recover_highlights).
+HIGHLIGHTS = "clip"
+#: ``--highlights blend``: pixels whose brightest channel is above this fraction of the clip level
+#: are blended towards neutral, fully at the clip level.
+HIGHLIGHT_BLEND_START = 0.75
+
+#: Output colour space (colour.SPACES).
+COLORSPACE = "srgb"
+
+#: Resolution written into every output (EXIF X/YResolution, TIFF tags, PNG pHYs, JPEG JFIF).
+RESOLUTION_DPI = 300

@@ -3,8 +3,8 @@
 The library entry points, usable without the CLI::
 
     from microisp_cli.develop import develop, develop_to_file, make_runner
-    image = develop("IMG.dng")                       # (H, W, 3) uint16 sRGB, oriented
-    develop_to_file("IMG.dng", "IMG.png", bits=8)    # atomic write, sRGB profile embedded
+    image = develop("IMG.dng")                          # (H, W, 3) uint16 sRGB, oriented
+    develop_to_file("IMG.dng", "IMG.jpg", exposure=0.5)  # atomic write, ICC profile and EXIF
 
 For a batch, load the weights and make the runner once and pass both to every call;
 :func:`develop_file` is one step of a batch (skip, develop, a :class:`FileResult` instead of an
@@ -26,10 +26,11 @@ from typing import Literal
 
 import numpy as np
 
-from . import defaults, encode, render
+from . import adjust, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import MicroISPError
-from .raw import DumpFormat, Mosaic, decode, grey_world
+from .errors import MicroISPError, WhiteBalanceFallback
+from .options import DevelopOptions
+from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes.base import SegmentRunner
 from .weights import Conditioning, Weights, load_weights
 
@@ -84,16 +85,19 @@ def cached_runner(weights: Weights, backend: str = defaults.BACKEND, model: str 
 
 def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | None = None,
                    bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
-                   attention: str = defaults.ATTENTION, progress: Progress | None = None) -> np.ndarray:
-    """A decoded :class:`Mosaic` -> (H, W, 3) uint8/uint16 sRGB, oriented (possibly a view)."""
+                   attention: str = defaults.ATTENTION, progress: Progress | None = None,
+                   look: render.Look = render.Look()) -> np.ndarray:
+    """A decoded :class:`Mosaic` -> (H, W, 3) uint8/uint16 image in ``look.colorspace``, oriented
+    (possibly a view)."""
     runner = runner if runner is not None else make_runner(weights)
-    return run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress)
+    return run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress,
+                        look=look)
 
 
 def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunner,
                  bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
                  attention: str = defaults.ATTENTION, progress: Progress | None = None,
-                 timings: dict[str, float] | None = None) -> np.ndarray:
+                 timings: dict[str, float] | None = None, look: render.Look = render.Look()) -> np.ndarray:
     """:func:`develop_mosaic` for a runner and the input ``conditioning`` it expects.
 
     ``timings``, if given, gets the seconds spent conditioning and packing the input (``"pack"``)
@@ -105,6 +109,8 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
     top, left, height, width = source.crop
     out = np.empty((height, width, 3), dtype)
     matrix = mosaic.cam_to_srgb
+    # white-balanced channels saturate at their gain; all of them are reliable up to the smallest
+    clip_level = float(mosaic.wb.min()) if conditioning.white_balance else 1.0
 
     def sink(y: int, x: int, rgb: np.ndarray) -> None:
         y0, x0 = max(y, top), max(x, left)
@@ -113,7 +119,7 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
             return
         tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
         out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
-            tile, conditioning.output, matrix, bits)
+            tile, conditioning.output, matrix, bits, look, clip_level)
 
     from .tiling import run_tiled
 
@@ -148,55 +154,106 @@ def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
     return dataclasses.replace(mosaic, cfa=cfa, wb=wb, description=f"{mosaic.description}, read as {cfa}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Development:
+    """What a develop actually used, for reports (``--json``): the white balance gains (R, G, B;
+    G = 1) and where they came from, the matrix from white-balanced camera RGB to the linear
+    output space and where the camera part came from, the exposure in EV, the colour space, and
+    the output size (width, height)."""
+
+    wb: tuple[float, ...]
+    wb_source: str
+    matrix: tuple[tuple[float, ...], ...]
+    matrix_source: str
+    exposure: float
+    colorspace: str
+    size: tuple[int, int]
+
+
 def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
-            runner: SegmentRunner | None = None, bits: int = defaults.BITS_ARRAY,
-            tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
-            dump: DumpFormat | None = None, cfa: str | None = None,
-            max_megapixels: float | None = defaults.MAX_MEGAPIXELS,
-            progress: Progress | None = None) -> np.ndarray:
-    """Develop the RAW file (or sensor dump) at ``path`` into an (H, W, 3) sRGB array.
+            runner: SegmentRunner | None = None, options: DevelopOptions | None = None,
+            progress: Progress | None = None, **changes) -> np.ndarray:
+    """Develop the RAW file (or sensor dump) at ``path`` into an (H, W, 3) image, oriented.
 
     ``weights``: a :class:`Weights`, a bundled name or a path (None: the default weights).
     ``runner``: a runtime made by :func:`make_runner` (made here when None; pass one for batches).
-    ``bits``: 8 or 16 (uint8 or uint16 result). ``dump``: how to read headerless dumps and
-    ``.npy`` mosaics. ``cfa``: overrides the CFA order a file states (for wrong metadata).
-    ``progress(done, total)``: called as network tiles complete.
-    ``max_megapixels``: larger frames are refused before their pixels are read (None: no limit).
-    Raises :class:`errors.InputError` for unreadable, unsupported or too large inputs. Metadata
-    that had to be replaced by a fallback is reported with :class:`errors.MicroISPWarning`
-    warnings (:mod:`warnings`); nothing is printed.
+    ``options``: a :class:`DevelopOptions` (None: the defaults), with ``changes`` (its fields,
+    e.g. ``bits=8, exposure=1.0``) applied; ``bits`` None means 16 here. ``progress(done,
+    total)``: called as network tiles complete.
+    Raises :class:`errors.InputError` for unreadable, unsupported or too large inputs and
+    :class:`errors.OptionsError` for unusable options. Metadata that had to be replaced by a
+    fallback is reported with :class:`errors.MicroISPWarning` warnings; nothing is printed.
     """
-    if not isinstance(weights, Weights):
-        weights = load_weights(weights)
-    mosaic = decode(path, dump, max_megapixels)
-    if cfa is not None:
-        mosaic = with_cfa(mosaic, cfa)
-    return develop_mosaic(mosaic, weights, runner, bits, tile_size, attention, progress)
+    return _develop(path, weights, runner, DevelopOptions.of(options, **changes), progress)[0]
+
+
+def _develop(path: str | Path, weights: Weights | str | Path | None, runner: SegmentRunner | None,
+             options: DevelopOptions, progress: Progress | None) -> tuple[np.ndarray, Development]:
+    bits = options.bits or defaults.BITS_ARRAY
+    if options.thumbnail:
+        image, flip = read_thumbnail(path)
+        image = render.orient(image, flip)
+        if bits == 16:
+            image = image.astype(np.uint16) * np.uint16(257)
+        used = Development((), "embedded preview", (), "embedded preview", 0.0, "srgb", (0, 0))
+    else:
+        if not isinstance(weights, Weights):
+            weights = load_weights(weights)
+        with warnings.catch_warnings():
+            if options.wb != "camera":  # the file's white balance is not used: no word on its fallbacks
+                warnings.filterwarnings("ignore", category=WhiteBalanceFallback)
+            mosaic = decode(path, options.dump, options.max_megapixels)
+        if options.cfa is not None:
+            mosaic = with_cfa(mosaic, options.cfa)
+        mosaic = adjust.apply_wb(mosaic, options.wb)
+        if options.half_size or (options.size is not None and 2 * options.size <= max(mosaic.size)):
+            mosaic = adjust.half_size(mosaic)
+        ev = adjust.auto_exposure(mosaic) if options.exposure == "auto" else float(options.exposure)
+        look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights)
+        image = develop_mosaic(mosaic, weights, runner, bits, options.tile_size, options.attention,
+                               progress, look)
+        matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
+        used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
+                           tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
+                           mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
+    if options.size is not None:
+        image = adjust.resize(image, options.size)
+    return image, dataclasses.replace(used, size=(image.shape[1], image.shape[0]))
 
 
 def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str | Path | None = None,
-                    *, runner: SegmentRunner | None = None, bits: int | None = None,
-                    quality: int = defaults.JPEG_QUALITY, overwrite: bool = False,
-                    tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
-                    dump: DumpFormat | None = None, cfa: str | None = None,
-                    max_megapixels: float | None = defaults.MAX_MEGAPIXELS,
-                    progress: Progress | None = None) -> Path:
-    """Develop ``path`` and write it to ``output`` (format from its extension), atomically.
+                    *, runner: SegmentRunner | None = None, options: DevelopOptions | None = None,
+                    overwrite: bool = False, progress: Progress | None = None, **changes) -> Path:
+    """Develop ``path`` and write it to ``output`` (format from its extension), atomically, with
+    the colour space's ICC profile and, unless ``strip_metadata``, the camera's EXIF and XMP
+    (:mod:`metadata`). ``options`` and ``changes``: as :func:`develop`; ``bits`` None takes the
+    format's default (PNG, JPEG and WebP 8, TIFF 16). Raises :class:`errors.OutputError` if
+    ``output`` exists and not ``overwrite``, before any work."""
+    _develop_to_file(path, output, weights, runner, DevelopOptions.of(options, **changes), overwrite,
+                     progress)
+    return Path(output)
 
-    ``bits``: None takes the format's default (PNG and JPEG 8, TIFF 16). Raises
-    :class:`errors.OutputError` if ``output`` exists and not ``overwrite``, before any work.
-    """
+
+def _develop_to_file(path, output, weights, runner, options: DevelopOptions, overwrite: bool,
+                     progress: Progress | None) -> Development:
     output = Path(output)
     kind = encode.format_for(output)
-    bits = bits if bits is not None else encode.default_bits(output)
-    if kind == "jpeg" and bits != 8:
-        raise encode.OutputError(f"{output}: JPEG is 8-bit only (got --bits {bits})")
+    bits = options.bits if options.bits is not None else encode.default_bits(output)
+    if kind in ("jpeg", "webp") and bits != 8:
+        raise encode.OutputError(f"{output}: {kind.upper()} is 8-bit only (got --bits {bits})")
     if output.exists() and not overwrite:
         raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
-    image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
-                    attention=attention, dump=dump, cfa=cfa, max_megapixels=max_megapixels,
-                    progress=progress)
-    return encode.write_image(output, image, quality=quality, overwrite=overwrite)
+    image, used = _develop(path, weights, runner, options.replace(bits=bits), progress)
+    finish = None
+    if not options.strip_metadata:
+        camera = metadata.read(path)
+
+        def finish(temporary: Path) -> None:
+            metadata.write(temporary, camera, image.shape[1], image.shape[0])
+    encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
+                       subsampling=options.subsampling, icc=colour.icc_profile(used.colorspace),
+                       finish=finish)
+    return used
 
 
 # --- one file of a batch ----------------------------------------------------------------------------
@@ -209,6 +266,7 @@ class FileResult:
     warnings (metadata fallbacks), first line of each. ``seconds``: time spent developing and
     writing. ``replaced``: an existing output was overwritten. ``worker``: the Dask worker that
     developed it (parallel runs). ``detail``: the traceback of an unexpected error (parallel runs).
+    ``used``: what the develop used (white balance, matrix, ...), for ``"done"`` files.
     """
 
     source: Path
@@ -220,6 +278,14 @@ class FileResult:
     replaced: bool = False
     worker: str | None = None
     detail: str | None = None
+    used: Development | None = None
+
+    def record(self) -> dict:
+        """A JSON-ready record of this result (``microisp develop --json``)."""
+        return {"input": str(self.source), "output": str(self.output), "status": self.status,
+                "error": self.message if self.status == "failed" else None,
+                "seconds": round(self.seconds, 3), "warnings": list(self.warnings),
+                **({} if self.used is None else dataclasses.asdict(self.used))}
 
 
 def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
@@ -231,26 +297,26 @@ def skip_result(source: str | Path, output: str | Path, overwrite: bool = False)
     return None
 
 
-def develop_file(source: str | Path, output: str | Path, weights: Weights, *, runner: SegmentRunner,
-                 overwrite: bool = False, progress: Progress | None = None, **options) -> FileResult:
+def develop_file(source: str | Path, output: str | Path, weights: Weights | None = None, *,
+                 runner: SegmentRunner | None = None, options: DevelopOptions | None = None,
+                 overwrite: bool = False, progress: Progress | None = None) -> FileResult:
     """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
     unwritable output, but returns a ``"failed"`` :class:`FileResult` naming the cause (one
-    line); an existing ``output`` is skipped unless ``overwrite``. ``options``: those of
-    :func:`develop_to_file` (``bits``, ``quality``, ``tile_size``, ``attention``, ``dump``, ``cfa``,
-    ``max_megapixels``). Errors that are not :class:`MicroISPError` or :class:`OSError` are bugs
-    and propagate. The serial CLI and every Dask task run this same function."""
+    line); an existing ``output`` is skipped unless ``overwrite``. Errors that are not
+    :class:`MicroISPError` or :class:`OSError` are bugs and propagate. The serial CLI and every
+    Dask task run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
     source, output = Path(source), Path(output)
     skipped = skip_result(source, output, overwrite)
     if skipped is not None:
         return skipped
     replacing = output.exists()
     started = time.perf_counter()
-    failure = None
+    failure = used = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            develop_to_file(source, output, weights, runner=runner, overwrite=overwrite,
-                            progress=progress, **options)
+            used = _develop_to_file(source, output, weights, runner, options or DevelopOptions(),
+                                    overwrite, progress)
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
         except OSError as exc:
@@ -260,4 +326,4 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights, *, ru
     if failure is not None:
         return FileResult(source, output, "failed", failure, notes)
     return FileResult(source, output, "done", warnings=notes, seconds=time.perf_counter() - started,
-                      replaced=replacing)
+                      replaced=replacing, used=used)

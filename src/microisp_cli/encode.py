@@ -1,96 +1,44 @@
-"""Encoding: atomic writes of PNG (8/16-bit), TIFF (tifffile) and JPEG, each with the sRGB profile.
+"""Encoding: atomic writes of PNG (8/16-bit), TIFF (tifffile), JPEG and WebP (Pillow), each with
+an ICC profile (``colour.icc_profile``; sRGB unless another is given) and the resolution of
+``defaults.RESOLUTION_DPI``.
 
 Every writer writes into a temporary file in the destination's folder and renames it over the
 destination only when complete (``os.replace``), so a failure or Ctrl-C never leaves a partial
-file. The embedded sRGB ICC profile (version 2) is built here from the published constants of
-IEC 61966-2-1: D50-adapted primaries (Bradford), the D50 white point and a 1024-entry tone curve.
+file. ``finish(temporary_path)``, if given, runs on the complete temporary file before the rename
+(the camera's metadata is added that way, see :mod:`metadata`). Neither TensorFlow nor any other
+heavy module is imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
-from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from . import defaults
+from .colour import srgb_icc_profile
 from .errors import OutputError
 
-FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
-
-
-# --- the sRGB ICC profile ---------------------------------------------------------------------
-def _s15f16(value: float) -> bytes:
-    return struct.pack(">i", int(round(value * 65536)))
-
-
-def _xyz_tag(x: float, y: float, z: float) -> bytes:
-    return b"XYZ " + b"\0" * 4 + _s15f16(x) + _s15f16(y) + _s15f16(z)
-
-
-def _text_description(text: str) -> bytes:
-    ascii_text = text.encode("ascii") + b"\0"
-    return (b"desc" + b"\0" * 4 + struct.pack(">I", len(ascii_text)) + ascii_text
-            + struct.pack(">II", 0, 0)            # Unicode language code and count: none
-            + struct.pack(">HB", 0, 0) + b"\0" * 67)  # ScriptCode code, count, 67-byte field
-
-
-def _srgb_curve(entries: int = 1024) -> bytes:
-    x = np.linspace(0.0, 1.0, entries)
-    linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    table = np.round(linear * 65535).astype(">u2")
-    return b"curv" + b"\0" * 4 + struct.pack(">I", entries) + table.tobytes()
-
-
-@cache
-def srgb_icc_profile() -> bytes:
-    """A small ICC v2 display profile for sRGB (IEC 61966-2-1), built from its constants."""
-    d50 = (0.9642, 1.0, 0.8249)
-    curve = _srgb_curve()
-    tags: list[tuple[bytes, bytes]] = [
-        (b"desc", _text_description("sRGB IEC61966-2.1 (microisp)")),
-        (b"wtpt", _xyz_tag(*d50)),
-        (b"rXYZ", _xyz_tag(0.4360747, 0.2225045, 0.0139322)),
-        (b"gXYZ", _xyz_tag(0.3850649, 0.7168786, 0.0971045)),
-        (b"bXYZ", _xyz_tag(0.1430804, 0.0606169, 0.7141733)),
-        (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve),
-        (b"cprt", b"text" + b"\0" * 4 + b"No copyright, use freely\0"),
-    ]
-    table_size = 4 + 12 * len(tags)
-    offset = 128 + table_size
-    entries, blobs, placed = [], b"", {}
-    for signature, data in tags:
-        if data in placed:  # identical data is stored once and shared (the three TRCs)
-            entries.append((signature, placed[data], len(data)))
-            continue
-        pad = (-(offset + len(blobs))) % 4
-        blobs += b"\0" * pad
-        placed[data] = offset + len(blobs)
-        entries.append((signature, placed[data], len(data)))
-        blobs += data
-    blobs += b"\0" * ((-(offset + len(blobs))) % 4)
-    table = struct.pack(">I", len(tags)) + b"".join(struct.pack(">4sII", s, o, n) for s, o, n in entries)
-    size = 128 + len(table) + len(blobs)
-    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000)
-              + b"mntr" + b"RGB " + b"XYZ " + struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
-              + b"acsp" + b"\0" * 4 + struct.pack(">I", 0) + b"\0" * 4 + b"\0" * 4 + b"\0" * 8
-              + struct.pack(">I", 0) + _s15f16(d50[0]) + _s15f16(d50[1]) + _s15f16(d50[2])
-              + b"\0" * 4 + b"\0" * 16 + b"\0" * 28)
-    assert len(header) == 128
-    return header + table + blobs
+FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+           ".webp": "webp"}
+#: Pillow's ``subsampling`` codes for the JPEG chroma subsampling names.
+SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
 
 
 # --- atomic writes ----------------------------------------------------------------------------
 @contextlib.contextmanager
-def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[BinaryIO]:
-    """A binary file handle on a temporary file beside ``path``, renamed over ``path`` on success.
+def atomic_file(path: str | Path, overwrite: bool = False,
+                finish: Callable[[Path], None] | None = None) -> Iterator[BinaryIO]:
+    """A binary file handle on a temporary file beside ``path``, renamed over ``path`` on success
+    (after ``finish(temporary_path)``, if given, has run on the closed file).
 
     Raises :class:`OutputError` when ``path`` exists (and not ``overwrite``) or cannot be written.
     On any exception (KeyboardInterrupt included) the temporary file is removed.
@@ -115,6 +63,8 @@ def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[BinaryIO]
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if finish is not None:
+            finish(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
@@ -148,13 +98,17 @@ def _png_rows(image: np.ndarray, start: int, stop: int) -> bytes:
     return filtered.tobytes()
 
 
-def write_png_stream(handle: BinaryIO, image: np.ndarray, level: int = defaults.PNG_COMPRESSION) -> None:
-    """PNG of an (H, W, 3) uint8/uint16 image onto ``handle``, with the sRGB profile (iCCP)."""
+def write_png_stream(handle: BinaryIO, image: np.ndarray, level: int = defaults.PNG_COMPRESSION,
+                     icc: bytes | None = None) -> None:
+    """PNG of an (H, W, 3) uint8/uint16 image onto ``handle``, with the ICC profile ``icc``
+    (None: sRGB) in an iCCP chunk and the resolution in a pHYs chunk."""
     height, width = image.shape[:2]
     bit_depth = 16 if image.dtype == np.uint16 else 8
+    per_metre = round(defaults.RESOLUTION_DPI / 0.0254)
     handle.write(b"\x89PNG\r\n\x1a\n")
     handle.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)))
-    handle.write(_chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(srgb_icc_profile())))
+    handle.write(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc or srgb_icc_profile())))
+    handle.write(_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)))
     compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 8, zlib.Z_RLE)  # Sub-filtered rows: runs
     rows = max(1, (1 << 22) // max(1, width * image.itemsize * 3))
     pending = b""
@@ -168,70 +122,72 @@ def write_png_stream(handle: BinaryIO, image: np.ndarray, level: int = defaults.
     handle.write(_chunk(b"IEND", b""))
 
 
-# --- TIFF and JPEG --------------------------------------------------------------------------------
-def write_tiff_stream(handle: BinaryIO, image: np.ndarray) -> None:
-    """TIFF (RGB, deflate) of an (H, W, 3) uint8/uint16 image, with the profile in tag 34675."""
+# --- TIFF, JPEG and WebP --------------------------------------------------------------------------
+def write_tiff_stream(handle: BinaryIO, image: np.ndarray, icc: bytes | None = None) -> None:
+    """TIFF (RGB, deflate) of an (H, W, 3) uint8/uint16 image, with the ICC profile ``icc``
+    (None: sRGB) in tag 34675, ``Software: microisp VERSION`` and the resolution in inches."""
     import tifffile
 
-    icc = srgb_icc_profile()
+    from . import __version__
+
+    icc = icc or srgb_icc_profile()
     tifffile.imwrite(handle, np.ascontiguousarray(image), photometric="rgb", compression="zlib",
-                     metadata=None, extratags=[(34675, 7, len(icc), icc, True)])
+                     metadata=None, software=f"microisp {__version__}",
+                     resolution=(defaults.RESOLUTION_DPI, defaults.RESOLUTION_DPI), resolutionunit="INCH",
+                     extratags=[(34675, 7, len(icc), icc, True)])
 
 
-def jpeg_bytes(image: np.ndarray, quality: int = defaults.JPEG_QUALITY) -> bytes:
-    """Baseline JPEG of an (H, W, 3) uint8 image with the sRGB profile in an APP2 segment."""
-    import tensorflow as tf
+def pillow_bytes(image: np.ndarray, kind: str, quality: int = defaults.JPEG_QUALITY,
+                 subsampling: str = defaults.JPEG_SUBSAMPLING, icc: bytes | None = None) -> bytes:
+    """A JPEG (baseline, ``subsampling`` ``"444"|"422"|"420"``) or lossy WebP of an (H, W, 3)
+    uint8 image, by Pillow (libjpeg-turbo, libwebp), with the ICC profile ``icc`` (None: sRGB)."""
+    from PIL import Image
 
     if image.dtype != np.uint8:
-        raise OutputError("JPEG is 8-bit only; use --bits 8 or a PNG/TIFF output")
-    data = tf.io.encode_jpeg(np.ascontiguousarray(image), quality=int(quality),
-                             chroma_downsampling=quality < 90).numpy()
-    return insert_jpeg_icc(data, srgb_icc_profile())
-
-
-def insert_jpeg_icc(jpeg: bytes, icc: bytes) -> bytes:
-    """``jpeg`` with an ``ICC_PROFILE`` APP2 segment after SOI (and after APP0 JFIF if present)."""
-    if jpeg[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG stream")
-    at = 2
-    if jpeg[2:4] == b"\xff\xe0":
-        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
-    payload = b"ICC_PROFILE\0" + bytes([1, 1]) + icc
-    if len(payload) + 2 > 0xFFFF:
-        raise ValueError("ICC profile too large for one APP2 segment")
-    return jpeg[:at] + b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload + jpeg[at:]
+        raise OutputError(f"{kind.upper()} is 8-bit only; use --bits 8 or a PNG/TIFF output")
+    picture = Image.fromarray(np.ascontiguousarray(image), "RGB")
+    buffer = io.BytesIO()
+    dpi = (defaults.RESOLUTION_DPI, defaults.RESOLUTION_DPI)
+    if kind == "jpeg":
+        picture.save(buffer, "JPEG", quality=int(quality), subsampling=SUBSAMPLING[subsampling],
+                     icc_profile=icc or srgb_icc_profile(), dpi=dpi)
+    else:
+        picture.save(buffer, "WEBP", quality=int(quality), icc_profile=icc or srgb_icc_profile())
+    return buffer.getvalue()
 
 
 # --- one entry point ------------------------------------------------------------------------------
 def format_for(path: str | Path) -> str:
-    """``"png"``, ``"tiff"`` or ``"jpeg"`` from the file extension; OutputError otherwise."""
+    """``"png"``, ``"tiff"``, ``"jpeg"`` or ``"webp"`` from the file extension; OutputError otherwise."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise OutputError(f"{path}: unknown output format {suffix or '(no extension)'!r}; "
-                          "use .png, .tif/.tiff or .jpg")
+                          "use .png, .tif/.tiff, .jpg or .webp")
     return FORMATS[suffix]
 
 
 def default_bits(path: str | Path) -> int:
-    """The bit depth used when none is asked for: PNG and JPEG 8, TIFF 16."""
+    """The bit depth used when none is asked for: PNG, JPEG and WebP 8, TIFF 16."""
     return defaults.BITS_TIFF if format_for(path) == "tiff" else defaults.BITS_PNG
 
 
 def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPEG_QUALITY,
-                overwrite: bool = False) -> Path:
-    """Write an (H, W, 3) uint8/uint16 sRGB image to ``path`` (format from its extension), atomically."""
+                overwrite: bool = False, *, subsampling: str = defaults.JPEG_SUBSAMPLING,
+                icc: bytes | None = None, finish: Callable[[Path], None] | None = None) -> Path:
+    """Write an (H, W, 3) uint8/uint16 image to ``path`` (format from its extension), atomically,
+    with the ICC profile ``icc`` (None: sRGB); ``finish``: see :func:`atomic_file`."""
     path = Path(path)
     kind = format_for(path)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"image must be (H, W, 3) uint8 or uint16, got {image.dtype} {image.shape}")
     writer: Callable[[BinaryIO], None]
-    if kind == "jpeg":
-        data = jpeg_bytes(image, quality)  # encode before touching the file system
+    if kind in ("jpeg", "webp"):
+        data = pillow_bytes(image, kind, quality, subsampling, icc)  # encoded before touching the disk
         def writer(h): h.write(data)  # noqa: E704
     elif kind == "tiff":
-        def writer(h): write_tiff_stream(h, image)  # noqa: E704
+        def writer(h): write_tiff_stream(h, image, icc)  # noqa: E704
     else:
-        def writer(h): write_png_stream(h, image)  # noqa: E704
-    with atomic_file(path, overwrite) as handle:
+        def writer(h): write_png_stream(h, image, icc=icc)  # noqa: E704
+    with atomic_file(path, overwrite, finish) as handle:
         writer(handle)
     return path

@@ -36,3 +36,17 @@ class MicroISPWarning(UserWarning):
 
     Issued with :func:`warnings.warn`; the library never prints. The CLI shows each as one line.
     """
+
+
+class OptionsError(MicroISPError):
+    """A develop option has a value that cannot be used (``options.DevelopOptions``); ``option``
+    names it as the CLI spells it (``--wb``). The CLI reports it as a usage error (exit 2)."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.reason = message
+
+
+class WhiteBalanceFallback(MicroISPWarning):
+    """The white balance asked for (or the file's as-shot one) is not available; another was used."""

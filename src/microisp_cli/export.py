@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .colour import srgb_decode
 from .errors import MicroISPError, OutputError
 from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
 from .resolution import Resolution, parse_resolution
@@ -176,10 +177,6 @@ def _pack_rggb(mosaic: np.ndarray, channels: Sequence[str]) -> np.ndarray:
     return np.stack([sites[c] for c in channels], axis=-1).astype(np.float32)
 
 
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
 def synthetic_scene(size: int, seed: int) -> np.ndarray:
     """A drawn test scene (size, size, 3) in linear [0, 1]: smooth gradients, flat colour
     patches, discs and a fine grating, so a calibration sees edges, flats and textures (not
@@ -197,7 +194,7 @@ def synthetic_scene(size: int, seed: int) -> np.ndarray:
     period = rng.uniform(2.5, 6.0)
     band = (yy > 0.75) & (xx < 0.5)
     img[band] *= (0.5 + 0.5 * np.sin(2 * np.pi * xx * size / period))[band][:, None]
-    return np.clip(_srgb_to_linear(np.clip(img, 0, 1)), 0, 1).astype(np.float32)
+    return np.clip(srgb_decode(np.clip(img, 0, 1)), 0, 1).astype(np.float32)
 
 
 def _photo(path: Path, size: int) -> np.ndarray:
@@ -214,7 +211,7 @@ def _photo(path: Path, size: int) -> np.ndarray:
         return np.zeros((0, 0, 3), np.float32)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     img = img[:size, :size, :3].astype(np.float32) / scale
-    return _srgb_to_linear(img).astype(np.float32)
+    return srgb_decode(img).astype(np.float32)
 
 
 def _raw_packed(path: Path, conditioning: Conditioning) -> np.ndarray:

@@ -37,6 +37,7 @@ from typing import Any
 from . import defaults
 from .develop import FileResult, cached_runner, develop_file, skip_result
 from .errors import MicroISPError
+from .options import DevelopOptions
 from .weights import Weights, load_weights
 
 #: Prefix of the Dask task keys: ``microisp-develop-<batch>-<index in pairs>``, and the weights
@@ -107,17 +108,17 @@ def _weights(weights: Weights) -> Weights:
 
 
 def _develop_task(source: str, output: str, weights: Weights, backend: str, model: str | None,
-                  threads: int | None, overwrite: bool, options: dict[str, Any]) -> FileResult:
+                  threads: int | None, overwrite: bool, options: DevelopOptions) -> FileResult:
     """One file, on a worker: :func:`develop.develop_file` with this worker's runner."""
     from distributed import get_worker
 
     address = get_worker().address
     try:
-        runner = cached_runner(weights, backend, model, threads)
+        runner = None if options.thumbnail else cached_runner(weights, backend, model, threads)
     except MicroISPError as exc:  # e.g. a --model file this worker cannot read
         return FileResult(Path(source), Path(output), "failed", str(exc).replace("\n", " "),
                           worker=address)
-    result = develop_file(source, output, weights, runner=runner, overwrite=overwrite, **options)
+    result = develop_file(source, output, weights, runner=runner, options=options, overwrite=overwrite)
     return dataclasses.replace(result, worker=address)
 
 
@@ -209,7 +210,7 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
                   backend: str = defaults.BACKEND, model: str | Path | None = None,
                   threads: int | None = defaults.THREADS, overwrite: bool = False,
                   on_start: Callable[[str], None] | None = None,
-                  **options: Any) -> Iterator[FileResult]:
+                  options: DevelopOptions | None = None) -> Iterator[FileResult]:
     """Develop every ``(source, output)`` pair on a Dask cluster; yield a :class:`FileResult` per
     pair as each finishes (skipped ones first, before any cluster is started).
 
@@ -217,8 +218,7 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
     of an existing cluster) or ``client`` (a ``dask.distributed.Client`` of yours); exactly one.
     ``threads``: backend threads per task (None: the cores of each host divided by the worker
     threads on it). ``on_start(text)``: called once the cluster is ready, with a description.
-    ``options``: those of :func:`develop.develop_to_file` (``bits``, ``quality``, ``tile_size``,
-    ``attention``, ``dump``, ``cfa``, ``max_megapixels``). Raises :class:`MicroISPError` for
+    ``options``: the :class:`options.DevelopOptions` of every file (None: the defaults). Raises :class:`MicroISPError` for
     duplicate outputs (before any work), :class:`errors.WeightsError` for unusable weights and
     :class:`ClusterError` when the cluster cannot be started or reached. Closing the generator
     early (or Ctrl-C) cancels what has not started and removes partial files.
@@ -251,14 +251,14 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
                          f"{len(nthreads)} workers, {sum(nthreads.values())} files at a time, "
                          f"{threads} backend thread{'s' if threads > 1 else ''} each")
             yield from _run_batch(client, pairs, todo, weights, backend, model, threads, overwrite,
-                                  options)
+                                  options or DevelopOptions())
     finally:  # once a local cluster is shut down, so that none of its workers is still writing
         remove_partial_files(pairs[i][1] for i in todo)
 
 
 def _run_batch(client, pairs: list[tuple[Path, Path]], todo: list[int], weights: Weights,
                backend: str, model: str | Path | None, threads: int, overwrite: bool,
-               options: dict[str, Any]) -> Iterator[FileResult]:
+               options: DevelopOptions) -> Iterator[FileResult]:
     from distributed import KilledWorker, as_completed
 
     batch = uuid.uuid4().hex[:12]

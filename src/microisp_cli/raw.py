@@ -15,10 +15,13 @@ Metadata and its fallbacks (documented in docs/cli.md):
 - white balance: the as-shot gains; else LibRaw's daylight gains; else grey-world gains
   measured on the mosaic (a gain set counts as missing when R and B are 0 or all are equal). A gain
   set that is present but non-finite, not positive or outside ``defaults.WB_GAIN_LIMITS`` is
-  skipped with a :class:`MicroISPWarning`; grey-world gains are clipped to those limits;
+  skipped; a camera file that falls back (gains missing or skipped) gets one
+  :class:`WhiteBalanceFallback` warning naming the gains used; grey-world gains are clipped to
+  those limits; LibRaw's daylight gains are kept (``Mosaic.daylight_wb``) for ``--wb daylight``;
 - camera -> sRGB matrix: the file's DNG ColorMatrix as LibRaw turns it into ``color_matrix``;
   else LibRaw's table for the camera (``rgb_xyz_matrix``); else the identity. A matrix that is
-  non-finite, singular or extreme (see :func:`matrix_problem`) is skipped with a warning;
+  non-finite, singular or extreme (see :func:`matrix_problem`) is skipped with a warning, and a
+  camera file without any matrix gets one too;
 - orientation: LibRaw's ``sizes.flip`` (0 for dumps and ``.npy``).
 
 Hostile files (docs/robustness.md): a frame larger than ``max_megapixels`` is refused from its
@@ -40,7 +43,9 @@ from typing import Literal, get_args
 import numpy as np
 
 from . import defaults
-from .errors import ImageTooLargeError, InputError, MicroISPWarning, UnsupportedSensorError
+from .colour import SRGB_TO_XYZ
+from .errors import (ImageTooLargeError, InputError, MicroISPWarning, UnsupportedSensorError,
+                     WhiteBalanceFallback)
 
 CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
 CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
@@ -59,11 +64,6 @@ INPUT_EXTENSIONS = RAW_EXTENSIONS | DUMP_EXTENSIONS
 # LibRaw's flip code -> a short description (for messages and docs).
 FLIPS = {0: "as stored", 3: "rotate 180", 5: "rotate 90 CCW", 6: "rotate 90 CW"}
 
-# sRGB (D65) -> XYZ, IEC 61966-2-1.
-SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]])
-
 
 @dataclasses.dataclass(frozen=True)
 class Mosaic:
@@ -77,7 +77,8 @@ class Mosaic:
     - ``cam_to_srgb``: (3, 3) float32, white-balanced camera RGB -> linear sRGB (rows sum to 1);
     - ``orientation``: LibRaw flip code (0 as stored, 3 = 180, 5 = 90 CCW, 6 = 90 CW; bit 0 mirror
       columns, bit 1 mirror rows, bit 2 transpose);
-    - ``wb_source``, ``matrix_source``, ``description``: where each came from, for reports.
+    - ``wb_source``, ``matrix_source``, ``description``: where each came from, for reports;
+    - ``daylight_wb``: LibRaw's daylight gains for the camera (G = 1), None when it has none.
     """
 
     data: np.ndarray
@@ -90,6 +91,7 @@ class Mosaic:
     wb_source: str = "none"
     matrix_source: str = "identity"
     description: str = ""
+    daylight_wb: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         data = self.data
@@ -380,7 +382,7 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
     error: Exception | None = None
     mosaic: Mosaic | None = None
-    notes: list[str] = []
+    notes: list = []  # messages, or (message, warning category)
     with _captured_stderr() as messages:
         try:
             with rawpy.imread(str(path)) as raw:
@@ -402,7 +404,8 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     if corrupt:
         notes.append(f"LibRaw reports {corrupt[0][0].lower() + corrupt[0][1:]}: the image may show artefacts")
     for note in notes:  # outside the captured stderr: shown or recorded by the caller's filters
-        warnings.warn(note, MicroISPWarning, stacklevel=3)
+        message, category = note if isinstance(note, tuple) else (note, MicroISPWarning)
+        warnings.warn(message, category, stacklevel=3)
     return mosaic
 
 
@@ -436,7 +439,7 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
     return f"{cause} ({extra})" if extra and extra.lower() not in cause else cause
 
 
-def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list[str]) -> Mosaic:
+def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list) -> Mosaic:
     sizes = raw.sizes
     desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
     make = f"{path.suffix.lstrip('.').upper()} {sizes.width}x{sizes.height}"
@@ -489,26 +492,32 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list[
     if not white > float(black.max()):
         raise InputError(f"black level {float(black.max()):g} is at or above every sample")
     # --- white balance --------------------------------------------------------------------------
-    wb, wb_source, rejected = None, "", []
+    wb, wb_source, rejected, daylight = None, "", [], None
     for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
         gains, problem = _rgb_gains(getattr(raw, name), desc)
-        if gains is not None:
+        if name == "daylight_whitebalance":
+            daylight = gains
+        if gains is not None and wb is None:
             wb, wb_source = gains, label
-            break
-        if problem is not None:
+        elif problem is not None:
             rejected.append(f"the {'as-shot' if name == 'camera_whitebalance' else 'daylight'} white "
                             f"balance is unusable ({problem})")
+        elif wb is None and name == "camera_whitebalance":
+            rejected.append("the file has no as-shot white balance")
     if wb is None:
         wb, wb_source = grey_world(data, cfa, black, white), "grey world"
-    notes += [f"{r}; using {wb_source} gains instead" for r in rejected]
+    if wb_source != "as shot":  # one line, naming what is used instead
+        notes.append((f"{rejected[0]}; using {wb_source} gains instead", WhiteBalanceFallback))
     # --- colour matrix ------------------------------------------------------------------------
     matrix, matrix_source, rejected = _camera_matrix(raw)
     instead = {"LibRaw camera table": "LibRaw's matrix for the camera"}.get(matrix_source, "the identity matrix")
+    if matrix_source.startswith("identity") and not rejected:
+        rejected.append("the file has no colour matrix")
     notes += [f"{r}; using {instead} instead" for r in rejected]
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
     return Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
                   orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
-                  description=f"{make} {cfa}")
+                  description=f"{make} {cfa}", daylight_wb=daylight)
 
 
 def _rgb_gains(values, desc: str) -> tuple[np.ndarray | None, str | None]:
@@ -593,3 +602,36 @@ def _normalise_rows(m: np.ndarray) -> np.ndarray:
         if not np.all(np.isfinite(m)) or np.any(np.abs(sums) < 1e-6):
             return m.astype(np.float32)
         return (m / sums).astype(np.float32)
+
+
+# --- the embedded preview ---------------------------------------------------------------------
+def read_thumbnail(path: str | Path) -> tuple[np.ndarray, int]:
+    """The preview a camera embedded in the RAW file at ``path``, as (H, W, 3) uint8 as stored,
+    and the file's LibRaw flip code (apply it with ``render.orient``). No pixel of the RAW is
+    decoded. :class:`InputError` when the file has no preview (or not one LibRaw can give)."""
+    import io
+
+    import rawpy
+    from PIL import Image
+
+    path = Path(path)
+    _check_file(path)
+    with _captured_stderr():
+        try:
+            with rawpy.imread(str(path)) as raw:
+                flip = int(raw.sizes.flip) if 0 <= raw.sizes.flip < 8 else 0
+                thumb = raw.extract_thumb()
+        except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+            raise InputError("no embedded preview (develop it instead of --thumbnail)") from None
+        except (rawpy.LibRawError, rawpy.NotSupportedError) as exc:
+            raise InputError(f"not a RAW file LibRaw can read for its preview ({exc})") from None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        try:
+            with Image.open(io.BytesIO(thumb.data)) as image:
+                return np.asarray(image.convert("RGB")), flip
+        except OSError as exc:
+            raise InputError(f"the embedded preview is not a readable JPEG ({exc})") from None
+    data = np.asarray(thumb.data)
+    if data.ndim == 2:
+        data = np.repeat(data[..., None], 3, axis=2)
+    return np.ascontiguousarray(data[..., :3].astype(np.uint8)), flip

@@ -1,8 +1,10 @@
-"""Rendering: the network's RGB -> display-ready, quantised sRGB pixels. Pointwise, per tile.
+"""Rendering: the network's RGB -> display-ready, quantised pixels. Pointwise, per tile.
 
-- ``output == "linear"`` weights return white-balanced linear camera RGB: the camera -> sRGB
-  matrix is applied, the result clipped to [0, 1] and encoded with the sRGB transfer curve.
-- ``output == "srgb"`` weights draw sRGB directly: the result is only clipped.
+- ``output == "linear"`` weights return white-balanced linear camera RGB: highlights are treated
+  (:func:`recover_highlights`), the exposure gain and the camera -> output-space matrix applied,
+  the result clipped to [0, 1] and encoded with the output space's transfer curve.
+- ``output == "srgb"`` weights draw sRGB directly: the result is clipped, and only when a
+  :class:`Look` asks for another exposure or colour space decoded to linear light and re-rendered.
 
 Then the values are quantised (rounded) to uint8 or uint16. Orientation is applied to the finished
 image as a view (:func:`orient`).
@@ -10,25 +12,52 @@ image as a view (:func:`orient`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+
+from . import defaults
+from .colour import from_srgb, space, srgb_decode, srgb_encode
 
 OUTPUTS = ("linear", "srgb")
 
 
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """The sRGB transfer curve (IEC 61966-2-1) on values in [0, 1]; float32 in, float32 out."""
-    linear = np.asarray(linear, np.float32)
-    low = linear * np.float32(12.92)
-    high = np.float32(1.055) * np.power(np.maximum(linear, np.float32(0.0031308)), np.float32(1 / 2.4)) \
-        - np.float32(0.055)
-    return np.where(linear <= np.float32(0.0031308), low, high).astype(np.float32)
+@dataclasses.dataclass(frozen=True)
+class Look:
+    """What a photographer chose for the rendering: a linear ``gain`` (2**EV) before the curve,
+    the output ``colorspace`` (``colour.SPACES``) and the ``highlights`` mode."""
+
+    gain: float = 1.0
+    colorspace: str = defaults.COLORSPACE
+    highlights: str = defaults.HIGHLIGHTS
 
 
-def srgb_decode(encoded: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`srgb_encode`."""
-    encoded = np.asarray(encoded, np.float32)
-    return np.where(encoded <= 0.04045, encoded / 12.92,
-                    np.power((np.maximum(encoded, 0.04045) + 0.055) / 1.055, 2.4)).astype(np.float32)
+def recover_highlights(rgb: np.ndarray, mode: str, level: float = 1.0) -> np.ndarray:
+    """White-balanced linear camera RGB (h, w, 3) whose channels saturate at ``level`` (and above,
+    where a white-balance gain lifted a clipped channel) -> values at most ``level``.
+
+    - ``"clip"``: every channel is clipped at ``level`` (clipped areas turn white; dcraw ``-H 0``).
+    - ``"blend"``: clipped as above, then a pixel whose brightest channel is above
+      ``defaults.HIGHLIGHT_BLEND_START`` x ``level`` is blended towards the neutral grey of its
+      own mean, fully so at ``level``: no magenta or cyan fringes where one channel clipped first.
+    - ``"reconstruct"``: the lightness comes from the unclipped values (the channels that were
+      lifted above ``level`` by white balance carry information), the colour from the clipped
+      ones: ``clipped - mean(clipped) + mean(unclipped)``, then clipped (the idea of darktable's
+      "reconstruct in LCh", per pixel); partly clipped highlights keep more of their brightness.
+    """
+    rgb = np.asarray(rgb, np.float32)
+    level = np.float32(level)
+    clipped = np.minimum(rgb, level)
+    if mode == "clip":
+        return clipped
+    mean = clipped.mean(axis=-1, keepdims=True)
+    if mode == "blend":
+        start = np.float32(defaults.HIGHLIGHT_BLEND_START) * level
+        weight = np.clip((rgb.max(axis=-1, keepdims=True) - start) / (level - start), 0.0, 1.0)
+        return clipped + weight * (mean - clipped)
+    if mode == "reconstruct":
+        return np.minimum(clipped - mean + np.maximum(rgb, 0.0).mean(axis=-1, keepdims=True), level)
+    raise ValueError(f"highlights must be clip, blend or reconstruct, got {mode!r}")
 
 
 def dtype_for_bits(bits: int) -> type[np.unsignedinteger]:
@@ -45,19 +74,30 @@ def quantise(values: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(np.clip(values, 0.0, 1.0) * np.float32(top)).astype(dtype_for_bits(bits))
 
 
-def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bits: int) -> np.ndarray:
-    """One tile of network output (h, w, 3) float32 -> quantised sRGB (h, w, 3) uint8/uint16.
+def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bits: int,
+                look: Look = Look(), clip_level: float = 1.0) -> np.ndarray:
+    """One tile of network output (h, w, 3) float32 -> quantised (h, w, 3) uint8/uint16 in
+    ``look.colorspace``.
 
-    ``cam_to_srgb``: (3, 3) matrix for ``"linear"`` outputs (None: identity).
+    ``cam_to_srgb``: (3, 3) matrix for ``"linear"`` outputs (None: identity). ``clip_level``:
+    where the white-balanced camera channels saturate (the smallest white-balance gain).
     """
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
     rgb = np.asarray(rgb, np.float32)
-    if output == "linear":
-        if cam_to_srgb is not None:
-            rgb = rgb @ np.asarray(cam_to_srgb, np.float32).T
-        rgb = srgb_encode(np.clip(rgb, 0.0, 1.0))
-    return quantise(rgb, bits)
+    plain = look.gain == 1.0 and look.colorspace == "srgb"
+    if output == "srgb":
+        if plain:
+            return quantise(rgb, bits)
+        rgb, matrix = srgb_decode(np.clip(rgb, 0.0, 1.0)), from_srgb(look.colorspace)
+    else:
+        rgb = recover_highlights(rgb, look.highlights, clip_level)
+        matrix = from_srgb(look.colorspace) @ (np.eye(3, dtype=np.float32) if cam_to_srgb is None
+                                               else np.asarray(cam_to_srgb, np.float32))
+    if look.gain != 1.0:
+        rgb = rgb * np.float32(look.gain)
+    rgb = rgb @ matrix.T.astype(np.float32)
+    return quantise(space(look.colorspace).encode(np.clip(rgb, 0.0, 1.0)), bits)
 
 
 def orient(image: np.ndarray, flip: int) -> np.ndarray:

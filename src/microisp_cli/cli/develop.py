@@ -18,8 +18,10 @@ from pathlib import Path
 import click
 
 from .. import defaults
+from ..colour import COLOUR_SPACES
 from ..encode import FORMATS
-from ..errors import MicroISPError
+from ..errors import MicroISPError, OptionsError
+from ..options import HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, preset_values
 from ..raw import CFA_PATTERNS, INPUT_EXTENSIONS, DumpFormat, parse_size
 
 
@@ -30,15 +32,17 @@ class Job:
     error: str | None = None  # a problem found while collecting (missing path, empty folder)
 
 
-def collect(inputs: tuple[Path, ...]) -> list[Job]:
-    """One job per file: files as given, folders searched recursively for RAW extensions."""
+def collect(inputs: tuple[Path, ...], recursive: bool = True) -> list[Job]:
+    """One job per file: files as given, folders searched for RAW extensions (with their
+    sub-folders unless not ``recursive``)."""
     jobs: list[Job] = []
     for item in inputs:
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS
-                           and not p.name.startswith("."))
+            found = sorted(p for p in (item.rglob("*") if recursive else item.iterdir())
+                           if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS and not p.name.startswith("."))
             if not found:
-                jobs.append(Job(item, error="no RAW files in this folder (searched recursively)"))
+                where = "searched recursively" if recursive else "sub-folders not searched"
+                jobs.append(Job(item, error=f"no RAW files in this folder ({where})"))
             jobs += [Job(p) for p in found]
         elif item.exists():
             jobs.append(Job(item))
@@ -118,22 +122,79 @@ def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extens
 def _format_option(ctx, param, value: str) -> str:
     extension = "." + value.lower().lstrip(".")
     if extension not in FORMATS:
-        raise click.BadParameter(f"{value!r} is not one of png, tif, tiff, jpg, jpeg")
+        raise click.BadParameter(f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp")
     return extension
+
+
+def _list_presets(ctx, param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    for name, description in bundled_presets().items():
+        click.echo(f"{name:10} {description}")
+    ctx.exit(0)
+
+
+def build_options(ctx: click.Context, values: dict, preset: str | None, dump: DumpFormat,
+                  force_cfa: str | None) -> DevelopOptions:
+    """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values, then
+    every option given on the command line. ``values``: the command's parameters that are
+    :class:`DevelopOptions` fields of the same name. An unusable value is a usage error (exit 2)."""
+    try:
+        base = preset_values(preset) if preset else {}
+        given = {name: value for name, value in values.items()
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+                 or name not in base}
+        if given.get("bits") is not None:
+            given["bits"] = int(given["bits"])
+        return DevelopOptions(**{**base, **given, "dump": dump, "cfa": force_cfa})
+    except OptionsError as exc:
+        raise click.BadParameter(exc.reason, param_hint=exc.option) from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output file (one input) or folder (created if missing; a trailing / forces a folder).")
-@click.option("-f", "--format", "extension", metavar="png|tif|jpg", callback=_format_option,
+@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp", callback=_format_option,
               default=defaults.OUTPUT_EXTENSION.lstrip("."), show_default=True,
-              help="Output format when -o is a folder (png, tif/tiff, jpg/jpeg).")
+              help="Output format when -o is a folder (png, tif/tiff, jpg/jpeg, webp).")
 @click.option("--bits", type=click.Choice(["8", "16"]), default=None,
-              help=f"Bits per sample [default: {defaults.BITS_PNG} for PNG and JPEG, "
-                   f"{defaults.BITS_TIFF} for TIFF].")
+              help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
+                   "for the others; JPEG and WebP are 8-bit only].")
 @click.option("--quality", type=click.IntRange(1, 100), default=defaults.JPEG_QUALITY, show_default=True,
-              help="JPEG quality.")
+              help="JPEG and WebP quality.")
+@click.option("--subsampling", type=click.Choice(SUBSAMPLINGS), default=defaults.JPEG_SUBSAMPLING,
+              show_default=True, help="JPEG chroma subsampling (4:4:4 keeps full colour resolution).")
+@click.option("--wb", metavar="camera|auto|daylight|R,G,B", default=defaults.WB, show_default=True,
+              help="White balance: as shot, grey world, LibRaw's daylight gains, or R,G,B gains "
+                   "(normalised to G = 1).")
+@click.option("--exposure", metavar="EV|auto", default=str(defaults.EXPOSURE), show_default=True,
+              help="Exposure in EV (a linear gain of 2^EV before the tone curve), or auto "
+                   f"(log-average green to {defaults.EXPOSURE_AUTO_TARGET:g}, at most about 1% "
+                   f"clipped, within +-{defaults.EXPOSURE_AUTO_LIMIT:g} EV).")
+@click.option("--highlights", type=click.Choice(HIGHLIGHT_MODES), default=defaults.HIGHLIGHTS,
+              show_default=True, help="Clipped highlights: clip to white, blend to neutral, or "
+                                      "reconstruct lightness from the unclipped channels.")
+@click.option("--colorspace", type=click.Choice(COLOUR_SPACES), default=defaults.COLORSPACE,
+              show_default=True, help="Output colour space; its ICC profile is embedded.")
+@click.option("--half-size", is_flag=True, help="Quick proof: develop a 2x2-binned mosaic (half width "
+                                                "and height, about 4x faster).")
+@click.option("--size", type=click.IntRange(min=2), default=None, metavar="LONG_SIDE",
+              help="Resize the output to this long side in pixels (Lanczos; half-size develop when "
+                   "it is at most half the frame).")
+@click.option("--thumbnail", is_flag=True, help="Write the preview embedded in the RAW file, without "
+                                                "developing it.")
+@click.option("--strip-metadata", is_flag=True, help="Leave the camera's EXIF and XMP out (the ICC "
+                                                     "profile stays).")
+@click.option("--preset", metavar="NAME|FILE", default=None,
+              help="Options from a bundled preset or a TOML file; options given here override it.")
+@click.option("--list-presets", is_flag=True, expose_value=False, is_eager=True, callback=_list_presets,
+              help="List the bundled presets and exit.")
+@click.option("--recursive/--no-recursive", default=True, show_default=True,
+              help="Search input folders' sub-folders.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Write one JSON record per file (input, output, status, error, "
+                                   "seconds, white balance and matrix used).")
 @click.option("--weights", default=defaults.WEIGHTS, show_default=True,
               help="Bundled weights name, or a path (.json/.npz, or a TF1 checkpoint prefix).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
@@ -165,18 +226,22 @@ def _format_option(ctx, param, value: str) -> str:
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
               help="Develop files on the existing Dask cluster of this scheduler (docs/scale.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-file lines; errors only.")
-def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_size, attention, backend,
-            model, threads, raw_size, cfa, force_cfa, raw_bits, black_level, max_megapixels, workers,
-            scheduler, quiet):
+@click.pass_context
+def develop(ctx, inputs, output, extension, preset, recursive, json_path, weights, overwrite, backend,
+            model, threads, raw_size, cfa, force_cfa, raw_bits, black_level, workers, scheduler, quiet,
+            **values):
     """Develop RAW files (any Bayer RAW LibRaw reads, sensor dumps, .npy mosaics) into photos.
 
-    INPUT: files or folders (searched recursively). Output format from the extension of -o
-    (.png, .tif/.tiff, .jpg), or --format when -o is a folder.
+    INPUT: files or folders (searched recursively unless --no-recursive). Output format from the
+    extension of -o (.png, .tif/.tiff, .jpg, .webp), or --format when -o is a folder. The
+    camera's EXIF and XMP are copied into every output (unless --strip-metadata).
 
     \b
     Examples:
-      microisp develop IMG_0001.dng -o IMG_0001.png
-      microisp develop shoot/ -o developed/ --format tif
+      microisp develop IMG_0001.dng -o IMG_0001.jpg --quality 90
+      microisp develop shoot/ -o developed/ --format tif --colorspace adobe-rgb
+      microisp develop IMG.dng -o IMG.png --wb daylight --exposure +0.7 --highlights blend
+      microisp develop shoot/ -o proofs/ -f jpg --preset proof --json proofs/report.json
       microisp develop frame.raw --raw-size 4000x3000 --cfa GRBG --bits-per-sample 12 -o frame.png
       microisp develop shoot/ -o developed/ --workers 2
     """
@@ -191,16 +256,15 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     if (backend == "tflite") != (model is not None):
         raise click.UsageError("--model FILE goes with --backend tflite (make one with "
                                "`microisp export --tflite -o FILE`)")
-    if tile_size and (tile_size < 16 or tile_size % 2):
-        raise click.BadParameter("must be 0 (whole frame) or an even number >= 16", param_hint="--tile-size")
     try:
         dump = DumpFormat(size=parse_size(raw_size) if raw_size else None, cfa=cfa, bits=raw_bits,
                           black=black_level)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
+    options = build_options(ctx, values, preset, dump, force_cfa)
     as_folder = output.endswith(("/", os.sep))
     output = Path(output)
-    jobs = collect(inputs)
+    jobs = collect(inputs, recursive)
     runnable = [j for j in jobs if j.error is None]
     single_file = len(inputs) == 1 and len(runnable) == 1 and not inputs[0].is_dir()
     if single_file and not as_folder and output.suffix and not output.is_dir():
@@ -217,8 +281,8 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
             kind = format_for(job.output)
         except MicroISPError as exc:
             raise click.BadParameter(str(exc), param_hint="-o") from None
-        if kind == "jpeg" and bits == "16":
-            raise click.BadParameter("JPEG is 8-bit only", param_hint="--bits")
+        if kind in ("jpeg", "webp") and options.bits == 16:
+            raise click.BadParameter(f"{kind.upper()} is 8-bit only", param_hint="--bits")
 
     parallel = workers is not None or scheduler is not None
     if parallel:
@@ -228,8 +292,6 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
             check_unique_outputs([(j.source, j.output) for j in runnable])
         except MicroISPError as exc:
             raise click.UsageError(str(exc)) from None
-    options = dict(bits=int(bits) if bits else None, quality=quality, tile_size=tile_size,
-                   attention=attention, dump=dump, cfa=force_cfa, max_megapixels=max_megapixels)
 
     # --- the batch -----------------------------------------------------------------------------
     from rich.console import Console
@@ -244,10 +306,12 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
 
     done = skipped = failed = 0
     state: dict[str, object] = {}
+    records: list[dict] = []
 
     def report(result: FileResult) -> None:
-        """One file's lines and count, the same for serial and parallel runs."""
+        """One file's lines, count and record, the same for serial and parallel runs."""
         nonlocal done, skipped, failed
+        records.append(result.record())
         if result.status == "skipped":
             skipped += 1
             say(f"skipped {result.source}: {result.message}")
@@ -300,15 +364,16 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
                     continue
                 progress.update(files, description=f"{job.source.name}")
                 if result is None:
-                    runner = runner_for_batch()
+                    runner = None if options.thumbnail else runner_for_batch()
                     progress.update(tiles, completed=0, total=1, visible=False)
 
                     def on_tiles(n_done: int, total: int) -> None:
                         progress.update(tiles, completed=n_done, total=total, visible=total > 1)
 
                     try:
-                        result = develop_file(job.source, job.output, weights_for_batch(), runner=runner,
-                                              overwrite=overwrite, progress=on_tiles, **options)
+                        result = develop_file(job.source, job.output, None if runner is None else weights_for_batch(),
+                                              runner=runner, options=options, overwrite=overwrite,
+                                              progress=on_tiles)
                     finally:
                         progress.update(tiles, visible=False)
                 report(result)
@@ -320,6 +385,8 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     except KeyboardInterrupt:
         console.print("interrupted: the file being written was not left behind", markup=False)
         raise SystemExit(130) from None
+    if json_path is not None:
+        _write_json(json_path, records)
     summary = f"{done} done, {skipped} skipped, {failed} failed"
     if not quiet or failed:
         console.print(summary, markup=False)
@@ -338,7 +405,7 @@ def _develop_on_cluster(jobs: list[Job], weights, runner_for_batch, workers, sch
         runner_for_batch()  # check the --model file here, once, rather than fail every task
     results = develop_files([(j.source, j.output) for j in jobs], weights, workers=workers,
                             scheduler=scheduler, backend=backend, model=model, threads=threads,
-                            overwrite=overwrite, on_start=say, **options)
+                            overwrite=overwrite, on_start=say, options=options)
     try:
         with contextlib.closing(results):
             for result in results:
@@ -348,3 +415,16 @@ def _develop_on_cluster(jobs: list[Job], weights, runner_for_batch, workers, sch
         if scheduler is not None:
             raise click.BadParameter(str(exc), param_hint="--scheduler") from None
         raise click.ClickException(str(exc)) from None
+
+
+def _write_json(path: Path, records: list[dict]) -> None:
+    """``records`` as a JSON array at ``path``, atomically; a failure is one line and exit 1."""
+    import json
+
+    from ..encode import atomic_file
+
+    try:
+        with atomic_file(path, overwrite=True) as handle:
+            handle.write(json.dumps(records, indent=2).encode() + b"\n")
+    except MicroISPError as exc:
+        raise click.ClickException(f"--json: {exc}") from None

@@ -31,14 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from ..bayer import CFA_PATTERNS, PackedBayerSource, mosaic_rggb, reflect_index
+from ..colour import SRGB_TO_XYZ, srgb_decode, srgb_encode
 from ..weights import Conditioning
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
-# Linear sRGB (D65) -> CIE XYZ.
-SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]])
 
 #: XYZ (D65) -> camera matrices (x 10000), as in the ``adobe_coeff`` table of dcraw / LibRaw
 #: (Adobe DNG Converter's ColorMatrix2). Written from that published table.
@@ -60,15 +57,12 @@ TRAIN_CAMERAS = tuple(c for c in CAMERA_MATRICES if c not in EVAL_CAMERAS)
 # --- colour ---------------------------------------------------------------------------------
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """Inverse sRGB transfer curve; float in [0, 1] -> linear float in [0, 1]."""
-    x = np.asarray(x, np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return srgb_decode(x)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """sRGB transfer curve; linear float (clipped to [0, 1]) -> float in [0, 1]."""
-    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x,
-                    1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(np.float32)
+    return srgb_encode(np.clip(np.asarray(x, np.float32), 0.0, 1.0))
 
 
 def camera_from_srgb(xyz_to_camera: np.ndarray) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""The photographer's controls on a decoded :class:`raw.Mosaic`: white balance, automatic exposure,
+half-size binning, and resizing of the finished image. Pure NumPy (and Pillow for resampling).
+
+Every fallback is one :class:`errors.WhiteBalanceFallback` warning naming what is used instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from . import defaults
+from .errors import WhiteBalanceFallback
+from .raw import Mosaic, grey_world
+
+
+def apply_wb(mosaic: Mosaic, wb: str | tuple[float, float, float]) -> Mosaic:
+    """``mosaic`` with the white balance ``wb`` asks for (``options.DevelopOptions.wb``):
+    ``"camera"`` keeps the file's (as shot, with the fallbacks of :mod:`raw`), ``"auto"``
+    measures grey-world gains, ``"daylight"`` takes LibRaw's daylight gains for the camera
+    (grey world, with a warning, when there are none) and (R, G, B) gains are used as given."""
+    if wb == "camera":
+        return mosaic
+    if wb == "daylight" and mosaic.daylight_wb is not None:
+        return dataclasses.replace(mosaic, wb=mosaic.daylight_wb, wb_source="daylight (LibRaw)")
+    if wb in ("daylight", "auto"):
+        if wb == "daylight":
+            warnings.warn("no daylight white balance is known for this camera; using grey world "
+                          "gains instead", WhiteBalanceFallback, stacklevel=2)
+        gains = grey_world(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white)
+        return dataclasses.replace(mosaic, wb=gains, wb_source="grey world")
+    return dataclasses.replace(mosaic, wb=np.asarray(wb, np.float32), wb_source="user")
+
+
+def auto_exposure(mosaic: Mosaic, step: int = 8) -> float:
+    """EV that brings the log-average of the green samples (every ``step``-th 2x2 cell, clipped
+    samples left out) to ``defaults.EXPOSURE_AUTO_TARGET`` (18% grey), but no further than
+    puts their ``defaults.EXPOSURE_AUTO_PERCENTILE``-th percentile at white (so at most about
+    1% of them clip), within +-``defaults.EXPOSURE_AUTO_LIMIT``."""
+    logs = []
+    for dy in range(2):
+        for dx in range(2):
+            if mosaic.cfa[2 * dy + dx] != "G":
+                continue
+            samples = mosaic.data[dy::2 * step, dx::2 * step].astype(np.float32)
+            black = float(mosaic.black[dy, dx])
+            keep = samples < 0.98 * mosaic.white
+            level = (samples[keep] - black) / (mosaic.white - black)
+            logs.append(np.log(np.maximum(level, 1e-4)))
+    values = np.concatenate(logs) if logs else np.zeros(0)
+    if values.size == 0:
+        return 0.0
+    ev = math.log2(defaults.EXPOSURE_AUTO_TARGET) - float(values.mean()) / math.log(2)
+    ev = min(ev, -float(np.percentile(values, defaults.EXPOSURE_AUTO_PERCENTILE)) / math.log(2))
+    limit = defaults.EXPOSURE_AUTO_LIMIT
+    return float(min(limit, max(-limit, ev)))
+
+
+def half_size(mosaic: Mosaic) -> Mosaic:
+    """``mosaic`` binned 2x2 per CFA site: each site of a 2x2 cell is the mean of the four
+    same-coloured samples of a 4x4 block, so the mosaic keeps its CFA order and levels and is
+    half as wide and high (odd halves rounded down; at least 2x2)."""
+    data = mosaic.data
+    height, width = data.shape
+    cells_y, cells_x = max(1, height // 4), max(1, width // 4)
+    out = np.empty((2 * cells_y, 2 * cells_x), np.uint16)
+    for dy in range(2):
+        for dx in range(2):
+            site = data[dy::2, dx::2][:2 * cells_y, :2 * cells_x].astype(np.float32)
+            if site.shape[0] < 2 * cells_y or site.shape[1] < 2 * cells_x:  # a frame under 4 pixels
+                site = np.pad(site, ((0, 2 * cells_y - site.shape[0]), (0, 2 * cells_x - site.shape[1])),
+                              mode="edge")
+            binned = site.reshape(cells_y, 2, cells_x, 2).mean(axis=(1, 3))
+            out[dy::2, dx::2] = np.rint(binned).astype(np.uint16)
+    out = out[:max(2, height // 2), :max(2, width // 2)]
+    return dataclasses.replace(mosaic, data=np.ascontiguousarray(out),
+                               description=f"{mosaic.description}, half size")
+
+
+def resize(image: np.ndarray, long_side: int) -> np.ndarray:
+    """An (H, W, 3) uint8/uint16 image resampled (Lanczos, Pillow) so that its longer side is
+    ``long_side``; returned as is when it is not larger."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    if max(height, width) <= long_side:
+        return image
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), "F")
+                           .resize(size, Image.Resampling.LANCZOS)) for c in range(3)]
+    top = np.iinfo(image.dtype).max
+    return np.rint(np.clip(np.stack(channels, axis=-1), 0, top)).astype(image.dtype)

@@ -1,0 +1,204 @@
+"""How to develop: one frozen, validated :class:`DevelopOptions`, and presets of it.
+
+The CLI builds one from :mod:`defaults`, a ``--preset`` and its own options, and passes it to
+:func:`develop.develop`, :func:`develop.develop_to_file`, :func:`develop.develop_file` and
+:func:`parallel.develop_files`; library users do the same, or pass single options as keywords::
+
+    from microisp_cli.develop import develop
+    from microisp_cli.options import DevelopOptions, load_preset
+    develop("IMG.dng", options=DevelopOptions(wb="daylight", exposure=0.5, colorspace="display-p3"))
+    develop("IMG.dng", options=load_preset("proof"), bits=8)
+
+A value that cannot be used raises :class:`errors.OptionsError` naming the option (``--wb``).
+Presets are small TOML files of these fields (``exposure = 0.7``, ``wb = [2.0, 1.0, 1.5]``); the
+bundled ones live in ``microisp_cli/presets/`` (``microisp develop --list-presets``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import defaults
+from .colour import COLOUR_SPACES
+from .errors import OptionsError
+from .raw import CFA_PATTERNS, DumpFormat
+
+WB_MODES = ("camera", "auto", "daylight")
+HIGHLIGHT_MODES = ("clip", "blend", "reconstruct")
+SUBSAMPLINGS = ("444", "422", "420")
+ATTENTIONS = ("exact", "tile")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclasses.dataclass(frozen=True)
+class DevelopOptions:
+    """Every choice of a develop, validated (and normalised: ``wb="2,1,1.5"`` becomes a tuple,
+    ``exposure="0.5"`` a float) when made.
+
+    - ``bits``: 8 or 16, None for the format's default (PNG, JPEG, WebP 8; TIFF 16);
+    - ``quality`` 1-100 and ``subsampling`` ``"444"|"422"|"420"``: JPEG (``quality`` also WebP);
+    - ``wb``: ``"camera"`` (as shot), ``"auto"`` (grey world), ``"daylight"`` or (R, G, B) gains;
+    - ``exposure``: EV (a linear gain of 2**EV before the transfer curve) or ``"auto"``;
+    - ``highlights``: ``"clip"``, ``"blend"`` or ``"reconstruct"`` (:func:`render.recover_highlights`);
+    - ``colorspace``: one of :data:`colour.COLOUR_SPACES`;
+    - ``half_size``: develop a 2x2-binned mosaic (half width and height, a quarter of the work);
+    - ``size``: long side of the output in pixels (resampled, Lanczos), None for full size;
+    - ``thumbnail``: write the file's embedded preview instead of developing it;
+    - ``strip_metadata``: leave the camera's EXIF/XMP out (the ICC profile is always embedded);
+    - ``tile_size``, ``attention``: the tiled network (docs/tiling.md); ``dump``: how to read
+      sensor dumps and ``.npy``; ``cfa``: a CFA order that overrides the file's; ``max_megapixels``:
+      larger frames are refused (None: no limit).
+    """
+
+    bits: int | None = None
+    quality: int = defaults.JPEG_QUALITY
+    subsampling: str = defaults.JPEG_SUBSAMPLING
+    wb: str | tuple[float, float, float] = defaults.WB
+    exposure: float | str = defaults.EXPOSURE
+    highlights: str = defaults.HIGHLIGHTS
+    colorspace: str = defaults.COLORSPACE
+    half_size: bool = False
+    size: int | None = None
+    thumbnail: bool = False
+    strip_metadata: bool = False
+    tile_size: int = defaults.TILE_SIZE
+    attention: str = defaults.ATTENTION
+    dump: DumpFormat | None = None
+    cfa: str | None = None
+    max_megapixels: float | None = defaults.MAX_MEGAPIXELS
+
+    def __post_init__(self) -> None:
+        def choose(name: str, allowed: tuple[str, ...]) -> None:
+            value = str(getattr(self, name)).lower().replace(":", "")
+            if value not in allowed:
+                raise OptionsError(_flag(name), f"{getattr(self, name)!r} is not one of {', '.join(allowed)}")
+            object.__setattr__(self, name, value)
+
+        if self.bits is not None and int(self.bits) not in (8, 16):
+            raise OptionsError("--bits", f"must be 8 or 16, got {self.bits!r}")
+        if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
+            raise OptionsError("--quality", f"must be an integer 1-100, got {self.quality!r}")
+        choose("subsampling", SUBSAMPLINGS)
+        object.__setattr__(self, "wb", parse_wb(self.wb))
+        object.__setattr__(self, "exposure", parse_exposure(self.exposure))
+        choose("highlights", HIGHLIGHT_MODES)
+        choose("colorspace", COLOUR_SPACES)
+        choose("attention", ATTENTIONS)
+        if self.size is not None and not (isinstance(self.size, int) and self.size >= 2):
+            raise OptionsError("--size", f"must be a whole number of pixels >= 2, got {self.size!r}")
+        if not isinstance(self.tile_size, int) or (self.tile_size and (self.tile_size < 16 or self.tile_size % 2)):
+            raise OptionsError("--tile-size", "must be 0 (whole frame) or an even number >= 16")
+        if self.cfa is not None and self.cfa not in CFA_PATTERNS:
+            raise OptionsError("--force-cfa", f"{self.cfa!r} is not one of {', '.join(CFA_PATTERNS)}")
+        if self.max_megapixels is not None and not self.max_megapixels > 0:
+            raise OptionsError("--max-megapixels", f"must be positive, got {self.max_megapixels!r}")
+        for name in ("half_size", "thumbnail", "strip_metadata"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionsError(_flag(name), f"must be true or false, got {getattr(self, name)!r}")
+
+    def replace(self, **changes: Any) -> DevelopOptions:
+        """A copy with ``changes`` (field names; dashes allowed), validated again."""
+        return dataclasses.replace(self, **_fields(changes, "option"))
+
+    @classmethod
+    def of(cls, options: DevelopOptions | None = None, **changes: Any) -> DevelopOptions:
+        """``options`` (or the defaults) with ``changes``: how the library functions take both."""
+        options = options if options is not None else cls()
+        return options.replace(**changes) if changes else options
+
+
+def parse_wb(value: Any) -> str | tuple[float, float, float]:
+    """``"camera"``/``"auto"``/``"daylight"``, or R, G, B gains (``"2,1,1.5"`` or a sequence),
+    normalised to G = 1; :class:`OptionsError` otherwise."""
+    if isinstance(value, str) and value.strip().lower() in WB_MODES:
+        return value.strip().lower()
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        gains = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        gains = ()
+    if len(gains) != 3:
+        raise OptionsError("--wb", f"{value!r} is not one of {', '.join(WB_MODES)} or R,G,B gains "
+                           "such as 2.1,1,1.6")
+    if not all(math.isfinite(g) and g > 0 for g in gains):
+        raise OptionsError("--wb", f"gains must be positive numbers, got {value!r}")
+    return tuple(g / gains[1] for g in gains)  # type: ignore[return-value]
+
+
+def parse_exposure(value: Any) -> float | str:
+    """EV as a float (``"+0.5"`` accepted), or ``"auto"``; :class:`OptionsError` otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        ev = float(value)
+    except (TypeError, ValueError):
+        raise OptionsError("--exposure", f"{value!r} is neither a number of EV nor auto") from None
+    if not (math.isfinite(ev) and abs(ev) <= 10):
+        raise OptionsError("--exposure", f"{value!r} EV is outside -10..+10")
+    return ev
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(DevelopOptions))
+
+
+def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            raise OptionsError(_flag(name), f"unknown {what}; known: {', '.join(map(_flag, FIELDS))}")
+        out[name] = value
+    return out
+
+
+# --- presets ---------------------------------------------------------------------------------------
+#: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading).
+PRESET_KEYS = ("bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
+               "half_size", "size", "strip_metadata")
+
+
+def bundled_presets() -> dict[str, str]:
+    """Name -> description of every bundled preset."""
+    folder = resources.files(__package__) / "presets"
+    found = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            found[entry.name[:-5]] = str(tomllib.loads(entry.read_text()).get("description", ""))
+    return found
+
+
+def preset_values(name_or_path: str | Path) -> dict[str, Any]:
+    """The options a preset sets: a bundled name or a ``.toml`` file (``description`` ignored).
+    :class:`OptionsError` for a missing or unreadable file and for keys it may not hold."""
+    text = str(name_or_path)
+    bundled = resources.files(__package__) / "presets" / f"{text}.toml"
+    try:
+        if "/" not in text and not text.endswith(".toml") and bundled.is_file():
+            data = tomllib.loads(bundled.read_text())
+        else:
+            data = tomllib.loads(Path(text).read_text())
+    except FileNotFoundError:
+        raise OptionsError("--preset", f"{text}: no such preset or file (bundled: "
+                           f"{', '.join(bundled_presets())})") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise OptionsError("--preset", f"{text}: not a readable TOML file ({exc})") from None
+    data.pop("description", None)
+    values = _fields(data, "preset key")
+    extra = [k for k in values if k not in PRESET_KEYS]
+    if extra:
+        raise OptionsError("--preset", f"{text}: {', '.join(extra)} cannot be set by a preset "
+                           f"(allowed: {', '.join(PRESET_KEYS)})")
+    return values
+
+
+def load_preset(name_or_path: str | Path, base: DevelopOptions | None = None) -> DevelopOptions:
+    """``base`` (or the defaults) with the preset's options."""
+    return DevelopOptions.of(base, **preset_values(name_or_path))
