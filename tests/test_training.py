@@ -278,3 +278,23 @@ def test_cli_eval_on_a_paired_folder(tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "e.json").read_text())["mean"]
     assert scores["microisp"]["psnr"] > 30 and scores["LibRaw AHD"]["psnr"] > 30
+
+
+def test_loss_pulls_outputs_back_into_range():
+    """Below 0 (and above 1 where the target is not clipped) the loss still has a gradient: a plain
+    clip has none, and the network learnt to leave dark, saturated tones below 0 (a colour bias)."""
+    import tensorflow as tf
+
+    from microisp_cli.colour import srgb_encode
+    from microisp_cli.training.train import render_for_loss
+
+    x = np.array([-0.05, 0.2, 1.1, 1.1], np.float32).reshape(1, 1, 4, 1) * np.ones((1, 1, 1, 3), np.float32)
+    target = np.array([0.1, 0.5, 0.9, 1.0], np.float32).reshape(1, 1, 4, 1) * np.ones((1, 1, 1, 3), np.float32)
+    v = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        out = render_for_loss(v, tf.eye(3)[None], tf.constant(target))
+        loss = tf.reduce_sum(tf.square(out - target))
+    grad = tape.gradient(loss, v).numpy()[0, 0, :, 0]
+    assert grad[0] < 0 and grad[2] > 0        # below 0: pushed up; over 1 with target 0.9: pushed down
+    assert grad[3] == 0                        # over 1 where the target is clipped: free
+    np.testing.assert_allclose(out.numpy()[0, 0, 1], srgb_encode(np.float32(0.2)), rtol=1e-6)

@@ -40,13 +40,17 @@ BRADFORD = np.array([[0.8951, 0.2664, -0.1614],
 
 
 # --- transfer curves ------------------------------------------------------------------------------
+#: The sRGB curve's constants (IEC 61966-2-1): linear segment below BREAK, then a 1/GAMMA power.
+SRGB_BREAK, SRGB_SLOPE, SRGB_GAMMA, SRGB_OFFSET = 0.0031308, 12.92, 2.4, 0.055
+
+
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
     """The sRGB transfer curve (IEC 61966-2-1) on values in [0, 1]; float32 in, float32 out."""
     linear = np.asarray(linear, np.float32)
-    low = linear * np.float32(12.92)
-    high = np.float32(1.055) * np.power(np.maximum(linear, np.float32(0.0031308)), np.float32(1 / 2.4)) \
-        - np.float32(0.055)
-    return np.where(linear <= np.float32(0.0031308), low, high).astype(np.float32)
+    low = linear * np.float32(SRGB_SLOPE)
+    high = np.float32(1 + SRGB_OFFSET) * np.power(np.maximum(linear, np.float32(SRGB_BREAK)),
+                                                  np.float32(1 / SRGB_GAMMA)) - np.float32(SRGB_OFFSET)
+    return np.where(linear <= np.float32(SRGB_BREAK), low, high).astype(np.float32)
 
 
 def srgb_decode(encoded: np.ndarray) -> np.ndarray:

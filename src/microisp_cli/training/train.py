@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import defaults
+from ..colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
 from ..model import ModelConfig, grow_parameters, init_parameters
 from ..weights import Conditioning, Weights, load_weights, save_weights
 from . import data
@@ -82,11 +83,12 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 
 
 def srgb_curve_tf(x):
+    """:func:`colour.srgb_encode` (same constants) on a TensorFlow tensor, clipped to [0, 1] first."""
     import tensorflow as tf
 
     x = tf.clip_by_value(x, 0.0, 1.0)
-    return tf.where(x <= 0.0031308, 12.92 * x,
-                    1.055 * tf.pow(tf.maximum(x, 0.0031308), 1.0 / 2.4) - 0.055)
+    return tf.where(x <= SRGB_BREAK, SRGB_SLOPE * x,
+                    (1 + SRGB_OFFSET) * tf.pow(tf.maximum(x, SRGB_BREAK), 1.0 / SRGB_GAMMA) - SRGB_OFFSET)
 
 
 def render_tf(linear, cam_to_srgb):
@@ -105,8 +107,8 @@ def render_for_loss(linear, cam_to_srgb, target):
     import tensorflow as tf
 
     x = tf.einsum("bhwc,bdc->bhwd", linear, cam_to_srgb)
-    below = tf.minimum(x, 0.0) * 12.92
-    above = tf.maximum(x - 1.0, 0.0) * (1.055 / 2.4) * tf.cast(target < 1.0, x.dtype)
+    below = tf.minimum(x, 0.0) * SRGB_SLOPE
+    above = tf.maximum(x - 1.0, 0.0) * ((1 + SRGB_OFFSET) / SRGB_GAMMA) * tf.cast(target < 1.0, x.dtype)
     return srgb_curve_tf(x) + below + above
 
 
