@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from microisp_cli.encode import (atomic_file, default_bits, format_for, insert_jpeg_icc,
+from microisp_cli.batch import atomic_file
+from microisp_cli.encode import (default_bits, format_for, insert_jpeg_icc,
                                  srgb_icc_profile, write_image)
 from microisp_cli.errors import OutputError
 

@@ -26,9 +26,9 @@ from typing import Literal
 
 import numpy as np
 
-from . import defaults, encode, render
+from . import batch, defaults, encode, render
 from .bayer import PackedBayerSource
-from .errors import MicroISPError
+from .errors import MicroISPError, OutputError, OutputExistsError
 from .raw import DumpFormat, Mosaic, decode, grey_world
 from .runtimes.base import SegmentRunner
 from .weights import Conditioning, Weights, load_weights
@@ -184,15 +184,20 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
     """Develop ``path`` and write it to ``output`` (format from its extension), atomically.
 
     ``bits``: None takes the format's default (PNG and JPEG 8, TIFF 16). Raises
-    :class:`errors.OutputError` if ``output`` exists and not ``overwrite``, before any work.
+    :class:`errors.OutputExistsError` if ``output`` exists (or appears while it is developed)
+    and not ``overwrite``, and :class:`errors.OutputError` if it is the input file itself (also
+    through links), before any work.
     """
     output = Path(output)
     kind = encode.format_for(output)
     bits = bits if bits is not None else encode.default_bits(output)
     if kind == "jpeg" and bits != 8:
         raise encode.OutputError(f"{output}: JPEG is 8-bit only (got --bits {bits})")
-    if output.exists() and not overwrite:
-        raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
+    problem = batch.existing_output(output, overwrite)
+    if problem is not None:
+        raise OutputExistsError(problem)
+    if batch.same_file(path, output):
+        raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
                     attention=attention, dump=dump, cfa=cfa, max_megapixels=max_megapixels,
                     progress=progress)
@@ -224,18 +229,16 @@ class FileResult:
 
 def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
     """The ``"skipped"`` result when ``output`` exists and not ``overwrite``; None when there is work."""
-    output = Path(output)
-    if output.exists() and not overwrite:
-        return FileResult(Path(source), output, "skipped",
-                          f"{output} exists (use --overwrite to replace it)")
-    return None
+    problem = batch.existing_output(output, overwrite)
+    return None if problem is None else FileResult(Path(source), Path(output), "skipped", problem)
 
 
 def develop_file(source: str | Path, output: str | Path, weights: Weights, *, runner: SegmentRunner,
                  overwrite: bool = False, progress: Progress | None = None, **options) -> FileResult:
     """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
     unwritable output, but returns a ``"failed"`` :class:`FileResult` naming the cause (one
-    line); an existing ``output`` is skipped unless ``overwrite``. ``options``: those of
+    line); an existing ``output`` (also one that appears while the file is developed) is skipped
+    unless ``overwrite``; running out of memory fails the file, not the batch. ``options``: those of
     :func:`develop_to_file` (``bits``, ``quality``, ``tile_size``, ``attention``, ``dump``, ``cfa``,
     ``max_megapixels``). Errors that are not :class:`MicroISPError` or :class:`OSError` are bugs
     and propagate. The serial CLI and every Dask task run this same function."""
@@ -251,6 +254,10 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights, *, ru
         try:
             develop_to_file(source, output, weights, runner=runner, overwrite=overwrite,
                             progress=progress, **options)
+        except OutputExistsError as exc:  # it appeared while this file was developed
+            return FileResult(source, output, "skipped", str(exc))
+        except MemoryError:
+            failure = "not enough memory to develop it"
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
         except OSError as exc:

@@ -1,19 +1,16 @@
 """Encoding: atomic writes of PNG (8/16-bit), TIFF (tifffile) and JPEG, each with the sRGB profile.
 
-Every writer writes into a temporary file in the destination's folder and renames it over the
-destination only when complete (``os.replace``), so a failure or Ctrl-C never leaves a partial
-file. The embedded sRGB ICC profile (version 2) is built here from the published constants of
+Every writer writes into a temporary file in the destination's folder, published under the
+destination's name only when complete (``batch.atomic_file``), so a failure, Ctrl-C or SIGTERM
+never leaves a partial file and an existing file is never replaced without ``overwrite``. The embedded sRGB ICC profile (version 2) is built here from the published constants of
 IEC 61966-2-1: D50-adapted primaries (Bradford), the D50 white point and a 1024-entry tone curve.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import struct
-import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import BinaryIO
@@ -85,50 +82,6 @@ def srgb_icc_profile() -> bytes:
               + b"\0" * 4 + b"\0" * 16 + b"\0" * 28)
     assert len(header) == 128
     return header + table + blobs
-
-
-# --- atomic writes ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_file(path: str | Path, overwrite: bool = False) -> Iterator[BinaryIO]:
-    """A binary file handle on a temporary file beside ``path``, renamed over ``path`` on success.
-
-    Raises :class:`OutputError` when ``path`` exists (and not ``overwrite``) or cannot be written.
-    On any exception (KeyboardInterrupt included) the temporary file is removed.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists (use --overwrite to replace it)")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise OutputError(f"{path}: cannot write there ({blocker} is a file, not a folder)")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    tmp = Path(tmp_name)
-    try:
-        os.close(fd)
-        with open(tmp, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --- PNG ------------------------------------------------------------------------------------------
@@ -232,6 +185,8 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPE
         def writer(h): write_tiff_stream(h, image)  # noqa: E704
     else:
         def writer(h): write_png_stream(h, image)  # noqa: E704
+    from .batch import atomic_file
+
     with atomic_file(path, overwrite) as handle:
         writer(handle)
     return path

@@ -1,0 +1,58 @@
+"""Opening the files a user names: regular files only, of bounded size.
+
+A FIFO, a socket or a device (``/dev/zero``, ``/dev/urandom``) named as an input, a weights
+manifest or a model would block a read forever or never end; every file microisp reads is first
+checked here. The file is opened with ``O_NONBLOCK`` (opening a FIFO then returns at once) and
+checked on the opened descriptor, so it cannot be swapped for a FIFO between the check and the read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+#: What a file type is called in messages.
+_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
+
+
+def not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` cannot be read as a file ("is a FIFO (named pipe)" ...), or
+    None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return f"is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a regular file"
+
+
+def open_regular(path: str | Path, error: type[Exception], max_bytes: int | None = None):
+    """A binary file object on ``path``, which must be a regular file of at most ``max_bytes``.
+
+    Raises ``error(message)`` (one line, without the path) otherwise, or when it cannot be opened.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error(f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        problem = not_regular(info.st_mode)
+        if problem is None and max_bytes is not None and info.st_size > max_bytes:
+            problem = f"too large ({info.st_size} bytes; at most {max_bytes} expected)"
+        if problem is not None:
+            raise error(problem)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | Path, error: type[Exception], max_bytes: int) -> bytes:
+    """The bytes of ``path`` (see :func:`open_regular`), reading at most ``max_bytes``."""
+    with open_regular(path, error, max_bytes) as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew while read
+        raise error(f"too large (more than {max_bytes} bytes)")
+    return data
