@@ -271,23 +271,13 @@ def b_weights(rng, assets, case_dir):
 
 
 # --- .tflite --------------------------------------------------------------------------------------
-def metadata_span(data: bytes) -> tuple[int, int]:
-    """Where the JSON of a ``.tflite`` export's ``microisp`` metadata lies in its bytes."""
-    marker = data.index(b'"format": "microisp-tflite/1"')
-    for start in range(marker, -1, -1):
-        if data[start:start + 1] == b"{":
-            try:
-                meta, end = json.JSONDecoder().raw_decode(data[start:].decode("latin-1"))
-            except ValueError:
-                continue
-            if isinstance(meta, dict) and meta.get("format") == "microisp-tflite/1":
-                return start, start + end
-    raise ValueError("no microisp metadata")
-
-
 def b_tflite(rng, assets, case_dir):
+    from microisp_cli.runtimes.litert import read_metadata
+
     data = bytearray(assets.tflite)
-    meta_at, meta_end = metadata_span(assets.tflite)
+    meta = json.dumps(read_metadata(assets.tflite), sort_keys=True).encode()  # as export writes it
+    meta_at = assets.tflite.index(meta)
+    meta_end = meta_at + len(meta)
     what = rng.choice(["truncate", "truncate", "bit flips", "bit flips in metadata", "metadata field",
                        "random body", "tiny"])
     if what == "truncate":

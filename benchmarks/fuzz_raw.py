@@ -614,7 +614,8 @@ def run_cli_case(job: dict) -> dict:
         os.chdir(saved[2])
     text = err.getvalue()
     lines = [ln for ln in text.split("\n") if ln.strip()]
-    answer: dict[str, object] = {"exit": code, "message": (lines or [""])[0][:300]}
+    shown = [ln for ln in lines if ln.startswith(("error:", "Error:", "skipped"))] or lines or [""]
+    answer: dict[str, object] = {"exit": code, "message": shown[0][:300]}
     new = sorted(_listing(job["cwd"]) - listed)
     images = [p for p in new if p.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(p)]
     done = [int(m.group(1)) for ln in lines for m in [re.fullmatch(r"(\d+) done, .*", ln)] if m]

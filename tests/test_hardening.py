@@ -344,23 +344,13 @@ def tflite(tmp_path_factory):
     return path, manifest
 
 
-def metadata_span(data: bytes) -> tuple[int, int]:
-    """Where the JSON of a ``.tflite`` export's ``microisp`` metadata lies in its bytes."""
-    marker = data.index(b'"format": "microisp-tflite/1"')
-    for start in range(marker, -1, -1):
-        if data[start:start + 1] == b"{":
-            try:
-                meta, end = json.JSONDecoder().raw_decode(data[start:].decode("latin-1"))
-            except ValueError:
-                continue
-            if isinstance(meta, dict) and meta.get("format") == "microisp-tflite/1":
-                return start, start + end
-    raise ValueError("no microisp metadata")
-
-
 def _hostile_tflite(good: Path, case: str, folder: Path) -> Path:
+    from microisp_cli.runtimes.litert import read_metadata
+
     data = good.read_bytes()
-    meta_at, meta_end = metadata_span(data)
+    meta = json.dumps(read_metadata(good), sort_keys=True).encode()  # as export writes it
+    meta_at = data.index(meta)
+    meta_end = meta_at + len(meta)
     if case.startswith("truncated"):
         data = data[:len(data) * int(case.split()[1].rstrip("%")) // 100] if "%" in case else data[:64]
     elif case == "claims another network":
@@ -388,6 +378,27 @@ def test_hostile_tflite_is_one_line_model_file_error(tflite, tmp_path, case):
                          env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120)  # a crash ends only this
     assert out.returncode == 0 and out.stdout.startswith("ModelFileError"), (out.returncode, out.stdout, out.stderr)
     assert out.stdout.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_tflite_that_loads_but_cannot_run_fails_each_file_in_one_line(tflite, tmp_path):
+    """A stride beyond what LiteRT's kernels accept (the fuzz campaign's bit flip did this)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    good, manifest = tflite
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(good.read_bytes()))
+    conv = [i for i, c in enumerate(model.operatorCodes)
+            if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.CONV_2D]
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if op.opcodeIndex in conv:
+                op.builtinOptions.strideH = 1 << 15
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    result = run(_dng(tmp_path / "a.dng"), _dng(tmp_path / "b.dng"), "-o", tmp_path / "out", "--tile-size", "64",
+                 "--backend", "tflite", "--model", bad, "--weights", manifest)
+    assert result.exit_code == 1 and _lines(result)[-1] == "0 done, 0 skipped, 2 failed"
+    assert f"{bad}: LiteRT cannot run it (" in _lines(result)[0] and not (tmp_path / "out").exists()
 
 
 def test_hostile_tflite_through_the_cli(tflite, tmp_path):

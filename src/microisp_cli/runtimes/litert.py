@@ -167,9 +167,15 @@ class LiteRTRunner:
             for i in range(BRANCHES):
                 feeds[f"pre_{i}"], feeds[f"skip_{i}"] = pieces[i], pieces[BRANCHES + i]
                 feeds[f"scale_{i}"] = scales[i]
-        out = self._segments[index](**feeds)
+        out = self._run(self._segments[index], feeds)
         return out["rgb" if index == self.config.num_segments - 1 else "state"]
 
     def head(self, index, samples) -> np.ndarray:
         feeds = {f"samples_{i}": s for i, s in enumerate(self._split(samples, BRANCHES))}
-        return self._heads[index](**feeds)["attention"]
+        return self._run(self._heads[index], feeds)["attention"]
+
+    def _run(self, signature, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            return signature(**feeds)
+        except RuntimeError as exc:  # a corrupt file that loads but cannot run (a kernel refuses it)
+            raise ModelFileError(f"{self.path}: LiteRT cannot run it ({str(exc).splitlines()[0]})") from None
