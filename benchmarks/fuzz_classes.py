@@ -103,9 +103,9 @@ def b_names(rng, assets, case_dir):
             f.write(content)
         made.append(os.fsdecode(path))
     if rng.random() < 0.5:  # given directly, or as the folder
-        return dict(argv=[*made, "-o", case_dir / "out", "--tile-size", "0"], inputs=made,
+        return dict(argv=[*made, "-o", f"{case_dir}/out/", "--tile-size", "0"], inputs=made,
                     description=f"{len(made)} odd names, given directly")
-    return dict(argv=[src, "-o", case_dir / "out", "--tile-size", "0"], inputs=made,
+    return dict(argv=[src, "-o", f"{case_dir}/out/", "--tile-size", "0"], inputs=made,
                 description=f"{len(made)} odd names in a folder")
 
 
@@ -133,7 +133,7 @@ def b_special(rng, assets, case_dir):
     elif what == "dangling link":
         (case_dir / "x.dng").symlink_to(case_dir / "missing")
         argv = [case_dir / "x.dng", good]
-    argv += ["-o", case_dir / "out", "--tile-size", "0"]
+    argv += ["-o", f"{case_dir}/out/", "--tile-size", "0"]
     if what.endswith("weights"):
         argv += ["--weights", fifo.with_suffix(".json") if "fifo" in what else "/dev/zero"]
         if "fifo" in what:
@@ -186,7 +186,7 @@ def b_npy_header(rng, assets, case_dir):
                                                                             np.uint8).tobytes())
     good = case_dir / "good.dng"
     good.write_bytes(assets.dng)
-    return dict(argv=[path, good, "-o", case_dir / "out", "--tile-size", "0"], inputs=[str(good)],
+    return dict(argv=[path, good, "-o", f"{case_dir}/out/", "--tile-size", "0"], inputs=[str(good)],
                 description=f"{shape} {dtype}, data {data}")
 
 
@@ -225,6 +225,9 @@ def b_weights(rng, assets, case_dir):
         depth = rng.choice([100, 1000, 10_000, 100_000])
         text = '{"format": "microisp-weights/1", "model": ' + "[" * depth + "]" * depth + "}"
         what += f" {depth}"
+    elif what == "not json":
+        text = rng.choice(["", "{", "[1, 2", "\x00\x01", '{"format": "microisp-weights/1", "model": NaN}',
+                           '"a string"', "\ufeff{}", "null"])
     elif what == "huge text":
         text = json.dumps(manifest) + " " * rng.choice([1 << 20, 3 << 20])
     elif what == "missing key":

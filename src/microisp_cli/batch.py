@@ -173,6 +173,13 @@ def existing_output(output: str | Path, overwrite: bool = False) -> str | None:
     return None
 
 
+def appeared(output: str | Path) -> OutputExistsError:
+    """The error for an output that did not exist when its file was planned but does by the time
+    it is written (another run, another program): it is left as it is."""
+    return OutputExistsError(f"{output} appeared while it was being developed: left as it is "
+                             "(use --overwrite to replace it)")
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether ``a`` and ``b`` are one file (through links, hard links and ``..``)."""
     try:
@@ -242,19 +249,17 @@ def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
     if overwrite:
         os.replace(tmp, path)
         return
-    appeared = OutputExistsError(f"{path} appeared while it was being developed: left as it is "
-                                 "(use --overwrite to replace it)")
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise appeared from None
+        raise appeared(path) from None
     except OSError as exc:
         if exc.errno not in _NO_LINKS:
             raise
         try:  # claim the name, then move the file over the claim (ours)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
-            raise appeared from None
+            raise appeared(path) from None
         os.replace(tmp, path)
         return
     os.unlink(tmp)

@@ -254,8 +254,8 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights, *, ru
         try:
             develop_to_file(source, output, weights, runner=runner, overwrite=overwrite,
                             progress=progress, **options)
-        except OutputExistsError as exc:  # it appeared while this file was developed
-            return FileResult(source, output, "skipped", str(exc))
+        except OutputExistsError:  # it did not exist above: it appeared while this file was developed
+            return FileResult(source, output, "skipped", str(batch.appeared(output)))
         except MemoryError:
             failure = "not enough memory to develop it"
         except MicroISPError as exc:

@@ -38,7 +38,7 @@ def open_regular(path: str | Path, error: type[Exception], max_bytes: int | None
         info = os.fstat(fd)
         problem = not_regular(info.st_mode)
         if problem is None and max_bytes is not None and info.st_size > max_bytes:
-            problem = f"too large ({info.st_size} bytes; at most {max_bytes} expected)"
+            problem = f"is too large ({info.st_size} bytes; at most {max_bytes} expected)"
         if problem is not None:
             raise error(problem)
         if hasattr(os, "set_blocking"):
@@ -54,5 +54,5 @@ def read_regular(path: str | Path, error: type[Exception], max_bytes: int) -> by
     with open_regular(path, error, max_bytes) as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while read
-        raise error(f"too large (more than {max_bytes} bytes)")
+        raise error(f"is too large (more than {max_bytes} bytes)")
     return data

@@ -16,8 +16,9 @@ result, never a retry. A worker that dies mid-file (killed, out of memory) costs
 time: the scheduler runs its file again on another worker (up to Dask's
 ``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed).
 Outputs are written atomically by the workers (``batch.atomic_file``); leftover temporary files
-of killed attempts (and of earlier killed runs) are removed when the batch starts and ends. Inputs, outputs and a ``--model`` file must be at the same paths on
-every worker (a shared file system); paths are made absolute before they are sent.
+of killed attempts (and of earlier killed runs) are removed when the batch starts and ends.
+Inputs, outputs and a ``--model`` file must be at the same paths on every worker (a shared file
+system); paths are made absolute before they are sent.
 
 dask.distributed is imported only when a batch runs.
 """

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import tempfile
 import warnings
@@ -272,7 +273,7 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
         with open_regular(path, InputError) as f:
             shape, fortran, dtype = _npy_header(f)
             check_npy_header(shape, dtype, os.fstat(f.fileno()).st_size - f.tell(), max_megapixels)
-            array = np.fromfile(f, dtype, int(np.prod(shape)))
+            array = np.fromfile(f, dtype, math.prod(shape))
         array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"not a readable .npy array ({exc})") from None
@@ -325,13 +326,13 @@ def check_npy_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int,
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 4)):
         raise UnsupportedSensorError(f"unsupported sensor layout: array of shape {shape}; "
                                      "expected (H, W) Bayer or (H/2, W/2, 4) packed")
-    if min(shape) == 0:
+    if min(shape) <= 0:
         raise InputError(f"empty array of shape {shape}: no pixels")
     if dtype.kind not in "iuf" or dtype.itemsize > 8:
         raise InputError(f"unsupported array type {dtype}; expected integers or floats")
     scale = 2 if len(shape) == 3 else 1
     check_megapixels(shape[1] * scale, shape[0] * scale, max_megapixels, "a .npy mosaic")
-    declared = int(np.prod(shape)) * dtype.itemsize
+    declared = math.prod(shape) * dtype.itemsize
     if data_bytes < declared:
         raise InputError(f"truncated: the header declares {shape} {dtype} ({declared} bytes), "
                          f"the file holds {max(data_bytes, 0)}")

@@ -157,7 +157,7 @@ def _load_manifest(manifest_path: Path) -> Weights:
     manifest's bytes (``defaults.MAX_MANIFEST_BYTES``), its model config (``ModelConfig``'s
     limits), the ``.npz`` file, and each array's shape and type, read from the zip member's
     header before it is inflated (:func:`_read_params`)."""
-    text = _read(manifest_path, defaults.MAX_MANIFEST_BYTES, "(the weights manifest)")
+    text = _read(manifest_path, defaults.MAX_MANIFEST_BYTES, "the weights manifest")
     try:
         manifest = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -173,7 +173,7 @@ def _load_manifest(manifest_path: Path) -> Weights:
     npz_path = manifest_path.parent / str(manifest.get("file", ""))
     shapes = parameter_shapes(config)
     blob = _read(npz_path, 8 * count_parameters(config) + 1024 * len(shapes) + 65536,
-                 "(the weights file of its manifest)")
+                 "the weights file")
     if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
         raise WeightsError(f"{npz_path}: sha256 does not match its manifest (corrupt or replaced file)")
     try:

@@ -114,7 +114,7 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
     import shutil
     import tempfile
 
-    from ..batch import remove_stale_temporaries, sigterm_as_interrupt
+    from ..batch import Interrupted, remove_stale_temporaries, sigterm_as_interrupt
     from ..develop import FileResult, cached_runner, develop_file, skip_result
     from ..encode import format_for
     from ..weights import load_weights
@@ -241,6 +241,7 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
+
     def to_standard_output(result: FileResult) -> FileResult:
         """The developed file copied to standard output, whole (it was complete before)."""
         if result.status != "done":
@@ -292,9 +293,9 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
                                     lambda name: progress.update(files, description=printable(name),
                                                                  advance=1))
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (batch.Interrupted)
-        what = "terminated" if hasattr(exc, "exit_code") else "interrupted"
-        show(f"{what}: the file being written was not left behind")
-        raise SystemExit(getattr(exc, "exit_code", 130)) from None
+        signalled = isinstance(exc, Interrupted)
+        show(f"{'terminated' if signalled else 'interrupted'}: the file being written was not left behind")
+        raise SystemExit(exc.exit_code if signalled else 130) from None
     finally:
         if stdout_dir is not None:
             shutil.rmtree(stdout_dir, ignore_errors=True)
