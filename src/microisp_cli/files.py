@@ -17,6 +17,10 @@ _KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device
           stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
 
 
+class Unreadable(Exception):
+    """Why a file cannot be read, without its path (the caller names it)."""
+
+
 def not_regular(mode: int) -> str | None:
     """Why a file of this ``st_mode`` cannot be read as a file ("is a FIFO (named pipe)" ...), or
     None for a regular file."""
@@ -25,10 +29,11 @@ def not_regular(mode: int) -> str | None:
     return f"is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a regular file"
 
 
-def open_regular(path: str | Path, error: type[Exception], max_bytes: int | None = None):
+def open_regular(path: str | Path, error: type[Exception] = Unreadable, max_bytes: int | None = None):
     """A binary file object on ``path``, which must be a regular file of at most ``max_bytes``.
 
-    Raises ``error(message)`` (one line, without the path) otherwise, or when it cannot be opened.
+    Raises ``error(message)`` (one line, without the path: ``is a FIFO (named pipe), not a regular
+    file``) otherwise, or when it cannot be opened.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -49,10 +54,11 @@ def open_regular(path: str | Path, error: type[Exception], max_bytes: int | None
         raise
 
 
-def read_regular(path: str | Path, error: type[Exception], max_bytes: int) -> bytes:
-    """The bytes of ``path`` (see :func:`open_regular`), reading at most ``max_bytes``."""
-    with open_regular(path, error, max_bytes) as handle:
+def read_regular(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` (see :func:`open_regular`), at most ``max_bytes``; :class:`Unreadable`
+    otherwise."""
+    with open_regular(path, Unreadable, max_bytes) as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:  # grew while read
-        raise error(f"is too large (more than {max_bytes} bytes)")
+        raise Unreadable(f"is too large (more than {max_bytes} bytes)")
     return data

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import defaults
 from .errors import WeightsError
-from .files import read_regular
+from .files import Unreadable, read_regular
 from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters, count_parameters, parameter_shapes
 
 FORMAT = "microisp-weights/1"
@@ -141,14 +141,10 @@ def save_weights(weights: Weights, path: str | Path, extra: Mapping[str, Any] | 
     return manifest_path
 
 
-class _Problem(Exception):
-    """A reason, without the path, for :func:`files.read_regular`."""
-
-
 def _read(path: Path, max_bytes: int, what: str) -> bytes:
     try:
-        return read_regular(path, _Problem, max_bytes)
-    except _Problem as exc:
+        return read_regular(path, max_bytes)
+    except Unreadable as exc:
         raise WeightsError(f"{path}: {what} {exc}") from None
 
 

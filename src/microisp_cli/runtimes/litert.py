@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import defaults
 from ..errors import MicroISPError
-from ..files import read_regular
+from ..files import Unreadable, read_regular
 from ..model import BRANCHES, ModelConfig
 
 #: Name of the metadata entry holding the export's JSON description.
@@ -34,10 +34,6 @@ class ModelFileError(MicroISPError):
     """A ``.tflite`` file is missing, unreadable, or not a segmented microisp export."""
 
 
-class _Problem(Exception):
-    """A reason, without the path, for :func:`files.read_regular`."""
-
-
 def _load_flatbuffer(source: str | Path | bytes):
     from ai_edge_litert import schema_py_generated as schema
 
@@ -45,8 +41,8 @@ def _load_flatbuffer(source: str | Path | bytes):
         data = bytes(source)
     else:
         try:
-            data = read_regular(source, _Problem, defaults.MAX_MODEL_BYTES)
-        except _Problem as exc:
+            data = read_regular(source, defaults.MAX_MODEL_BYTES)
+        except Unreadable as exc:
             raise ModelFileError(f"{source}: {exc}") from None
     try:
         if not schema.Model.ModelBufferHasIdentifier(data, 0):
