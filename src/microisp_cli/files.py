@@ -1,4 +1,5 @@
-"""Opening the files a user names: regular files only, of bounded size.
+"""Opening the files a user names: regular files only, of bounded size; ``.npy`` headers read
+before any sample.
 
 A FIFO, a socket or a device (``/dev/zero``, ``/dev/urandom``) named as an input, a weights
 manifest or a model would block a read forever or never end; every file microisp reads is first
@@ -11,6 +12,9 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
 
 #: What a file type is called in messages.
 _KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
@@ -62,3 +66,19 @@ def read_regular(path: str | Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:  # grew while read
         raise Unreadable(f"is too large (more than {max_bytes} bytes)")
     return data
+
+
+def npy_header(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) from the header of the ``.npy`` stream ``f`` (a file, a zip
+    member), which is left at the first sample; ValueError for a header that is not one."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(f)
+    read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    return tuple(int(n) for n in shape), bool(fortran), np.dtype(dtype)
+
+
+def npy_shaped(flat: np.ndarray, shape: tuple[int, ...], fortran: bool) -> np.ndarray:
+    """The samples ``flat`` read after a ``.npy`` header, as the array it declares."""
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)

@@ -42,7 +42,7 @@ import numpy as np
 
 from . import defaults
 from .errors import ImageTooLargeError, InputError, MicroISPWarning, UnsupportedSensorError
-from .files import open_regular
+from .files import npy_header, npy_shaped, open_regular
 
 CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
 CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
@@ -271,10 +271,9 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
     """
     try:
         with open_regular(path, InputError) as f:
-            shape, fortran, dtype = _npy_header(f)
+            shape, fortran, dtype = npy_header(f)
             check_npy_header(shape, dtype, os.fstat(f.fileno()).st_size - f.tell(), max_megapixels)
-            array = np.fromfile(f, dtype, math.prod(shape))
-        array = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+            array = npy_shaped(np.fromfile(f, dtype, math.prod(shape)), shape, fortran)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"not a readable .npy array ({exc})") from None
     except MemoryError:
@@ -302,17 +301,6 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
         array, bits = array.astype(np.uint16), None
     bits = fmt.bits if fmt.bits is not None else bits if bits is not None else _infer_bits(array)
     return _dump_mosaic(np.ascontiguousarray(array), fmt, bits, f".npy {kind}, {fmt.cfa}, {bits}-bit")
-
-
-def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """(shape, fortran order, dtype) from the header of the ``.npy`` file open as ``f``, which is
-    left at the first sample."""
-    from numpy.lib import format as npy
-
-    version = npy.read_magic(f)
-    read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-    shape, fortran, dtype = read(f)
-    return tuple(int(n) for n in shape), bool(fortran), np.dtype(dtype)
 
 
 def check_npy_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int,

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import zipfile
 from collections.abc import Mapping
 from importlib import resources
@@ -27,7 +28,7 @@ import numpy as np
 
 from . import defaults
 from .errors import WeightsError
-from .files import Unreadable, read_regular
+from .files import Unreadable, npy_header, npy_shaped, read_regular
 from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters, count_parameters, parameter_shapes
 
 FORMAT = "microisp-weights/1"
@@ -187,8 +188,6 @@ def _load_manifest(manifest_path: Path) -> Weights:
 def _read_params(blob: bytes, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` (bytes) as float32; each member's name, shape and type are checked
     against ``shapes`` from its ``.npy`` header before the member is inflated."""
-    from numpy.lib import format as npy
-
     params: dict[str, np.ndarray] = {}
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         for info in archive.infolist():
@@ -196,19 +195,14 @@ def _read_params(blob: bytes, shapes: Mapping[str, tuple[int, ...]]) -> dict[str
             if name not in shapes or name in params:
                 raise ValueError(f"unexpected or repeated array {info.filename!r}")
             with archive.open(info) as member:
-                version = npy.read_magic(member)
-                read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-                shape, fortran, dtype = read(member)
-                if tuple(shape) != tuple(shapes[name]) or np.dtype(dtype).kind != "f" \
-                        or np.dtype(dtype).itemsize > 8:
-                    raise ValueError(f"{name} is {np.dtype(dtype)} {tuple(shape)}, expected float "
-                                     f"{tuple(shapes[name])}")
-                count = int(np.prod(shape))
-                data = member.read(count * np.dtype(dtype).itemsize + 1)
-            if len(data) != count * np.dtype(dtype).itemsize:
-                raise ValueError(f"{name}: {len(data)} bytes of data for {tuple(shape)} {np.dtype(dtype)}")
-            array = np.frombuffer(data, dtype)
-            params[name] = (array.reshape(shape[::-1]).T if fortran else array.reshape(shape)).astype(np.float32)
+                shape, fortran, dtype = npy_header(member)
+                if shape != tuple(shapes[name]) or dtype.kind != "f" or dtype.itemsize > 8:
+                    raise ValueError(f"{name} is {dtype} {shape}, expected float {tuple(shapes[name])}")
+                size = math.prod(shape) * dtype.itemsize
+                data = member.read(size + 1)
+            if len(data) != size:
+                raise ValueError(f"{name}: {len(data)} bytes of data for {shape} {dtype}")
+            params[name] = npy_shaped(np.frombuffer(data, dtype), shape, fortran).astype(np.float32)
     return params
 
 
