@@ -531,6 +531,7 @@ def test_standard_output(tmp_path):
     (["-o", "-"], "give its format with --format"),
     (["-o", "-", "--format", "png", "EXTRA"], "takes exactly one input file"),
     (["-o", "noext"], "-o noext has no extension and is not a folder"),
+    (["-o", ""], "-o is empty"),
 ])
 def test_output_rules(tmp_path, args, message):
     source = _dng(tmp_path / "a.dng")

@@ -109,6 +109,8 @@ def output_is_folder(output: str, inputs: tuple[Path, ...]) -> bool:
     an input folder. A file: one input file and ``output`` has an extension. Raises
     :class:`OutputError` for a file name with several inputs, and for a single input with an
     output that has no extension and does not exist (a typo must not become a folder)."""
+    if not output:
+        raise OutputError("-o is empty: give a file name or a folder")
     path = Path(output)
     if output.endswith(("/", os.sep)) or path.is_dir():
         return True
