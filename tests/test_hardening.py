@@ -226,7 +226,8 @@ def test_fifo_and_devices_as_inputs_fail_at_once(tmp_path):
     lines = _lines(result)
     assert f"error: {fifo}: is a FIFO (named pipe), not a regular file" in lines
     assert "error: /dev/urandom: is a character device, not a regular file" in lines
-    assert lines[-1] == "1 done, 0 skipped, 2 failed" or lines[-1] == "1 done, 0 skipped, 3 failed"
+    assert "error: /dev/null: is a character device, not a regular file" in lines
+    assert lines[-1] == "1 done, 0 skipped, 3 failed"
     assert os.listdir(tmp_path / "out") == ["good.png"]
 
 
@@ -527,20 +528,17 @@ def test_standard_output(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.dng", "a.png"] and not (Path.cwd() / "-").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-o", "-"], "give its format with --format"),
-    (["-o", "-", "--format", "png", "EXTRA"], "takes exactly one input file"),
-    (["-o", "noext"], "-o noext has no extension and is not a folder"),
-    (["-o", ""], "-o is empty"),
+@pytest.mark.parametrize("inputs, args, message", [
+    (1, ["-o", "-"], "give its format with --format"),
+    (2, ["-o", "-", "--format", "png"], "takes exactly one input file"),
+    (1, ["-o", "noext"], "-o noext has no extension and is not a folder"),
+    (1, ["-o", ""], "-o is empty"),
 ])
-def test_output_rules(tmp_path, args, message):
-    source = _dng(tmp_path / "a.dng")
-    args = [str(tmp_path / "b.dng") if a == "EXTRA" else a for a in args]
-    if "EXTRA" in args or str(tmp_path / "b.dng") in args:
-        _dng(tmp_path / "b.dng")
+def test_output_rules(tmp_path, inputs, args, message):
+    sources = [_dng(tmp_path / f"{name}.dng") for name in "ab"[:inputs]]
     before = sorted(os.listdir(tmp_path))
     with contextlib.chdir(tmp_path):
-        result = run(source, *args)
+        result = run(*sources, *args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert sorted(os.listdir(tmp_path)) == before  # no folder named - or noext
 
