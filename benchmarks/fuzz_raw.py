@@ -20,6 +20,12 @@ What it does, deterministically for a given ``--seed`` (case ``i`` draws from it
    does not answer within ``--timeout`` seconds is a *hang*; a worker that dies is a *signal* (or an
    *exit*) attributed to the case it was running; either way the worker is restarted.
 
+4. With ``--kinds``, also (or only) the classes of :mod:`fuzz_classes`: hostile file names,
+   special files, ``.npy`` headers, weights manifests, ``.tflite`` bytes, option values and
+   same-file outputs, each a ``microisp develop`` command line run in the worker in-process and
+   judged by the contract (exit code 0/1/2, no traceback, every line of a known form with names
+   escaped, inputs unchanged, no files left behind).
+
 Outcomes per case: ``developed``, ``typed`` (a :class:`MicroISPError` subclass, message on one
 line), ``traceback`` (any other exception), ``multiline`` (typed, but the message spans lines),
 ``signal``, ``exit``, ``hang``; plus ``leftover`` when a failed case left files in its output folder.
@@ -45,6 +51,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz_classes import CLI_KINDS, Assets, digest, make_cli_case  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_RAW = ROOT.parent / "shared" / "data" / "raw"
@@ -531,10 +540,12 @@ MUTATORS = {
 KINDS = list(MUTATORS) + ["synthetic-meta", "stacked"]
 
 
-def make_case(index: int, seed: int, seeds: list[Seed], folder: Path) -> tuple[str, str, str, bytes]:
-    """(kind, seed name, description, file bytes) of case ``index``; the same for the same seed."""
+def make_case(index: int, seed: int, seeds: list[Seed], folder: Path,
+              kind: str | None = None) -> tuple[str, str, str, bytes]:
+    """(kind, seed name, description, file bytes) of case ``index``; the same for the same seed.
+    ``kind``: the mutation kind (None: ``KINDS`` in rotation)."""
     rng = random.Random(f"{seed}:{index}")
-    kind = KINDS[index % len(KINDS)]
+    kind = kind or KINDS[index % len(KINDS)]
     if kind == "synthetic-meta":
         for _ in range(10):
             made = m_synthetic(rng, folder)
@@ -558,6 +569,76 @@ def make_case(index: int, seed: int, seeds: list[Seed], folder: Path) -> tuple[s
         if done:
             return kind, source.name, "; ".join(done), bytes(buf)
     raise RuntimeError(f"no seed fits mutation {kind}")
+
+
+# --- judging a command line (the CLI classes) --------------------------------------------------
+#: The lines ``microisp develop`` may print on stderr: per-file lines, the summary, click's usage
+#: error (three lines), the interruption line.
+LINE_FORMS = [r"(error|warning): \S.*", r"skipped \S.*", r"\d+ done, \d+ skipped, \d+ failed",
+              r"\S.* -> \S.* \((wrote|replaced), [\d.]+ s\)", r"Usage: .*", r"Try '.*' for help\.",
+              r"Error: .*", r"(interrupted|terminated): .*"]
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
+def _listing(folder: str) -> set[str]:
+    found = set()
+    for root, dirs, files in os.walk(os.fsencode(folder)):
+        found.update(os.fsdecode(os.path.join(root, n)) for n in dirs + files)
+    return found
+
+
+def run_cli_case(job: dict) -> dict:
+    """Run ``microisp`` with ``job["argv"]`` in this process and judge it by the contract."""
+    import io
+    import re
+    import traceback
+
+    from microisp_cli.cli.main import cli
+
+    before, listed = digest(job["inputs"]), _listing(job["cwd"])
+    err, out = io.StringIO(), io.TextIOWrapper(io.BytesIO())
+    saved = sys.stdout, sys.stderr, os.getcwd()
+    sys.stdout, sys.stderr = out, err
+    os.chdir(job["cwd"])
+    tb = None
+    try:
+        cli.main(args=job["argv"], prog_name="microisp", standalone_mode=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - any other exception is the finding
+        code, tb = None, traceback.format_exc()[-4000:]
+    finally:
+        out.flush()
+        sys.stdout, sys.stderr = saved[0], saved[1]
+        os.chdir(saved[2])
+    text = err.getvalue()
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    shown = [ln for ln in lines if ln.startswith(("error:", "Error:", "skipped"))] or lines or [""]
+    answer: dict[str, object] = {"exit": code, "message": shown[0][:300]}
+    new = sorted(_listing(job["cwd"]) - listed)
+    images = [p for p in new if p.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(p)]
+    done = [int(m.group(1)) for ln in lines for m in [re.fullmatch(r"(\d+) done, .*", ln)] if m]
+    left = [p for p in new if os.path.basename(p).startswith(".") or p.endswith(".part")
+            or (os.path.isfile(p) and p not in images)]
+    if len(images) != (done[-1] if done else 0):
+        left += images
+    if tb is not None or "Traceback" in text:
+        answer.update(outcome="traceback", error="traceback", traceback=tb or text[-4000:])
+    elif code not in (0, 1, 2):
+        answer.update(outcome="exit", error=f"exit status {code}")
+    elif any(c in text for c in "\x1b\r\x07\x7f") or not all(c.isprintable() or c == "\n" for c in text):
+        answer.update(outcome="unescaped", error="raw control characters in the output")
+    elif any(not any(re.fullmatch(form, ln) for form in LINE_FORMS) for ln in lines):
+        stray = next(ln for ln in lines if not any(re.fullmatch(form, ln) for form in LINE_FORMS))
+        answer.update(outcome="stray line", error=stray[:200])
+    elif digest(job["inputs"]) != before:
+        answer.update(outcome="input changed", error="an input file was changed or removed")
+    else:
+        answer.update(outcome="cli", error=f"exit {code}")
+    if left:
+        answer["leftover"] = left[:10]
+    return answer
 
 
 # --- the worker (a child process) ---------------------------------------------------------------
@@ -592,10 +673,14 @@ def worker_main(args: argparse.Namespace) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                if job.get("argv"):
+                    raise _CommandLine
                 if job.get("selftest"):
                     _selftest(job["selftest"], Path(job["output"]))
                 develop_to_file(job["path"], job["output"], weights, runner=runner, bits=8,
                                 tile_size=args.tile_size, **extra)
+            except _CommandLine:
+                answer.update(run_cli_case(job))
             except MicroISPError as exc:
                 text = str(exc)
                 answer.update(outcome="typed" if "\n" not in text.strip() else "multiline",
@@ -614,6 +699,10 @@ def worker_main(args: argparse.Namespace) -> None:
         answer["rss_peak_mb"] = int(status["VmHWM"].split()[0]) // 1024
         out.write(json.dumps(answer) + "\n")
         out.flush()
+
+
+class _CommandLine(Exception):
+    """The job is a command line (a CLI class), not a file for ``develop_to_file``."""
 
 
 #: Harness checks (``--self-test``): what the worker does instead of a normal case, and the outcome
@@ -684,7 +773,7 @@ class Worker:
     def send(self, case: dict) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         self.case, self.started = case, time.monotonic()
-        job = {k: case[k] for k in ("case", "path", "output", "selftest") if k in case}
+        job = {k: case[k] for k in ("case", "path", "output", "selftest", "argv", "cwd", "inputs") if k in case}
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.flush()
 
@@ -710,9 +799,18 @@ def run_campaign(args: argparse.Namespace) -> dict:
         (out / sub).mkdir(parents=True)
     t0 = time.monotonic()
     seeds = make_seeds(out / "seeds", args.seed, not args.no_real)
+    kinds = selected_kinds(args.kinds)
+    assets = Assets(out / "assets", args.seed) if set(kinds) & set(CLI_KINDS) else None
     pending = []
     for i in range(args.cases):
-        kind, seed_name, what, data = make_case(i, args.seed, seeds, out / "cases")
+        kind = kinds[i % len(kinds)]
+        if kind in CLI_KINDS:
+            case_dir = out / "cases" / f"{i:05d}"
+            made = make_cli_case(kind, random.Random(f"{args.seed}:{i}"), assets, case_dir)
+            pending.append(dict(case=i, kind=kind, seed="cli", mutation=made.pop("description"),
+                                path=str(case_dir), **made))
+            continue
+        kind, seed_name, what, data = make_case(i, args.seed, seeds, out / "cases", kind)
         path = out / "cases" / f"{i:05d}.dng"
         path.write_bytes(data)
         pending.append(dict(case=i, kind=kind, seed=seed_name, mutation=what, path=str(path),
@@ -737,6 +835,19 @@ def run_campaign(args: argparse.Namespace) -> dict:
         case = w.case
         assert case is not None
         result = {**case, **result}
+        if "argv" in case:  # a command line: judged (leftovers too) by the worker
+            if result["outcome"] != "cli" or result.get("leftover"):
+                shutil.copytree(case["path"], out / "repro" / Path(case["path"]).name, symlinks=True,
+                                ignore_dangling_symlinks=True, dirs_exist_ok=True,
+                                ignore=lambda d, names: [n for n in names if _special(os.path.join(d, n))])
+            if not args.keep:
+                shutil.rmtree(case["path"], ignore_errors=True)
+            results.append(result)
+            w.case = None
+            if args.verbose or result["outcome"] != "cli" or result.get("leftover"):
+                print(f"[{len(results)}/{len(pending)}] case {case['case']} {case['kind']}: {result['outcome']} "
+                      f"{result.get('error', '')} | {case['mutation'][:100]}", flush=True)
+            return
         folder = Path(case["output"]).parent
         left = sorted(p.name for p in folder.iterdir())
         if result["outcome"] != "developed" and left:
@@ -815,12 +926,53 @@ def run_campaign(args: argparse.Namespace) -> dict:
     return report
 
 
+def _special(path: str) -> bool:
+    import stat
+
+    try:
+        return not (stat.S_ISREG(os.lstat(path).st_mode) or stat.S_ISDIR(os.lstat(path).st_mode)
+                    or os.path.islink(path))
+    except OSError:
+        return True
+
+
+def selected_kinds(text: str) -> list[str]:
+    """``--kinds``: ``all``, ``raw`` (the mutated DNGs), ``cli`` (the command-line classes) or a
+    comma-separated list of kind names."""
+    groups = {"raw": KINDS, "cli": CLI_KINDS, "all": KINDS + CLI_KINDS}
+    kinds = [k for part in text.split(",") for k in groups.get(part, [part])]
+    unknown = sorted(set(kinds) - set(KINDS) - set(CLI_KINDS))
+    if unknown:
+        raise SystemExit(f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS + CLI_KINDS)}")
+    return kinds
+
+
+def markdown_cli(report: dict) -> str:
+    """The command-line classes: exit codes and every way of breaking the contract, per class."""
+    results = [r for r in report["results"] if r["kind"] in CLI_KINDS]
+    if not results:
+        return ""
+    labels = ["exit 0", "exit 1", "exit 2", "traceback", "exit", "unescaped", "stray line",
+              "input changed", "signal", "hang"]
+    head = "| class | cases | " + " | ".join(labels) + " | files left behind |"
+    lines = [head, "|" + "---|" * (len(labels) + 3)]
+    rows = [k for k in CLI_KINDS if any(r["kind"] == k for r in results)] + ["**all**"]
+    for kind in rows:
+        mine = [r for r in results if kind == "**all**" or r["kind"] == kind]
+        c = collections.Counter(r["error"] if r["outcome"] == "cli" else r["outcome"] for r in mine)
+        cells = [str(len(mine))] + [str(c[lab]) for lab in labels] + [str(sum(1 for r in mine if r.get("leftover")))]
+        if kind == "**all**":
+            cells = [f"**{x}**" for x in cells]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def outcome_label(r: dict) -> str:
     return f"typed: {r['error']}" if r["outcome"] == "typed" else r["outcome"]
 
 
 def markdown(report: dict) -> str:
-    results = [r for r in report["results"] if r["kind"] != "self-test"]
+    results = [r for r in report["results"] if r["kind"] in KINDS]
     labels = ["developed"] + sorted({outcome_label(r) for r in results if r["outcome"] == "typed"}) + \
         ["multiline", "traceback", "signal", "exit", "hang"]
     per_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -828,13 +980,16 @@ def markdown(report: dict) -> str:
         per_kind[r["kind"]][outcome_label(r)] += 1
     head = "| mutation | cases | " + " | ".join(labels) + " |"
     lines = [head, "|" + "---|" * (len(labels) + 2)]
-    for kind in KINDS:
+    for kind in [k for k in KINDS if k in per_kind]:
         c = per_kind.get(kind, collections.Counter())
         lines.append(f"| {kind} | {sum(c.values())} | " + " | ".join(str(c[lab]) for lab in labels) + " |")
     total = collections.Counter(outcome_label(r) for r in results)
     lines.append(f"| **all** | **{len(results)}** | " + " | ".join(f"**{total[lab]}**" for lab in labels) + " |")
     leftovers = sum(1 for r in results if r.get("leftover"))
     warned = sum(1 for r in results if r.get("warnings"))
+    lines = lines if results else []
+    cli = markdown_cli(report)
+    lines += ["", cli] if cli else []
     lines += ["", f"Wall time {report['wall_seconds']:.0f} s ({report['workers']} worker(s), "
               f"{report['worker_restarts']} restart(s)); outputs left behind by failed cases: {leftovers}; "
               f"cases with a fallback warning: {warned}; largest worker peak: "
@@ -855,6 +1010,9 @@ def main() -> None:
     parser.add_argument("--tile-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-megapixels", type=float, default=0, help="0: the library default")
+    parser.add_argument("--kinds", default="raw",
+                        help="raw (mutated DNGs), cli (the command-line classes), all, or kind names, "
+                             "comma-separated; cases rotate over them")
     parser.add_argument("--out", default="runs/fuzz")
     parser.add_argument("--no-real", action="store_true", help="synthetic seeds only")
     parser.add_argument("--keep", action="store_true", help="keep every case file and output")
@@ -874,7 +1032,7 @@ def main() -> None:
         print(f"self-test {r['selftest']}: reported as {r['outcome']} {r.get('error', '')} "
               f"{'leftover ' + str(r.get('leftover')) if r.get('leftover') else ''}: {'ok' if ok else 'WRONG'}")
     bad = [r for r in report["results"] if r["kind"] != "self-test"
-           and (r["outcome"] not in ("developed", "typed") or r.get("leftover"))]
+           and (r["outcome"] not in ("developed", "typed", "cli") or r.get("leftover"))]
     print(markdown(report) if args.markdown else json.dumps({k: v for k, v in report.items() if k != "results"}))
     print(f"{len(bad)} finding(s); report: {Path(args.out) / 'report.json'}")
     sys.exit(1 if bad else 0)

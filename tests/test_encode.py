@@ -13,8 +13,9 @@ import tifffile
 
 from PIL import Image
 
+from microisp_cli.batch import atomic_file
 from microisp_cli.colour import icc_profile
-from microisp_cli.encode import atomic_file, default_bits, format_for, srgb_icc_profile, write_image
+from microisp_cli.encode import default_bits, format_for, srgb_icc_profile, write_image
 from microisp_cli.errors import OutputError
 
 

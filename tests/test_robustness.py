@@ -222,10 +222,10 @@ ODD_NAMES = ["a\nb.dng", "wé ird:name?.dng", "-rf.dng", "....dng", "\u202egnp.e
 
 
 def _plan(inputs, out, extension=".png"):
-    from microisp_cli.cli.develop import collect, plan_outputs
+    from microisp_cli.batch import collect, plan_outputs
 
     jobs = collect(tuple(inputs))
-    plan_outputs(jobs, tuple(inputs), out, extension)
+    plan_outputs(jobs, tuple(inputs), out, extension, folder=True)
     return {str(j.source): j.output for j in jobs if j.error is None}
 
 

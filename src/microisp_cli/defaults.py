@@ -89,6 +89,15 @@ DUMP_BLACK = 0.0
 #: is allocated (``--max-megapixels``). The largest camera sensors sold are about 150 MP.
 MAX_MEGAPIXELS = 200.0
 
+#: Weights manifests and models (also a ``.tflite`` file's metadata): largest value of each model
+#: config field, largest parameter count (the published model has 13,560), largest manifest file
+#: (bytes). Checked before anything is allocated for them.
+MODEL_FIELD_LIMITS = {"stages": 16, "blocks": 16, "features": 256, "attention_hidden": 256}
+MAX_PARAMETERS = 10_000_000
+MAX_MANIFEST_BYTES = 1 << 20
+#: Largest ``.tflite`` file read (exports are 0.1-0.2 MB).
+MAX_MODEL_BYTES = 256 << 20
+
 #: White-balance gains (R/G and B/G) outside this range are implausible: as-shot or daylight gains
 #: out of it are replaced by the next fallback (with a warning); grey-world gains are clipped to it.
 WB_GAIN_LIMITS = (0.125, 16.0)

@@ -26,9 +26,9 @@ from typing import Literal
 
 import numpy as np
 
-from . import adjust, colour, defaults, encode, metadata, render
+from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import MicroISPError, WhiteBalanceFallback
+from .errors import MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes.base import SegmentRunner
@@ -241,8 +241,11 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     bits = options.bits if options.bits is not None else encode.default_bits(output)
     if kind in ("jpeg", "webp") and bits != 8:
         raise encode.OutputError(f"{output}: {kind.upper()} is 8-bit only (got --bits {bits})")
-    if output.exists() and not overwrite:
-        raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
+    problem = batch.existing_output(output, overwrite)
+    if problem is not None:
+        raise OutputExistsError(problem)
+    if batch.same_file(path, output):
+        raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     image, used = _develop(path, weights, runner, options.replace(bits=bits), progress)
     finish = None
     if not options.strip_metadata:
@@ -290,11 +293,8 @@ class FileResult:
 
 def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
     """The ``"skipped"`` result when ``output`` exists and not ``overwrite``; None when there is work."""
-    output = Path(output)
-    if output.exists() and not overwrite:
-        return FileResult(Path(source), output, "skipped",
-                          f"{output} exists (use --overwrite to replace it)")
-    return None
+    problem = batch.existing_output(output, overwrite)
+    return None if problem is None else FileResult(Path(source), Path(output), "skipped", problem)
 
 
 def develop_file(source: str | Path, output: str | Path, weights: Weights | None = None, *,
@@ -302,7 +302,8 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
                  overwrite: bool = False, progress: Progress | None = None) -> FileResult:
     """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
     unwritable output, but returns a ``"failed"`` :class:`FileResult` naming the cause (one
-    line); an existing ``output`` is skipped unless ``overwrite``. Errors that are not
+    line); an existing ``output`` (also one that appears while the file is developed) is skipped
+    unless ``overwrite``; running out of memory fails the file, not the batch. Errors that are not
     :class:`MicroISPError` or :class:`OSError` are bugs and propagate. The serial CLI and every
     Dask task run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
     source, output = Path(source), Path(output)
@@ -317,6 +318,10 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
         try:
             used = _develop_to_file(source, output, weights, runner, options or DevelopOptions(),
                                     overwrite, progress)
+        except OutputExistsError:  # it did not exist above: it appeared while this file was developed
+            return FileResult(source, output, "skipped", str(batch.appeared(output)))
+        except MemoryError:
+            failure = "not enough memory to develop it"
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
         except OSError as exc:

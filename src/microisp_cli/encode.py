@@ -2,22 +2,20 @@
 an ICC profile (``colour.icc_profile``; sRGB unless another is given) and the resolution of
 ``defaults.RESOLUTION_DPI``.
 
-Every writer writes into a temporary file in the destination's folder and renames it over the
-destination only when complete (``os.replace``), so a failure or Ctrl-C never leaves a partial
-file. ``finish(temporary_path)``, if given, runs on the complete temporary file before the rename
+Every writer writes into a temporary file in the destination's folder, published under the
+destination's name only when complete (``batch.atomic_file``), so a failure, Ctrl-C or SIGTERM
+never leaves a partial file and an existing file is never replaced without ``overwrite``.
+``finish(temporary_path)``, if given, runs on the complete temporary file before it is published
 (the camera's metadata is added that way, see :mod:`metadata`). Neither TensorFlow nor any other
 heavy module is imported here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import struct
-import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,54 +29,6 @@ FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpe
            ".webp": "webp"}
 #: Pillow's ``subsampling`` codes for the JPEG chroma subsampling names.
 SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
-
-
-# --- atomic writes ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_file(path: str | Path, overwrite: bool = False,
-                finish: Callable[[Path], None] | None = None) -> Iterator[BinaryIO]:
-    """A binary file handle on a temporary file beside ``path``, renamed over ``path`` on success
-    (after ``finish(temporary_path)``, if given, has run on the closed file).
-
-    Raises :class:`OutputError` when ``path`` exists (and not ``overwrite``) or cannot be written.
-    On any exception (KeyboardInterrupt included) the temporary file is removed.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists (use --overwrite to replace it)")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory")
-    blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise OutputError(f"{path}: cannot write there ({blocker} is a file, not a folder)")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    tmp = Path(tmp_name)
-    try:
-        os.close(fd)
-        with open(tmp, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if finish is not None:
-            finish(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --- PNG ------------------------------------------------------------------------------------------
@@ -188,6 +138,8 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPE
         def writer(h): write_tiff_stream(h, image, icc)  # noqa: E704
     else:
         def writer(h): write_png_stream(h, image, icc=icc)  # noqa: E704
+    from .batch import atomic_file
+
     with atomic_file(path, overwrite, finish) as handle:
         writer(handle)
     return path

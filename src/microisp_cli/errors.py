@@ -26,6 +26,11 @@ class OutputError(MicroISPError):
     """An output cannot be written (unwritable location, unknown format, exists already)."""
 
 
+class OutputExistsError(OutputError):
+    """The output exists and was not to be replaced (no ``--overwrite``), also when it appeared
+    while the file was being developed: the file is skipped, the existing one left as it is."""
+
+
 class ImageTooLargeError(InputError):
     """The frame a file declares is larger than the configured megapixel limit (refused before
     any pixel memory is allocated)."""

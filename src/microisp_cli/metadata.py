@@ -55,12 +55,23 @@ def _pyexiv2():
     return pyexiv2
 
 
+def _image(pyexiv2, path: str | Path):
+    """An Exiv2 image of the file at ``path``; its bytes when the name is not UTF-8 (Exiv2 takes
+    names as UTF-8: ``Caf\xe9.dng`` from a Windows share would fail)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return pyexiv2.ImageData(Path(path).read_bytes())
+    return pyexiv2.Image(name)
+
+
 def read(path: str | Path) -> Metadata:
     """The photo's EXIF and XMP in the RAW file at ``path`` (see the module's notes). A file
     Exiv2 cannot read (a sensor dump, a ``.npy``) has none: an empty :class:`Metadata`."""
     pyexiv2 = _pyexiv2()
     try:
-        with pyexiv2.Image(str(path)) as image:
+        with _image(pyexiv2, path) as image:
             exif, xmp = image.read_exif(), image.read_xmp()
     except (RuntimeError, OSError, UnicodeDecodeError):
         return Metadata()
@@ -89,9 +100,11 @@ def write(path: str | Path, metadata: Metadata, width: int, height: int) -> None
             "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
             "Exif.Photo.PixelYDimension": str(height)}
     try:
-        with pyexiv2.Image(str(path)) as image:
+        with _image(pyexiv2, path) as image:
             image.modify_exif(exif)
             if metadata.xmp:
                 image.modify_xmp(metadata.xmp)
+            if isinstance(image, pyexiv2.ImageData):  # a name that is not UTF-8: edited in memory
+                Path(path).write_bytes(image.get_bytes())
     except RuntimeError as exc:
         warnings.warn(f"the camera's metadata could not be written ({exc})", MicroISPWarning, stacklevel=2)

@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from . import defaults
+
 BRANCHES = 3
 PACKED_CHANNELS = 4
 OUTPUT_SCALE = 0.58
@@ -56,11 +58,13 @@ class ModelConfig:
     base: Base = "none"
 
     def __post_init__(self) -> None:
-        for name in ("stages", "features", "attention_hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.blocks < 0:
-            raise ValueError(f"ModelConfig.blocks must be >= 0, got {self.blocks}")
+        for name, limit in defaults.MODEL_FIELD_LIMITS.items():
+            value, low = getattr(self, name), 0 if name == "blocks" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= limit:
+                raise ValueError(f"ModelConfig.{name} must be an integer {low}..{limit}, got {value!r}")
+        if count_parameters(self) > defaults.MAX_PARAMETERS:
+            raise ValueError(f"the model has {count_parameters(self)} parameters, more than "
+                             f"{defaults.MAX_PARAMETERS}")
         if self.base not in BASES:
             raise ValueError(f"ModelConfig.base must be one of {', '.join(BASES)}; got {self.base!r}")
 
@@ -129,8 +133,6 @@ class ModelConfig:
         return ATTENTION_STRIDE * (size - 1) + 1 if self.blocks else 1
 
 
-PUBLISHED = ModelConfig()
-
 
 # --- parameters -----------------------------------------------------------------------------
 def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -160,6 +162,9 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 def count_parameters(config: ModelConfig) -> int:
     return int(sum(np.prod(s) for s in parameter_shapes(config).values()))
+
+
+PUBLISHED = ModelConfig()
 
 
 def init_parameters(config: ModelConfig, seed: int = 0, zero_output: bool = False) -> dict[str, np.ndarray]:

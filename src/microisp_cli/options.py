@@ -94,12 +94,16 @@ class DevelopOptions:
         choose("attention", ATTENTIONS)
         if self.size is not None and not (isinstance(self.size, int) and self.size >= 2):
             raise OptionsError("--size", f"must be a whole number of pixels >= 2, got {self.size!r}")
-        if not isinstance(self.tile_size, int) or (self.tile_size and (self.tile_size < 16 or self.tile_size % 2)):
-            raise OptionsError("--tile-size", "must be 0 (whole frame) or an even number >= 16")
+        from .tiling import check_tile_size  # the one tile-size rule
+
+        try:
+            check_tile_size(self.tile_size)
+        except (TypeError, ValueError) as exc:
+            raise OptionsError("--tile-size", str(exc)) from None
         if self.cfa is not None and self.cfa not in CFA_PATTERNS:
             raise OptionsError("--force-cfa", f"{self.cfa!r} is not one of {', '.join(CFA_PATTERNS)}")
-        if self.max_megapixels is not None and not self.max_megapixels > 0:
-            raise OptionsError("--max-megapixels", f"must be positive, got {self.max_megapixels!r}")
+        if self.max_megapixels is not None and not (self.max_megapixels > 0 and math.isfinite(self.max_megapixels)):
+            raise OptionsError("--max-megapixels", f"must be a positive finite number, got {self.max_megapixels!r}")
         for name in ("half_size", "thumbnail", "strip_metadata"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(_flag(name), f"must be true or false, got {getattr(self, name)!r}")

@@ -15,9 +15,10 @@ once per batch (one task holds them; the file tasks depend on it). A bad file is
 result, never a retry. A worker that dies mid-file (killed, out of memory) costs nothing but
 time: the scheduler runs its file again on another worker (up to Dask's
 ``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed).
-Outputs are written atomically by the workers; leftover temporary files of killed attempts are
-removed when the batch ends. Inputs, outputs and a ``--model`` file must be at the same paths on
-every worker (a shared file system); paths are made absolute before they are sent.
+Outputs are written atomically by the workers (``batch.atomic_file``); leftover temporary files
+of killed attempts (and of earlier killed runs) are removed when the batch starts and ends.
+Inputs, outputs and a ``--model`` file must be at the same paths on every worker (a shared file
+system); paths are made absolute before they are sent.
 
 dask.distributed is imported only when a batch runs.
 """
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
+from .batch import remove_stale_temporaries
 from .develop import FileResult, cached_runner, develop_file, skip_result
 from .errors import MicroISPError
 from .options import DevelopOptions
@@ -75,29 +77,6 @@ def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:
         if key in seen:
             raise MicroISPError(f"{seen[key]} and {source} would both be written to {output}")
         seen[key] = source
-
-
-def remove_partial_files(outputs: Iterable[Path]) -> int:
-    """Delete the temporary files that an atomic write of any of ``outputs`` left behind when its
-    process was killed (``.NAME.*.part`` beside ``NAME``; see ``encode.atomic_file``). One
-    folder listing per folder. Returns how many were removed."""
-    by_folder: dict[Path, set[str]] = {}
-    for output in outputs:
-        by_folder.setdefault(Path(output).parent, set()).add(Path(output).name)
-    removed = 0
-    for folder, names in by_folder.items():
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if not (entry.name.startswith(".") and entry.name.endswith(".part")):
-                continue
-            if entry.name[1:].rsplit(".", 2)[0] in names:  # ".NAME.<random>.part"
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed += 1
-    return removed
 
 
 # --- what runs on the workers -------------------------------------------------------------------
@@ -170,6 +149,42 @@ def dask_setup(worker) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def scheduler_address(address: str) -> tuple[str, int]:
+    """(host, port) of a scheduler address ``tcp://HOST:PORT`` (or ``tls://``, or ``HOST:PORT``;
+    port 8786 by default); :class:`ClusterError` saying what is wrong with any other text."""
+    import re
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, 8786)
+    except ValueError as exc:
+        raise ClusterError(f"{address!r} is not a scheduler address tcp://HOST:PORT ({exc})") from None
+    if scheme not in ("tcp", "tls") or not re.fullmatch(r"[A-Za-z0-9._%:-]+", host) or not 0 < port < 65536:
+        raise ClusterError(f"{address!r} is not a scheduler address tcp://HOST:PORT")
+    return host, port
+
+
+def _probe(address: str) -> None:
+    """Fail at once, saying why, when nothing listens at the scheduler's address (Dask itself
+    retries a refused connection until its timeout, then says only "Timed out")."""
+    import socket
+
+    host, port = scheduler_address(address)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except socket.gaierror as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: unknown host {host} "
+                           f"({exc.strerror})") from None
+    except TimeoutError:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: no answer within "
+                           f"{CONNECT_TIMEOUT} s") from None
+    except OSError as exc:  # ConnectionRefusedError, no route to host, ...
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: "
+                           f"{(exc.strerror or str(exc)).lower()}") from None
+
+
 @contextlib.contextmanager
 def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A ``dask.distributed.Client``: on a new local cluster of ``workers`` processes (loopback
@@ -191,6 +206,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
         with cluster, Client(cluster, set_as_default=False) as client:
             yield client
         return
+    _probe(scheduler)
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError) as exc:  # unreachable (OSError, TimeoutError) or a bad address
@@ -236,6 +252,7 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
             todo.append(index)
     if not todo:
         return
+    remove_stale_temporaries(pairs[i][1] for i in todo)  # of earlier runs that were killed
     if not isinstance(weights, Weights):
         weights = load_weights(weights)
     own = connect(workers, scheduler) if client is None else contextlib.nullcontext(client)
@@ -253,7 +270,7 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
             yield from _run_batch(client, pairs, todo, weights, backend, model, threads, overwrite,
                                   options or DevelopOptions())
     finally:  # once a local cluster is shut down, so that none of its workers is still writing
-        remove_partial_files(pairs[i][1] for i in todo)
+        remove_stale_temporaries(pairs[i][1] for i in todo)
 
 
 def _run_batch(client, pairs: list[tuple[Path, Path]], todo: list[int], weights: Weights,

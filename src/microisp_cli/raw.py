@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import tempfile
 import warnings
@@ -46,6 +47,7 @@ from . import defaults
 from .colour import SRGB_TO_XYZ
 from .errors import (ImageTooLargeError, InputError, MicroISPWarning, UnsupportedSensorError,
                      WhiteBalanceFallback)
+from .files import npy_header, npy_shaped, open_regular
 
 CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
 CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
@@ -218,13 +220,13 @@ def has_raw_header(head: bytes) -> bool:
 
 
 def _check_file(path: Path) -> bytes:
-    if not path.exists():
+    """The first bytes of ``path``, a non-empty regular file (never a FIFO or device: reading one
+    would block or never end)."""
+    if not os.path.lexists(path):
         raise InputError("no such file")
-    if path.is_dir():
-        raise InputError("is a directory")
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
+        with open_regular(path, InputError) as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(512)
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror or exc})") from None
@@ -266,17 +268,18 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
     """A ``.npy`` mosaic: (H, W) Bayer in ``fmt.cfa`` order, or packed (H/2, W/2, 4) R, Gr, Gb, B.
 
     Integer arrays are taken as raw counts; float arrays with a maximum of at most 1 as a
-    fraction of full scale (mapped to 16 bits).
+    fraction of full scale (mapped to 16 bits). Shape, type and size are checked from the header
+    (:func:`check_npy_header`) before any sample is read.
     """
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only, so far
-        if array.ndim in (2, 3):
-            scale = 4 if array.ndim == 3 else 1
-            check_megapixels(array.shape[1] * (2 if scale == 4 else 1),
-                             array.shape[0] * (2 if scale == 4 else 1), max_megapixels, "a .npy mosaic")
-        array = np.array(array)
+        with open_regular(path, InputError) as f:
+            shape, fortran, dtype = npy_header(f)
+            check_npy_header(shape, dtype, os.fstat(f.fileno()).st_size - f.tell(), max_megapixels)
+            array = npy_shaped(np.fromfile(f, dtype, math.prod(shape)), shape, fortran)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"not a readable .npy array ({exc})") from None
+    except MemoryError:
+        raise InputError("not enough memory to read the array") from None
     if array.ndim == 3 and array.shape[2] == 4:
         packed = array
         array = np.empty((2 * packed.shape[0], 2 * packed.shape[1]), packed.dtype)
@@ -284,14 +287,8 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
             array[dy::2, dx::2] = packed[..., c]
         kind = f"packed {packed.shape[0]}x{packed.shape[1]}x4 (R, Gr, Gb, B)"
         fmt = dataclasses.replace(fmt, cfa="RGGB")
-    elif array.ndim == 2:
-        kind = f"{array.shape[1]}x{array.shape[0]} Bayer"
-    elif array.ndim == 3 and array.shape[2] == 3:
-        raise UnsupportedSensorError(f"unsupported sensor layout: {array.shape} array is RGB "
-                                     "(already demosaiced), not a Bayer mosaic")
     else:
-        raise UnsupportedSensorError(f"unsupported sensor layout: array of shape {array.shape}; "
-                                     "expected (H, W) Bayer or (H/2, W/2, 4) packed")
+        kind = f"{array.shape[1]}x{array.shape[0]} Bayer"
     if array.dtype.kind == "f":
         top = float(np.nanmax(array)) if array.size else 0.0
         if not np.all(np.isfinite(array)) or np.nanmin(array) < 0:
@@ -300,14 +297,35 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
             array, bits = np.round(array * 65535.0).astype(np.uint16), 16
         else:
             array, bits = np.round(array).clip(0, 65535).astype(np.uint16), None
-    elif array.dtype.kind in "iu":
-        if array.size and (array.min() < 0 or array.max() > 65535):
+    else:
+        if array.min() < 0 or array.max() > 65535:
             raise InputError("integer mosaic with values outside 0..65535")
         array, bits = array.astype(np.uint16), None
-    else:
-        raise InputError(f"unsupported array type {array.dtype}")
     bits = fmt.bits if fmt.bits is not None else bits if bits is not None else _infer_bits(array)
     return _dump_mosaic(np.ascontiguousarray(array), fmt, bits, f".npy {kind}, {fmt.cfa}, {bits}-bit")
+
+
+def check_npy_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int,
+                     max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> None:
+    """Refuse a ``.npy`` mosaic from what its header declares, before any sample is read: a
+    layout other than (H, W) Bayer or (H/2, W/2, 4) packed, an empty array, a type other than
+    integers and floats, a frame over ``max_megapixels``, fewer bytes than declared."""
+    if len(shape) == 3 and shape[2] == 3:
+        raise UnsupportedSensorError(f"unsupported sensor layout: {shape} array is RGB "
+                                     "(already demosaiced), not a Bayer mosaic")
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 4)):
+        raise UnsupportedSensorError(f"unsupported sensor layout: array of shape {shape}; "
+                                     "expected (H, W) Bayer or (H/2, W/2, 4) packed")
+    if min(shape) <= 0:
+        raise InputError(f"empty array of shape {shape}: no pixels")
+    if dtype.kind not in "iuf" or dtype.itemsize > 8:
+        raise InputError(f"unsupported array type {dtype}; expected integers or floats")
+    scale = 2 if len(shape) == 3 else 1
+    check_megapixels(shape[1] * scale, shape[0] * scale, max_megapixels, "a .npy mosaic")
+    declared = math.prod(shape) * dtype.itemsize
+    if data_bytes < declared:
+        raise InputError(f"truncated: the header declares {shape} {dtype} ({declared} bytes), "
+                         f"the file holds {max(data_bytes, 0)}")
 
 
 def _infer_bits(data: np.ndarray) -> int:
@@ -379,16 +397,22 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     """
     import rawpy
 
+    tags = tiff_tags(path)
+    if tags is not None and not any(t in tags for t in _CAMERA_TAGS):
+        raise InputError("a plain TIFF image (no CFA, DNG or camera metadata), not a camera RAW")
     libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
     error: Exception | None = None
     mosaic: Mosaic | None = None
     notes: list = []  # messages, or (message, warning category)
-    with _captured_stderr() as messages:
+    with _captured_stderr() as messages, contextlib.ExitStack() as stack:
         try:
-            with rawpy.imread(str(path)) as raw:
+            source = str(path)
+            if not _utf8(source):  # rawpy hands LibRaw names as UTF-8: give it the file instead
+                source = stack.enter_context(open_regular(path, InputError))
+            with rawpy.imread(source) as raw:
                 _check_declared_size(raw, path, max_megapixels)
                 raw.unpack()
-                mosaic = _mosaic_from_rawpy(raw, path, rawpy, messages, notes)
+                mosaic = _mosaic_from_rawpy(raw, path, rawpy, messages, notes, tags or {})
         except libraw_errors as exc:
             error = exc
         except MemoryError:
@@ -407,6 +431,56 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
         message, category = note if isinstance(note, tuple) else (note, MicroISPWarning)
         warnings.warn(message, category, stacklevel=3)
     return mosaic
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name with bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
+
+
+#: TIFF tags that make a TIFF-based file a camera RAW: Make, DNGVersion, CFAPattern.
+_CAMERA_TAGS = (271, 50706, 33422)
+_T_CFA_PATTERN, _T_CFA_PLANE_COLOR, _T_SAMPLE_FORMAT = 33422, 50710, 339
+#: DNG CFAPlaneColor codes.
+_PLANE_COLOURS = "RGBCMYW"
+
+
+def tiff_tags(path: Path) -> dict[int, object] | None:
+    """The tags of a TIFF-based file's first IFD, updated with those of the first SubIFD that
+    holds a CFA (a DNG's raw image); None when it is not a TIFF that tifffile can parse (LibRaw
+    then decides). Never prints: tifffile's log messages and warnings are silenced."""
+    import logging
+
+    import tifffile
+
+    log = logging.getLogger("tifffile")
+    disabled, log.disabled = log.disabled, True
+    try:
+        with warnings.catch_warnings(), tifffile.TiffFile(path) as tif:
+            warnings.simplefilter("ignore")
+            page = tif.pages.first
+            tags = {tag.code: tag.value for tag in page.tags}
+            for sub in (page.pages or [])[:8]:
+                if _T_CFA_PATTERN in sub.tags:
+                    tags.update({tag.code: tag.value for tag in sub.tags})
+                    break
+            return tags
+    except Exception:  # tifffile raises many kinds on files that are not (valid) TIFF
+        return None
+    finally:
+        log.disabled = disabled
+
+
+def _cfa_letters(tags: dict[int, object]) -> str | None:
+    """The colours of the file's CFAPattern (``RGCB``...), through its CFAPlaneColor."""
+    pattern, planes = tags.get(_T_CFA_PATTERN), tags.get(_T_CFA_PLANE_COLOR, b"\0\1\2")
+    if not isinstance(pattern, bytes) or not isinstance(planes, bytes):
+        return None
+    colour = [_PLANE_COLOURS[c] if c < len(_PLANE_COLOURS) else "?" for c in planes]
+    return "".join(colour[i] if i < len(colour) else "?" for i in pattern)
 
 
 def _check_declared_size(raw, path: Path, max_megapixels: float | None) -> None:
@@ -439,7 +513,8 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
     return f"{cause} ({extra})" if extra and extra.lower() not in cause else cause
 
 
-def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list) -> Mosaic:
+def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
+                       tags: dict[int, object]) -> Mosaic:
     sizes = raw.sizes
     desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
     make = f"{path.suffix.lstrip('.').upper()} {sizes.width}x{sizes.height}"
@@ -456,8 +531,10 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list)
     if raw.num_colors == 1 or desc[:1] in ("", "\x00") or pattern is None:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} is monochrome (no colour filter array)")
     if set(desc) - set("RGB"):
-        raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {desc} colour filter "
-                                     "array (CMYG or similar), not RGB Bayer")
+        letters = _cfa_letters(tags)
+        shown = f"{letters} (its CFAPattern)" if letters else f"{desc} (as LibRaw reads it)"
+        raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a colour filter array "
+                                     f"of {shown}, not red, green and blue alone")
     pattern = np.asarray(pattern)
     if pattern.size == 0 or pattern.min() < 0 or pattern.max() >= min(len(desc), 4):
         raise InputError(f"corrupt colour filter array: pattern {pattern.tolist()} for colours {desc!r}")
@@ -478,13 +555,20 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list)
         raise InputError(f"no pixel data in the file ({'; '.join(messages) or 'empty image'})")
     pixels = data.shape[0] * data.shape[1]
     bits_per_pixel = 8.0 * path.stat().st_size / pixels
-    if bits_per_pixel < 0.25 or int(data.max()) == int(data.min()):
+    if bits_per_pixel < 0.25:
         raise InputError(f"pixel data missing or stripped ({path.stat().st_size} bytes for a "
                          f"{data.shape[1]}x{data.shape[0]} image)")
+    if int(data.max()) == int(data.min()):
+        floating = 3 in np.atleast_1d(np.asarray(tags.get(_T_SAMPLE_FORMAT, 1), dtype=np.int64))
+        raise InputError(f"no image: every sample is {int(data.max())}" + (
+            " (floating-point pixel data without finite values: NaN or infinite?)" if floating else ""))
     # --- levels ---------------------------------------------------------------------------------
     per_colour = np.asarray(raw.black_level_per_channel, np.float32)
     black = per_colour[pattern].reshape(2, 2)  # black_level_per_channel is indexed by colour index
     white = float(raw.white_level)
+    if float(black.max()) >= 2 ** 31:
+        raise InputError(f"black level reads as {float(black.max()):.0f}: a negative or corrupt "
+                         "BlackLevel tag")
     if white > 0 and not white > float(black.max()):
         raise InputError(f"black level {float(black.max()):g} is not below the white level {white:g}")
     if not white > float(black.max()):

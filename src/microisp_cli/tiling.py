@@ -165,13 +165,17 @@ def plan_tiles(shape: tuple[int, int], core: int, halo: int) -> list[Tile]:
     return tiles
 
 
-def packed_tile_size(tile_size: int) -> int:
-    """The core side in packed pixels for ``tile_size`` output pixels (0: none, whole frame)."""
-    if tile_size == 0:
-        return 0
-    if tile_size < MIN_TILE_SIZE or tile_size % 2:
+def check_tile_size(tile_size: int) -> None:
+    """The tile-size rule, for the library and the CLI: 0 (whole frame) or an even number of at
+    least :data:`MIN_TILE_SIZE` output pixels; ValueError otherwise."""
+    if tile_size != 0 and (tile_size < MIN_TILE_SIZE or tile_size % 2):
         raise ValueError(f"tile size must be 0 (whole frame) or an even number >= {MIN_TILE_SIZE} "
                          f"output pixels, got {tile_size}")
+
+
+def packed_tile_size(tile_size: int) -> int:
+    """The core side in packed pixels for ``tile_size`` output pixels (0: none, whole frame)."""
+    check_tile_size(tile_size)
     return tile_size // 2
 
 

@@ -17,6 +17,8 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
+import zipfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -24,8 +26,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from . import defaults
 from .errors import WeightsError
-from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters
+from .files import Unreadable, npy_header, npy_shaped, read_regular
+from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters, count_parameters, parameter_shapes
 
 FORMAT = "microisp-weights/1"
 SITES = ("R", "Gr", "Gb", "B")
@@ -138,33 +142,68 @@ def save_weights(weights: Weights, path: str | Path, extra: Mapping[str, Any] | 
     return manifest_path
 
 
-def _load_manifest(manifest_path: Path) -> Weights:
+def _read(path: Path, max_bytes: int, what: str) -> bytes:
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{manifest_path}: not a readable weights manifest ({exc})") from None
+        return read_regular(path, max_bytes)
+    except Unreadable as exc:
+        raise WeightsError(f"{path}: {what} {exc}") from None
+
+
+def _load_manifest(manifest_path: Path) -> Weights:
+    """Weights from a manifest and its ``.npz``, every size bounded before it is allocated: the
+    manifest's bytes (``defaults.MAX_MANIFEST_BYTES``), its model config (``ModelConfig``'s
+    limits), the ``.npz`` file, and each array's shape and type, read from the zip member's
+    header before it is inflated (:func:`_read_params`)."""
+    text = _read(manifest_path, defaults.MAX_MANIFEST_BYTES, "the weights manifest")
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise WeightsError(f"{manifest_path}: not a readable weights manifest ({why})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise WeightsError(f"{manifest_path}: not a {FORMAT} manifest")
-    npz_path = manifest_path.parent / str(manifest.get("file", ""))
-    try:
-        blob = npz_path.read_bytes()
-    except OSError as exc:
-        raise WeightsError(f"{manifest_path}: its weights file cannot be read ({exc.strerror}: {npz_path})") from None
-    if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
-        raise WeightsError(f"{npz_path}: sha256 does not match its manifest (corrupt or replaced file)")
     try:
         config = ModelConfig.from_dict(manifest["model"])
         conditioning = Conditioning.from_dict(manifest["conditioning"])
-        with np.load(io.BytesIO(blob)) as data:
-            params = {k: data[k].astype(np.float32) for k in data.files}
-        check_parameters(config, params)
     except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{manifest_path}: unusable model or conditioning ({exc})") from None
+    npz_path = manifest_path.parent / str(manifest.get("file", ""))
+    shapes = parameter_shapes(config)
+    blob = _read(npz_path, 8 * count_parameters(config) + 1024 * len(shapes) + 65536,
+                 "the weights file")
+    if hashlib.sha256(blob).hexdigest() != manifest.get("sha256"):
+        raise WeightsError(f"{npz_path}: sha256 does not match its manifest (corrupt or replaced file)")
+    try:
+        params = _read_params(blob, shapes)
+        check_parameters(config, params)
+    except (KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise WeightsError(f"{manifest_path}: weights do not match the manifest ({exc})") from None
     return Weights(
         name=str(manifest.get("name", manifest_path.stem)), config=config, params=params,
         conditioning=conditioning, description=str(manifest.get("description", "")),
         source=str(manifest_path),
     )
+
+
+def _read_params(blob: bytes, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (bytes) as float32; each member's name, shape and type are checked
+    against ``shapes`` from its ``.npy`` header before the member is inflated."""
+    params: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name not in shapes or name in params:
+                raise ValueError(f"unexpected or repeated array {info.filename!r}")
+            with archive.open(info) as member:
+                shape, fortran, dtype = npy_header(member)
+                if shape != tuple(shapes[name]) or dtype.kind != "f" or dtype.itemsize > 8:
+                    raise ValueError(f"{name} is {dtype} {shape}, expected float {tuple(shapes[name])}")
+                size = math.prod(shape) * dtype.itemsize
+                data = member.read(size + 1)
+            if len(data) != size:
+                raise ValueError(f"{name}: {len(data)} bytes of data for {shape} {dtype}")
+            params[name] = npy_shaped(np.frombuffer(data, dtype), shape, fortran).astype(np.float32)
+    return params
 
 
 # --- the published TF1 checkpoint -------------------------------------------------------------
@@ -249,8 +288,6 @@ def _checkpoint_prefix(path: Path) -> Path | None:
 
 def load_weights(spec: str | Path | None = None) -> Weights:
     """Weights by bundled name, by path to a ``.json``/``.npz``, or by TF1 checkpoint prefix."""
-    from . import defaults
-
     spec = str(spec if spec is not None else defaults.WEIGHTS)
     path = Path(spec).expanduser()
     if "/" not in spec and "\\" not in spec and not path.suffix:

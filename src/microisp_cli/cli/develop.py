@@ -1,129 +1,43 @@
 """``microisp develop INPUT... -o OUTPUT``: RAW files or folders in, finished photos out.
 
-A thin layer over :mod:`microisp_cli.develop`: it collects the inputs, names the outputs, reports
-progress with rich, turns library errors into one line per file and sums up at the end; with
-``--workers``/``--scheduler`` the files run as Dask tasks (:mod:`microisp_cli.parallel`) and are
-reported by the same code as they finish. Exit code 0 when every file was developed or skipped,
-1 when any failed, 2 for usage errors.
+A thin layer over :mod:`microisp_cli.develop`: it collects the inputs and names the outputs
+(:mod:`microisp_cli.batch`), reports progress with rich, turns library errors into one line per
+file (names escaped) and sums up at the end; with ``--workers``/``--scheduler`` the files run as
+Dask tasks (:mod:`microisp_cli.parallel`) and are reported by the same code as they finish. Exit
+codes (docs/robustness.md): 0 when every file was developed or skipped, 1 when any failed, 2 for
+usage errors, 130 after Ctrl-C, 143 after SIGTERM.
 TensorFlow is loaded only once there is a file to develop, and only once per batch.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import unicodedata
+import math
 from pathlib import Path
 
 import click
 
 from .. import defaults
+from ..batch import STDOUT, Job, collect, output_is_folder, plan_outputs, printable
 from ..colour import COLOUR_SPACES
 from ..encode import FORMATS
 from ..errors import MicroISPError, OptionsError
 from ..options import HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, preset_values
-from ..raw import CFA_PATTERNS, INPUT_EXTENSIONS, DumpFormat, parse_size
+from ..raw import CFA_PATTERNS, DumpFormat, parse_size
 
 
-@dataclasses.dataclass
-class Job:
-    source: Path
-    output: Path | None = None
-    error: str | None = None  # a problem found while collecting (missing path, empty folder)
-
-
-def collect(inputs: tuple[Path, ...], recursive: bool = True) -> list[Job]:
-    """One job per file: files as given, folders searched for RAW extensions (with their
-    sub-folders unless not ``recursive``)."""
-    jobs: list[Job] = []
-    for item in inputs:
-        if item.is_dir():
-            found = sorted(p for p in (item.rglob("*") if recursive else item.iterdir())
-                           if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS and not p.name.startswith("."))
-            if not found:
-                where = "searched recursively" if recursive else "sub-folders not searched"
-                jobs.append(Job(item, error=f"no RAW files in this folder ({where})"))
-            jobs += [Job(p) for p in found]
-        elif item.exists():
-            jobs.append(Job(item))
-        else:
-            jobs.append(Job(item, error="no such file or directory"))
-    return jobs
-
-
-def _relative(path: Path, inputs: tuple[Path, ...]) -> Path:
-    """``path`` relative to the input folder it was found in (its name for files given directly).
-
-    Compared after lexical normalisation, so ``in/../../x.dng`` is not "inside" ``in``."""
-    for item in inputs:
-        if item.is_dir():
-            try:
-                rel = Path(os.path.normpath(path)).relative_to(os.path.normpath(item))
-            except ValueError:
-                continue
-            if ".." not in rel.parts:
-                return rel
-    return Path(path.name)
-
-
-#: Longest output name stem, in UTF-8 bytes (file systems allow 255 for the whole name, and the
-#: temporary file of an atomic write adds a prefix and a suffix).
-NAME_BYTES = 160
-
-
-def safe_name(name: str) -> str:
-    """``name`` (a file name or folder name taken from an input) made safe to create inside the
-    output folder: characters other than letters, digits and ``._-+=,@()[]`` and space become
-    ``_``; leading dots, dashes and spaces and trailing dots and spaces are dropped (no ``..``, no
-    hidden files, no option-like names); at most :data:`NAME_BYTES` bytes. ``""`` when no letter or
-    digit is left: the caller picks a name."""
-    name = unicodedata.normalize("NFC", name)
-    kept = "".join(c if c.isalnum() or c in "._-+=,@()[] " else "_" for c in name)
-    kept = kept.lstrip(" .-").rstrip(" .")
-    kept = kept.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").rstrip(" .")
-    return kept if any(c.isalnum() for c in kept) else ""
-
-
-def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extension: str,
-                 as_folder: bool = False) -> None:
-    """Fill ``job.output``: ``output`` itself for a single file, else files inside folder ``output``
-    named from the inputs (sub-folders mirrored; ``NAME.EXT.png`` where two inputs share a stem).
-
-    Every name taken from an input goes through :func:`safe_name` (``image`` when nothing is
-    left), so no output can land outside ``output``; names still equal (ignoring case) after
-    that get ``-2``, ``-3``, ... in input order."""
-    todo = [j for j in jobs if j.error is None]
-    single = len(inputs) == 1 and not inputs[0].is_dir() and len(todo) == 1
-    if single and output.suffix.lower() in FORMATS and not output.is_dir() and not as_folder:
-        todo[0].output = output
-        return
-    def folder_of(rel: Path) -> Path:
-        return Path(*[part for part in map(safe_name, rel.parent.parts) if part])
-
-    targets: dict[Path, list[Job]] = {}
-    for job in todo:
-        rel = _relative(job.source, inputs)
-        stem = safe_name(rel.stem if rel.suffix else rel.name) or "image"
-        targets.setdefault(output / folder_of(rel) / (stem + extension), []).append(job)
-    taken: set[str] = set()
-    for target, group in targets.items():
-        for job in group:
-            rel = _relative(job.source, inputs)
-            wanted = target if len(group) == 1 else \
-                output / folder_of(rel) / ((safe_name(rel.name) or "image") + extension)
-            candidate, n = wanted, 2
-            while str(candidate).casefold() in taken:
-                candidate = wanted.with_name(f"{wanted.name[:-len(extension)]}-{n}{extension}")
-                n += 1
-            taken.add(str(candidate).casefold())
-            job.output = candidate
-
-
-def _format_option(ctx, param, value: str) -> str:
+def _format_option(ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None
     extension = "." + value.lower().lstrip(".")
     if extension not in FORMATS:
         raise click.BadParameter(f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp")
     return extension
+
+
+def _finite_option(ctx, param, value: float) -> float:
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def _list_presets(ctx, param, value: bool) -> None:
@@ -154,10 +68,12 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Output file (one input) or folder (created if missing; a trailing / forces a folder).")
-@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp", callback=_format_option,
-              default=defaults.OUTPUT_EXTENSION.lstrip("."), show_default=True,
-              help="Output format when -o is a folder (png, tif/tiff, jpg/jpeg, webp).")
+              help="Output file (one input; it needs an extension), folder (several inputs, an "
+                   "existing folder, or ending with /; created if missing), or - for standard "
+                   "output (one input, with --format).")
+@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp", callback=_format_option, default=None,
+              help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp) "
+                   f"[default: {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
 @click.option("--bits", type=click.Choice(["8", "16"]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
                    "for the others; JPEG and WebP are 8-bit only].")
@@ -217,9 +133,10 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
               help="Read every input with this CFA order, whatever its metadata says (wrong tags).")
 @click.option("--bits-per-sample", "--raw-bits", "raw_bits", type=click.IntRange(1, 16), default=None,
               help="Significant bits of dump / .npy samples [default: from the largest value].")
-@click.option("--black-level", type=click.FloatRange(min=0), default=defaults.DUMP_BLACK,
+@click.option("--black-level", type=click.FloatRange(min=0), callback=_finite_option, default=defaults.DUMP_BLACK,
               show_default=True, help="Black level of dumps and .npy mosaics.")
-@click.option("--max-megapixels", type=click.FloatRange(min=0, min_open=True), default=defaults.MAX_MEGAPIXELS,
+@click.option("--max-megapixels", type=click.FloatRange(min=0, min_open=True), callback=_finite_option,
+              default=defaults.MAX_MEGAPIXELS,
               show_default=True, help="Refuse larger frames before their pixels are read.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Develop files in parallel on a local Dask cluster of N processes (docs/scale.md).")
@@ -233,7 +150,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     """Develop RAW files (any Bayer RAW LibRaw reads, sensor dumps, .npy mosaics) into photos.
 
     INPUT: files or folders (searched recursively unless --no-recursive). Output format from the
-    extension of -o (.png, .tif/.tiff, .jpg, .webp), or --format when -o is a folder. The
+    extension of -o (.png, .tif/.tiff, .jpg, .webp), or --format when -o is a folder or -
+    (standard output). The
     camera's EXIF and XMP are copied into every output (unless --strip-metadata).
 
     \b
@@ -244,7 +162,13 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
       microisp develop shoot/ -o proofs/ -f jpg --preset proof --json proofs/report.json
       microisp develop frame.raw --raw-size 4000x3000 --cfa GRBG --bits-per-sample 12 -o frame.png
       microisp develop shoot/ -o developed/ --workers 2
+      microisp develop IMG_0001.dng -o - --format jpg | display
     """
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from ..batch import Interrupted, remove_stale_temporaries, sigterm_as_interrupt
     from ..develop import FileResult, cached_runner, develop_file, skip_result
     from ..encode import format_for
     from ..weights import load_weights
@@ -256,31 +180,47 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     if (backend == "tflite") != (model is not None):
         raise click.UsageError("--model FILE goes with --backend tflite (make one with "
                                "`microisp export --tflite -o FILE`)")
+    if scheduler is not None:
+        from ..parallel import scheduler_address
+
+        try:
+            scheduler_address(scheduler)
+        except MicroISPError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scheduler") from None
     try:
         dump = DumpFormat(size=parse_size(raw_size) if raw_size else None, cfa=cfa, bits=raw_bits,
                           black=black_level)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
     options = build_options(ctx, values, preset, dump, force_cfa)
-    as_folder = output.endswith(("/", os.sep))
-    output = Path(output)
+    to_stdout = output == STDOUT
     jobs = collect(inputs, recursive)
     runnable = [j for j in jobs if j.error is None]
-    single_file = len(inputs) == 1 and len(runnable) == 1 and not inputs[0].is_dir()
-    if single_file and not as_folder and output.suffix and not output.is_dir():
+    folder = True
+    if to_stdout:
+        if extension is None:
+            raise click.UsageError("-o - writes the photo to standard output: give its format "
+                                   "with --format png|tif|jpg|webp")
+        if len(inputs) != 1 or inputs[0].is_dir():
+            raise click.UsageError("-o - (standard output) takes exactly one input file")
+        if click.get_binary_stream("stdout").isatty():
+            raise click.UsageError("-o - would write a binary image to the terminal: redirect "
+                                   "standard output (> FILE or | PROGRAM)")
+        for job in runnable:  # developed in a private folder (below), copied out whole once complete
+            job.output = Path(f"stdout{extension}")
+        workers = scheduler = None
+    elif runnable:
         try:
-            format_for(output)
+            folder = output_is_folder(output, inputs)
         except MicroISPError as exc:
-            raise click.BadParameter(f"{exc} (or end it with / for a folder)", param_hint="-o") from None
-    if len(runnable) > 1 and output.suffix.lower() in FORMATS and not output.is_dir():
-        raise click.UsageError(f"-o {output} is a file name, but there are {len(runnable)} inputs: "
-                               "give a folder")
-    plan_outputs(jobs, inputs, output, extension, as_folder)
+            raise click.UsageError(str(exc)) from None
+        plan_outputs(jobs, inputs, Path(output), extension or defaults.OUTPUT_EXTENSION, folder)
     for job in runnable:
         try:
             kind = format_for(job.output)
         except MicroISPError as exc:
-            raise click.BadParameter(str(exc), param_hint="-o") from None
+            hint = "" if folder else " (or end it with / for a folder)"
+            raise click.BadParameter(printable(f"{exc}{hint}"), param_hint="-o") from None
         if kind in ("jpeg", "webp") and options.bits == 16:
             raise click.BadParameter(f"{kind.upper()} is 8-bit only", param_hint="--bits")
 
@@ -291,7 +231,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         try:  # two tasks must never write one file
             check_unique_outputs([(j.source, j.output) for j in runnable])
         except MicroISPError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise click.UsageError(printable(exc)) from None
 
     # --- the batch -----------------------------------------------------------------------------
     from rich.console import Console
@@ -300,9 +240,12 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+    def show(text: str) -> None:  # every line goes through here: names escaped
+        console.print(printable(text), markup=False)
+
     def say(text: str) -> None:
         if not quiet:
-            console.print(text, markup=False)
+            show(text)
 
     done = skipped = failed = 0
     state: dict[str, object] = {}
@@ -317,20 +260,21 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
             say(f"skipped {result.source}: {result.message}")
         elif result.status == "failed":
             failed += 1
-            console.print(f"error: {result.source}: {result.message}", markup=False)
+            show(f"error: {result.source}: {result.message}")
             if result.detail:  # an unexpected error in a Dask task: a bug, keep its traceback
                 console.print(result.detail.rstrip(), markup=False)
         else:
             for note in result.warnings:  # the library's warnings (metadata fallbacks): one line each
-                console.print(f"warning: {result.source}: {note}", markup=False)
+                show(f"warning: {result.source}: {note}")
             done += 1
             verb = "replaced" if result.replaced else "wrote"
-            say(f"{result.source} -> {result.output} ({verb}, {result.seconds:.1f} s)")
+            target = "standard output" if to_stdout else result.output
+            say(f"{result.source} -> {target} ({verb}, {result.seconds:.1f} s)")
 
     def planned(job: Job) -> FileResult | None:
         """The result of a file that needs no development (a collection error, or skipped)."""
         if job.error is not None:
-            return FileResult(job.source, job.output or output, "failed", job.error)
+            return FileResult(job.source, job.output or Path(output), "failed", job.error)
         assert job.output is not None
         return skip_result(job.source, job.output, overwrite)
 
@@ -339,7 +283,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
             try:
                 state["weights"] = load_weights(weights)
             except MicroISPError as exc:
-                raise click.BadParameter(str(exc), param_hint="--weights") from None
+                raise click.BadParameter(printable(exc), param_hint="--weights") from None
         return state["weights"]
 
     def runner_for_batch():
@@ -347,13 +291,31 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
             try:
                 state["runner"] = cached_runner(weights_for_batch(), backend, model, threads)
             except MicroISPError as exc:  # a --model file that is not a matching segmented export
-                raise click.BadParameter(str(exc), param_hint="--model") from None
+                raise click.BadParameter(printable(exc), param_hint="--model") from None
         return state["runner"]
+
+    def to_standard_output(result: FileResult) -> FileResult:
+        """The developed file copied to standard output, whole (it was complete before)."""
+        if result.status != "done":
+            return result
+        try:
+            with open(result.output, "rb") as handle:
+                stream = click.get_binary_stream("stdout")
+                shutil.copyfileobj(handle, stream)
+                stream.flush()
+        except OSError as exc:  # BrokenPipeError: the reader went away
+            return dataclasses.replace(result, status="failed",
+                                       message=f"cannot write to standard output ({exc.strerror or exc})")
+        return result
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
+    stdout_dir = Path(tempfile.mkdtemp(prefix="microisp-stdout-")) if to_stdout else None
+    for job in runnable if to_stdout else ():
+        job.output = stdout_dir / job.output.name
+    remove_stale_temporaries(j.output for j in runnable)  # of earlier runs that were killed
     try:
-        with progress:
+        with sigterm_as_interrupt(), progress:
             files = progress.add_task("files", total=len(jobs))
             tiles = progress.add_task("tiles", total=1, visible=False)
             pending: list[Job] = []
@@ -362,7 +324,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                 if result is None and parallel:
                     pending.append(job)
                     continue
-                progress.update(files, description=f"{job.source.name}")
+                progress.update(files, description=printable(job.source.name))
                 if result is None:
                     runner = None if options.thumbnail else runner_for_batch()
                     progress.update(tiles, completed=0, total=1, visible=False)
@@ -376,15 +338,22 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                                               progress=on_tiles)
                     finally:
                         progress.update(tiles, visible=False)
+                    if to_stdout:
+                        result = to_standard_output(result)
                 report(result)
                 progress.advance(files)
             if pending:
                 _develop_on_cluster(pending, weights_for_batch(), runner_for_batch, workers, scheduler,
                                     backend, model, threads, overwrite, options, say, report,
-                                    lambda name: progress.update(files, description=name, advance=1))
-    except KeyboardInterrupt:
-        console.print("interrupted: the file being written was not left behind", markup=False)
-        raise SystemExit(130) from None
+                                    lambda name: progress.update(files, description=printable(name),
+                                                                 advance=1))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (batch.Interrupted)
+        signalled = isinstance(exc, Interrupted)
+        show(f"{'terminated' if signalled else 'interrupted'}: the file being written was not left behind")
+        raise SystemExit(exc.exit_code if signalled else 130) from None
+    finally:
+        if stdout_dir is not None:
+            shutil.rmtree(stdout_dir, ignore_errors=True)
     if json_path is not None:
         _write_json(json_path, records)
     summary = f"{done} done, {skipped} skipped, {failed} failed"
@@ -413,15 +382,15 @@ def _develop_on_cluster(jobs: list[Job], weights, runner_for_batch, workers, sch
                 advance(result.source.name)
     except ClusterError as exc:
         if scheduler is not None:
-            raise click.BadParameter(str(exc), param_hint="--scheduler") from None
-        raise click.ClickException(str(exc)) from None
+            raise click.BadParameter(printable(exc), param_hint="--scheduler") from None
+        raise click.ClickException(printable(exc)) from None
 
 
 def _write_json(path: Path, records: list[dict]) -> None:
     """``records`` as a JSON array at ``path``, atomically; a failure is one line and exit 1."""
     import json
 
-    from ..encode import atomic_file
+    from ..batch import atomic_file
 
     try:
         with atomic_file(path, overwrite=True) as handle:

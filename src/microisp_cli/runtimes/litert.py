@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import defaults
 from ..errors import MicroISPError
+from ..files import Unreadable, read_regular
 from ..model import BRANCHES, ModelConfig
 
 #: Name of the metadata entry holding the export's JSON description.
@@ -39,9 +41,9 @@ def _load_flatbuffer(source: str | Path | bytes):
         data = bytes(source)
     else:
         try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise ModelFileError(f"{source}: cannot read ({exc.strerror})") from None
+            data = read_regular(source, defaults.MAX_MODEL_BYTES)
+        except Unreadable as exc:
+            raise ModelFileError(f"{source}: {exc}") from None
     try:
         if not schema.Model.ModelBufferHasIdentifier(data, 0):
             raise ValueError("no TFL3 identifier")
@@ -52,17 +54,24 @@ def _load_flatbuffer(source: str | Path | bytes):
 
 
 def read_metadata(source: str | Path | bytes) -> dict[str, Any] | None:
-    """The export's JSON description from the file's ``microisp`` metadata, or None."""
+    """The export's JSON description (a dict) from the file's ``microisp`` metadata, or None.
+
+    :class:`ModelFileError` for a file that is not a TFLite flatbuffer, is truncated (the
+    flatbuffer reader then fails on offsets past the end), or whose metadata is not a JSON object."""
     model, _ = _load_flatbuffer(source)
-    for m in range(model.MetadataLength()):
-        entry = model.Metadata(m)
-        if (entry.Name() or b"").decode() != METADATA_NAME:
-            continue
-        raw = model.Buffers(entry.Buffer()).DataAsNumpy()
-        try:
-            return json.loads(bytes(raw).decode())
-        except (TypeError, UnicodeDecodeError, json.JSONDecodeError):
-            raise ModelFileError(f"{source}: unreadable {METADATA_NAME} metadata") from None
+    name = source if not isinstance(source, (bytes, bytearray)) else "model"
+    try:
+        for m in range(model.MetadataLength()):
+            entry = model.Metadata(m)
+            if (entry.Name() or b"").decode("utf-8", "replace") != METADATA_NAME:
+                continue
+            meta = json.loads(bytes(model.Buffers(entry.Buffer()).DataAsNumpy()).decode())
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+            return meta
+    except Exception as exc:  # struct.error, IndexError, ... from offsets past the end of the file
+        raise ModelFileError(f"{name}: truncated or corrupt TFLite file, or unreadable "
+                             f"{METADATA_NAME} metadata ({type(exc).__name__})") from None
     return None
 
 
@@ -108,18 +117,26 @@ class LiteRTRunner:
                 "device; the tiled pipeline needs a segmented export (microisp export --tflite "
                 "without --resolution or --tile-size)")
         self.metadata = meta
-        self.config = ModelConfig.from_dict(meta["model"])
+        try:
+            self.config = ModelConfig.from_dict(meta["model"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"{self.path}: its {METADATA_NAME} metadata has no usable model "
+                                 f"config ({type(exc).__name__}: {exc})") from None
         self.precision = str(meta.get("precision", "fp32"))
         try:
             options = {} if xnnpack else {
                 "experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
             self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads, **options)
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{self.path}: LiteRT cannot load it ({exc})") from None
         n = self.config.num_segments
-        self._segments = [self.interpreter.get_signature_runner(f"segment_{i}") for i in range(n)]
-        self._heads = [self.interpreter.get_signature_runner(f"head_{i}") for i in range(n - 1)]
-        self._segment_inputs = [set(r.get_input_details()) for r in self._segments]
+        try:
+            self._segments = [self.interpreter.get_signature_runner(f"segment_{i}") for i in range(n)]
+            self._heads = [self.interpreter.get_signature_runner(f"head_{i}") for i in range(n - 1)]
+            self._segment_inputs = [set(r.get_input_details()) for r in self._segments]
+        except ValueError as exc:  # "Invalid signature_key": the metadata claims another network
+            raise ModelFileError(f"{self.path}: its signatures do not match the network its metadata "
+                                 f"describes ({exc})") from None
 
     def check_weights(self, weights) -> None:
         """Raise :class:`ModelFileError` unless ``weights`` (a :class:`weights.Weights`, whose
@@ -146,9 +163,15 @@ class LiteRTRunner:
             for i in range(BRANCHES):
                 feeds[f"pre_{i}"], feeds[f"skip_{i}"] = pieces[i], pieces[BRANCHES + i]
                 feeds[f"scale_{i}"] = scales[i]
-        out = self._segments[index](**feeds)
+        out = self._run(self._segments[index], feeds)
         return out["rgb" if index == self.config.num_segments - 1 else "state"]
 
     def head(self, index, samples) -> np.ndarray:
         feeds = {f"samples_{i}": s for i, s in enumerate(self._split(samples, BRANCHES))}
-        return self._heads[index](**feeds)["attention"]
+        return self._run(self._heads[index], feeds)["attention"]
+
+    def _run(self, signature, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            return signature(**feeds)
+        except RuntimeError as exc:  # a corrupt file that loads but cannot run (a kernel refuses it)
+            raise ModelFileError(f"{self.path}: LiteRT cannot run it ({str(exc).splitlines()[0]})") from None

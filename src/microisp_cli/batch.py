@@ -1,0 +1,363 @@
+"""The output side of a batch: which files to develop, where each goes, and writing them so that
+nothing the user has is ever lost or half-written (docs/robustness.md).
+
+- :func:`collect` turns the inputs (files, folders) into :class:`Job`\\ s;
+  :func:`output_is_folder` and :func:`plan_outputs` name their outputs (:func:`safe_name`: no
+  name taken from an input can leave the output folder);
+- :func:`existing_output` (skip unless overwrite) and :func:`same_file` (never write over an
+  input) decide what may be written;
+- :func:`atomic_file` writes a temporary file beside the output and publishes it whole: without
+  ``overwrite`` by a hard link, which the file system refuses when the name exists by then (a
+  file that appeared while the develop ran is never replaced), with ``overwrite`` by
+  ``os.replace``; :func:`remove_stale_temporaries` removes what a killed run left behind;
+- :func:`printable` escapes what a name may hold (newlines, escape sequences, bytes that are not
+  UTF-8) before it is printed; :func:`sigterm_as_interrupt` makes SIGTERM clean up like Ctrl-C.
+
+Library code: no click, no printing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import os
+import signal
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .encode import FORMATS
+from .errors import OutputError, OutputExistsError
+from .files import not_regular
+from .raw import INPUT_EXTENSIONS
+
+#: ``-o -``: the photo goes to standard output.
+STDOUT = "-"
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Job:
+    source: Path
+    output: Path | None = None
+    error: str | None = None  # a problem found while collecting (missing path, empty folder)
+
+
+def collect(inputs: Iterable[Path], recursive: bool = True) -> list[Job]:
+    """One job per file: files as given, folders searched for RAW extensions (with their
+    sub-folders unless not ``recursive``; regular files only: a FIFO or device found in a folder
+    is passed over, one named directly fails)."""
+    jobs: list[Job] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in (item.rglob("*") if recursive else item.iterdir())
+                           if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS and not p.name.startswith("."))
+            if not found:
+                where = "searched recursively" if recursive else "sub-folders not searched"
+                jobs.append(Job(item, error=f"no RAW files in this folder ({where})"))
+            jobs += [Job(p) for p in found]
+            continue
+        try:
+            problem = not_regular(item.stat().st_mode)
+        except OSError as exc:
+            problem = "no such file or directory" if exc.errno == errno.ENOENT else exc.strerror
+        jobs.append(Job(item, error=problem))
+    return jobs
+
+
+# --- output names ---------------------------------------------------------------------------------
+#: Longest output name stem, in UTF-8 bytes (file systems allow 255 for the whole name, and the
+#: temporary file of an atomic write adds a prefix and a suffix).
+NAME_BYTES = 160
+
+
+def safe_name(name: str) -> str:
+    """``name`` (a file name or folder name taken from an input) made safe to create inside the
+    output folder: characters other than letters, digits and ``._-+=,@()[]`` and space become
+    ``_`` (bytes that are not UTF-8 too); leading dots, dashes and spaces and trailing dots and
+    spaces are dropped (no ``..``, no hidden files, no option-like names); at most
+    :data:`NAME_BYTES` bytes. ``""`` when no letter or digit is left: the caller picks a name."""
+    name = unicodedata.normalize("NFC", name)
+    kept = "".join(c if (c.isalnum() or c in "._-+=,@()[] ") and not 0xD800 <= ord(c) <= 0xDFFF else "_"
+                   for c in name)
+    kept = kept.lstrip(" .-").rstrip(" .")
+    kept = kept.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").rstrip(" .")
+    return kept if any(c.isalnum() for c in kept) else ""
+
+
+def _relative(path: Path, inputs: tuple[Path, ...]) -> Path:
+    """``path`` relative to the input folder it was found in (its name for files given directly).
+
+    Compared after lexical normalisation, so ``in/../../x.dng`` is not "inside" ``in``."""
+    for item in inputs:
+        if item.is_dir():
+            try:
+                rel = Path(os.path.normpath(path)).relative_to(os.path.normpath(item))
+            except ValueError:
+                continue
+            if ".." not in rel.parts:
+                return rel
+    return Path(path.name)
+
+
+def output_is_folder(output: str, inputs: tuple[Path, ...]) -> bool:
+    """Whether ``-o output`` names a folder (True) or the file of a single input (False).
+
+    A folder: ``output`` ends with ``/``, is an existing folder, or there are several inputs or
+    an input folder. A file: one input file and ``output`` has an extension. Raises
+    :class:`OutputError` for a file name with several inputs, and for a single input with an
+    output that has no extension and does not exist (a typo must not become a folder)."""
+    if not output:
+        raise OutputError("-o is empty: give a file name or a folder")
+    path = Path(output)
+    if output.endswith(("/", os.sep)) or path.is_dir():
+        return True
+    several = len(inputs) > 1 or any(i.is_dir() for i in inputs)
+    if several:
+        if path.suffix.lower() in FORMATS:
+            raise OutputError(f"-o {printable(output)} is a file name, but there are several inputs: "
+                              "give a folder")
+        return True
+    if not path.suffix:
+        raise OutputError(f"-o {printable(output)} has no extension and is not a folder: give a file "
+                          f"name such as {printable(output)}.png, or {printable(output)}/ for a folder")
+    return False
+
+
+def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extension: str,
+                 folder: bool | None = None) -> None:
+    """Fill ``job.output``: ``output`` itself for a single file (``folder`` False), else files
+    inside folder ``output`` named from the inputs (sub-folders mirrored; ``NAME.EXT.png`` where
+    two inputs share a stem). ``folder`` None: :func:`output_is_folder`.
+
+    Every name taken from an input goes through :func:`safe_name` (``image`` when nothing is
+    left), so no output can land outside ``output``; names still equal (ignoring case) after
+    that get ``-2``, ``-3``, ... in input order."""
+    output = Path(output)
+    todo = [j for j in jobs if j.error is None]
+    if folder is None:
+        folder = output_is_folder(str(output), inputs)
+    if not folder:
+        for job in todo:
+            job.output = output
+        return
+
+    def folder_of(rel: Path) -> Path:
+        return Path(*[part for part in map(safe_name, rel.parent.parts) if part])
+
+    targets: dict[Path, list[Job]] = {}
+    for job in todo:
+        rel = _relative(job.source, inputs)
+        stem = safe_name(rel.stem if rel.suffix else rel.name) or "image"
+        targets.setdefault(output / folder_of(rel) / (stem + extension), []).append(job)
+    taken: set[str] = set()
+    for target, group in targets.items():
+        for job in group:
+            rel = _relative(job.source, inputs)
+            wanted = target if len(group) == 1 else \
+                output / folder_of(rel) / ((safe_name(rel.name) or "image") + extension)
+            candidate, n = wanted, 2
+            while str(candidate).casefold() in taken:
+                candidate = wanted.with_name(f"{wanted.name[:-len(extension)]}-{n}{extension}")
+                n += 1
+            taken.add(str(candidate).casefold())
+            job.output = candidate
+
+
+# --- what may be written --------------------------------------------------------------------------
+def existing_output(output: str | Path, overwrite: bool = False) -> str | None:
+    """Why ``output`` is skipped (it exists, even as a dangling link, and not ``overwrite``), or
+    None when it may be written."""
+    if not overwrite and os.path.lexists(output):
+        return f"{output} exists (use --overwrite to replace it)"
+    return None
+
+
+def appeared(output: str | Path) -> OutputExistsError:
+    """The error for an output that did not exist when its file was planned but does by the time
+    it is written (another run, another program): it is left as it is."""
+    return OutputExistsError(f"{output} appeared while it was being developed: left as it is "
+                             "(use --overwrite to replace it)")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (through links, hard links and ``..``)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+# --- writing --------------------------------------------------------------------------------------
+#: Temporary files of an atomic write: ``.NAME.<pid>-<random>.part`` beside ``NAME``.
+TEMP_SUFFIX = ".part"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}-"
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, overwrite: bool = False,
+                finish: Callable[[Path], None] | None = None) -> Iterator[BinaryIO]:
+    """A binary file handle on a temporary file beside ``path``, published as ``path`` on success
+    (after ``finish(temporary_path)``, if given, has run on the closed file: metadata is added so).
+
+    Without ``overwrite`` the temporary file is hard-linked to ``path``, which fails if the name
+    exists by then: :class:`OutputExistsError`, and the file there is left as it is (on a file
+    system without hard links, the name is claimed with ``O_EXCL`` first). With ``overwrite`` it
+    replaces ``path`` (``os.replace``). Raises :class:`OutputError` when ``path`` exists (and not
+    ``overwrite``) or cannot be written. On any exception (KeyboardInterrupt and SIGTERM included)
+    the temporary file is removed.
+    """
+    path = Path(path)
+    problem = existing_output(path, overwrite)
+    if problem is not None:
+        raise OutputExistsError(problem)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise OutputError(f"{path}: cannot write there ({blocker} is a file, not a folder)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    tmp = Path(tmp_name)
+    try:
+        os.close(fd)
+        with open(tmp, "wb") as handle:  # by name: writers such as tifffile want one
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if finish is not None:
+            finish(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        _publish(tmp, path, overwrite)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+#: ``os.link`` errors that mean "no hard links on this file system", not "cannot write".
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Give the complete file ``tmp`` the name ``path``; never over an existing name unless
+    ``overwrite`` (then ``tmp`` is left for the caller to remove)."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise appeared(path) from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        try:  # claim the name, then move the file over the claim (ours)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise appeared(path) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process's own writes (another thread's) are never stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, someone else's
+        return True
+    return True
+
+
+def remove_stale_temporaries(outputs: Iterable[str | Path]) -> int:
+    """Delete the temporary files of atomic writes of any of ``outputs`` whose writing process is
+    no longer running on this machine (a run killed by SIGKILL, a Dask worker that died): the
+    files named ``.NAME.<pid>-<random>.part`` beside ``NAME`` (and ``.NAME.<random>.part`` of
+    older versions). One folder listing per folder. Returns how many were removed."""
+    by_folder: dict[Path, set[str]] = {}
+    for output in outputs:
+        by_folder.setdefault(Path(output).parent, set()).add(Path(output).name)
+    removed = 0
+    for folder, names in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+                continue
+            name, _, tag = entry.name[1:-len(TEMP_SUFFIX)].rpartition(".")
+            pid = tag.split("-", 1)[0]
+            if name not in names or ("-" in tag and pid.isdigit() and _pid_alive(int(pid))):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+# --- printing names and signals -------------------------------------------------------------------
+def printable(text: object) -> str:
+    """``text`` with what a terminal would act on escaped, as Python writes it in a string
+    literal: newlines, carriage returns, escape sequences, other control and format characters
+    (``\\n``, ``\\x1b``, ``\\u202e``), and bytes of a file name that are not UTF-8 (``\\xe9``)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if 0xDC80 <= ord(c) <= 0xDCFF:  # os.fsdecode's surrogate escape of a non-UTF-8 byte
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(repr(c)[1:-1])
+    return "".join(out)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal (SIGTERM) received during a batch, raised like Ctrl-C's KeyboardInterrupt so the
+    same cleanup runs; ``exit_code`` is 128 + the signal number (143 for SIGTERM)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Interrupted` (in the main thread; elsewhere, and
+    where signals cannot be set, nothing changes)."""
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
