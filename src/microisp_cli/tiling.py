@@ -211,6 +211,10 @@ class StateStore:
         for r in range(h):
             os.pwrite(self._fd, memoryview(data[r]).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
 
+    def read_rows(self, y0: int, y1: int) -> np.ndarray:
+        """Rows [y0, y1) of the whole width, in one read."""
+        return self.read(y0, y1, 0, self.shape[1])
+
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
         if x0 == 0 and x1 == self.shape[1]:
@@ -279,55 +283,74 @@ def _forward(runner: SegmentRunner, x: np.ndarray) -> np.ndarray:
     return runner.segment(n - 1, x, state, att)
 
 
+def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(core run, window run) pairs along one axis, every window of one size.
+
+    Cores split ``length`` as :func:`split_axis`; each window is the largest core plus ``halo``
+    on both sides (at most ``length``), centred on its core and moved inwards at the frame border
+    instead of clipped, so it always holds the core plus at least ``halo`` of context (or the frame
+    edge, where SAME padding is the whole frame's own): one shape for a fixed-shape engine.
+    """
+    runs = split_axis(length, core)
+    size = max(b - a for a, b in runs) + 2 * halo
+    return [((a, b), _fixed_window(a, b, size, length)) for a, b in runs]
+
+
 def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
                progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
+    """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
+
+    Each row of tiles reads the rows its windows need from the previous segment's store in one
+    call (a band of the full frame width) and writes its cores' state back in one call; the probe
+    samples go straight into the in-memory map the head reads.
+    """
     config = runner.config
     h, w = source.shape
     n = config.num_segments
-    plans = [plan_tiles((h, w), core, config.segment_radius(i)) for i in range(n)]
-    total, done = n * len(plans[0]), 0
+    halo = max(config.segment_radius(i) for i in range(n))
+    rows, cols = fixed_windows(h, core, halo), fixed_windows(w, core, halo)
+    total, done = n * len(rows) * len(cols), 0
     s = ATTENTION_STRIDE
-    # The probe map (the heads' input, 1/9 of the frame) also waits in a file while the tiles run,
-    # so that it is resident only while a head runs, never together with a tile's working set.
-    probes = StateStore((-(-h // s), -(-w // s)), config.probe_channels, np.float32, temp_dir)
+    reads_input = getattr(runner, "reads_input", lambda index: True)
+    probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
     # Two stores, used in turn (segment i reads one and writes the other): after the first two
-    # segments the writes land on pages already in the page cache, which costs far less than
-    # allocating new ones.
+    # segments the writes land on pages already in the page cache.
     stores = [StateStore((h, w), config.state_channels, state_dtype, temp_dir)
               for _ in range(min(2, n - 1))]
     att = None
     try:
-        for index, plan in enumerate(plans):
+        for index in range(n):
             last = index == n - 1
             previous = stores[(index - 1) % 2] if index else None
             current = None if last else stores[index % 2]
-            for tile in plan:
-                wy0, wy1, wx0, wx1 = tile.window
-                cy0, cy1, cx0, cx1 = tile.core
-                oy, ox = tile.offset
-                x = np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
-                state = None
-                if previous is not None:
-                    state = previous.read(wy0, wy1, wx0, wx1).astype(np.float32, copy=False)[None]
-                out = runner.segment(index, x, state, att)[0]
-                if last:
-                    sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
-                else:
-                    kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
-                    current.write(cy0, cx0, kept)
-                    fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
-                    probe = kept[fy::s, fx::s, :config.probe_channels]
-                    my, mx = (cy0 + fy) // s, (cx0 + fx) // s
-                    probes.write(my, mx, probe)
-                done += 1
-                if progress:
-                    progress(done, total)
+            for (cy0, cy1), (wy0, wy1) in rows:
+                band = previous.read_rows(wy0, wy1) if previous is not None else None
+                kept_rows = None if last else np.empty((cy1 - cy0, w, config.state_channels),
+                                                       np.float32)
+                for (cx0, cx1), (wx0, wx1) in cols:
+                    oy, ox = cy0 - wy0, cx0 - wx0
+                    x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
+                         if reads_input(index) else None)
+                    state = None if band is None else \
+                        np.ascontiguousarray(band[:, wx0:wx1], np.float32)[None]
+                    out = runner.segment(index, x, state, att)[0]
+                    if last:
+                        sink(2 * cy0, 2 * cx0,
+                             out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
+                    else:
+                        kept_rows[:, cx0:cx1] = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
+                    done += 1
+                    if progress:
+                        progress(done, total)
+                if not last:
+                    current.write(cy0, 0, kept_rows)
+                    fy = -cy0 % s  # first global grid row inside the core
+                    probes[(cy0 + fy) // s:-(-cy1 // s)] = kept_rows[fy::s, ::s, :config.probe_channels]
+                del band, kept_rows
             if not last:
-                samples = probes.read(0, probes.shape[0], 0, probes.shape[1])[None]
-                att = runner.head(index, samples)
-                del samples
+                att = runner.head(index, probes[None])
     finally:
-        for store in stores + [probes]:
+        for store in stores:
             store.close()
 
 
