@@ -54,9 +54,9 @@ import numpy as np
 from . import __version__, defaults
 from .errors import MicroISPError
 from .resolution import Resolution, parse_resolution
+from .runtimes import BACKENDS
 
 FORMAT = "microisp-bench/1"
-BACKENDS = ("tf", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 _MIB = 1024 * 1024
 

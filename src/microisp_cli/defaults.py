@@ -23,8 +23,9 @@ JPEG_QUALITY = 92
 #: Output format when the output is a directory.
 OUTPUT_EXTENSION = ".png"
 
-#: Backend that runs the network: "tf" (TensorFlow) or "tflite" (LiteRT).
-BACKEND = "tf"
+#: Backend that runs the network: "openvino" (OpenVINO graphs built from the weights; fastest
+#: here, docs/benchmarks.md), "tf" (TensorFlow) or "tflite" (LiteRT, an exported file).
+BACKEND = "openvino"
 
 #: Threads for the backend (None: the runtime's default).
 THREADS = None

@@ -30,19 +30,23 @@ from . import defaults, encode, render
 from .bayer import PackedBayerSource
 from .errors import MicroISPError
 from .raw import DumpFormat, Mosaic, decode, grey_world
+from .runtimes import BACKENDS
 from .runtimes.base import SegmentRunner
 from .weights import Conditioning, Weights, load_weights
 
 Progress = Callable[[int, int], None]
 
-BACKENDS = ("tf", "tflite")
 
 
 def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | Path | None = None,
                 threads: int | None = defaults.THREADS) -> SegmentRunner:
-    """The runtime that runs ``weights``' network: ``"tf"`` (TensorFlow) builds it from the
-    weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented ``microisp export --tflite`` file
-    of the same model and conditioning as ``weights``."""
+    """The runtime that runs ``weights``' network: ``"openvino"`` (the default) and ``"tf"``
+    (TensorFlow) build it from the weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented
+    ``microisp export --tflite`` file of the same model and conditioning as ``weights``."""
+    if backend == "openvino":
+        from .runtimes.openvino import OpenVINORunner
+
+        return OpenVINORunner(weights, threads=threads)
     if backend == "tf":
         from .runtimes.tensorflow import TensorFlowRunner
 

@@ -36,3 +36,7 @@ class MicroISPWarning(UserWarning):
 
     Issued with :func:`warnings.warn`; the library never prints. The CLI shows each as one line.
     """
+
+
+class MissingExtraError(MicroISPError):
+    """A feature needs an optional dependency that is not installed (see :func:`extras.require`)."""

@@ -289,7 +289,9 @@ class MicroISP:
     """
 
     def __init__(self, config: ModelConfig, params: Mapping[str, Any]):
-        import tensorflow as tf
+        from .runtimes.tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
 
         check_parameters(config, params)
         self.config = config

@@ -191,7 +191,11 @@ class StateStore:
         self._pixel = self.shape[2] * self.dtype.itemsize
         self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=directory)
         self._fd = self._file.fileno()
-        os.ftruncate(self._fd, self.shape[0] * self._row)
+        size = self.shape[0] * self._row
+        try:  # reserved blocks: first writes ~10x faster than into a sparse file (ext4)
+            os.posix_fallocate(self._fd, 0, size)
+        except OSError:
+            os.ftruncate(self._fd, size)
 
     def close(self) -> None:
         self._file.close()
@@ -211,9 +215,13 @@ class StateStore:
         for r in range(h):
             os.pwrite(self._fd, memoryview(data[r]).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
 
-    def read_rows(self, y0: int, y1: int) -> np.ndarray:
-        """Rows [y0, y1) of the whole width, in one read."""
-        return self.read(y0, y1, 0, self.shape[1])
+    def read_rows(self, y0: int, y1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [y0, y1) of the whole width, in one read (into ``out``'s first rows if given)."""
+        if out is None:
+            return self.read(y0, y1, 0, self.shape[1])
+        out = out[:y1 - y0]
+        self._read_into(out, y0 * self._row)
+        return out
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
@@ -313,6 +321,11 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     s = ATTENTION_STRIDE
     reads_input = getattr(runner, "reads_input", lambda index: True)
     probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
+    # buffers reused by every row of tiles and every window (no page faults after the first)
+    size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
+    band_buffer = np.empty((size_y, w, config.state_channels), state_dtype)
+    kept_buffer = np.empty((max(b - a for (a, b), _ in rows), w, config.state_channels), np.float32)
+    window = np.empty((1, size_y, size_x, config.state_channels), np.float32)
     # Two stores, used in turn (segment i reads one and writes the other): after the first two
     # segments the writes land on pages already in the page cache.
     stores = [StateStore((h, w), config.state_channels, state_dtype, temp_dir)
@@ -324,15 +337,16 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
             previous = stores[(index - 1) % 2] if index else None
             current = None if last else stores[index % 2]
             for (cy0, cy1), (wy0, wy1) in rows:
-                band = previous.read_rows(wy0, wy1) if previous is not None else None
-                kept_rows = None if last else np.empty((cy1 - cy0, w, config.state_channels),
-                                                       np.float32)
+                band = None if previous is None else previous.read_rows(wy0, wy1, band_buffer)
+                kept_rows = kept_buffer[:cy1 - cy0]
                 for (cx0, cx1), (wx0, wx1) in cols:
                     oy, ox = cy0 - wy0, cx0 - wx0
                     x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
                          if reads_input(index) else None)
-                    state = None if band is None else \
-                        np.ascontiguousarray(band[:, wx0:wx1], np.float32)[None]
+                    state = None
+                    if band is not None:
+                        state = window
+                        np.copyto(window[0], band[:, wx0:wx1])
                     out = runner.segment(index, x, state, att)[0]
                     if last:
                         sink(2 * cy0, 2 * cx0,
@@ -346,7 +360,6 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                     current.write(cy0, 0, kept_rows)
                     fy = -cy0 % s  # first global grid row inside the core
                     probes[(cy0 + fy) // s:-(-cy1 // s)] = kept_rows[fy::s, ::s, :config.probe_channels]
-                del band, kept_rows
             if not last:
                 att = runner.head(index, probes[None])
     finally:

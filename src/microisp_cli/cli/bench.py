@@ -10,6 +10,7 @@ import click
 
 from .. import defaults
 from ..resolution import NAMED, Resolution, parse_resolution
+from ..runtimes import BACKENDS
 
 
 class ResolutionType(click.ParamType):
@@ -73,7 +74,7 @@ def _render(results, report, console) -> None:
 @click.option("-r", "--resolution", "resolutions", type=ResolutionType(), multiple=True,
               help=f"Frame size: {', '.join(NAMED)} or WIDTHxHEIGHT. Repeat or join with commas "
                    f"for several. Default: {', '.join(defaults.BENCH_RESOLUTIONS)}.")
-@click.option("-b", "--backend", type=click.Choice(["tf", "tflite"]), default=defaults.BACKEND,
+@click.option("-b", "--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND,
               show_default=True, help="Runtime: TensorFlow or LiteRT (TFLite).")
 @click.option("-m", "--model", type=click.Path(dir_okay=False),
               help="tflite: the .tflite file (default: export the default weights now); "

@@ -21,6 +21,7 @@ from .. import defaults
 from ..encode import FORMATS
 from ..errors import MicroISPError
 from ..raw import CFA_PATTERNS, INPUT_EXTENSIONS, DumpFormat, parse_size
+from ..runtimes import BACKENDS
 
 
 @dataclasses.dataclass
@@ -141,7 +142,7 @@ def _format_option(ctx, param, value: str) -> str:
               help="Tile side in output pixels; 0 runs the whole frame at once.")
 @click.option("--attention", type=click.Choice(["exact", "tile"]), default=defaults.ATTENTION,
               show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
-@click.option("--backend", type=click.Choice(["tf", "tflite"]), default=defaults.BACKEND, show_default=True,
+@click.option("--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND, show_default=True,
               help="Runtime that runs the network.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="tflite backend: a segmented file from `microisp export --tflite`.")

@@ -14,6 +14,7 @@ from functools import partial
 
 import numpy as np
 
+from ..extras import require
 from ..model import BRANCHES
 from ..weights import Weights
 
@@ -32,7 +33,7 @@ def import_tensorflow():
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import tensorflow
+            tensorflow = require("tensorflow", "tf", "TensorFlow (train, eval, export, --backend tf)")
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
