@@ -19,7 +19,7 @@ import click
 
 from .. import defaults
 from ..encode import FORMATS
-from ..errors import MicroISPError
+from ..errors import MicroISPError, MissingExtraError
 from ..raw import CFA_PATTERNS, INPUT_EXTENSIONS, DumpFormat, parse_size
 from ..runtimes import BACKENDS
 
@@ -283,6 +283,8 @@ def develop(inputs, output, extension, bits, quality, weights, overwrite, tile_s
         if "runner" not in state:
             try:
                 state["runner"] = cached_runner(weights_for_batch(), backend, model, threads)
+            except MissingExtraError:
+                raise
             except MicroISPError as exc:  # a --model file that is not a matching segmented export
                 raise click.BadParameter(str(exc), param_hint="--model") from None
         return state["runner"]
