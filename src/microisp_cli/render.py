@@ -10,9 +10,17 @@ image as a view (:func:`orient`).
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 OUTPUTS = ("linear", "srgb")
+
+#: Entries of the lookup table that applies the sRGB curve and quantises, per output bit depth:
+#: linear values are rounded to 1 / (entries - 1) first. The curve's steepest slope (12.92, at
+#: black) turns that into at most 0.03 of an 8-bit level, 0.4 of a 16-bit level: the table's
+#: result is the exact curve's or one level off. About 10x cheaper than ``np.power`` per pixel.
+LUT_ENTRIES = {8: 1 << 16, 16: 1 << 20}
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
@@ -45,6 +53,15 @@ def quantise(values: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(np.clip(values, 0.0, 1.0) * np.float32(top)).astype(dtype_for_bits(bits))
 
 
+@cache
+def srgb_lut(bits: int) -> np.ndarray:
+    """Quantised :func:`srgb_encode` of ``LUT_ENTRIES[bits]`` evenly spaced values in [0, 1]."""
+    entries = LUT_ENTRIES[bits]
+    table = quantise(srgb_encode(np.arange(entries, dtype=np.float64) / (entries - 1)), bits)
+    table.setflags(write=False)
+    return table
+
+
 def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bits: int) -> np.ndarray:
     """One tile of network output (h, w, 3) float32 -> quantised sRGB (h, w, 3) uint8/uint16.
 
@@ -56,7 +73,10 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
     if output == "linear":
         if cam_to_srgb is not None:
             rgb = rgb @ np.asarray(cam_to_srgb, np.float32).T
-        rgb = srgb_encode(np.clip(rgb, 0.0, 1.0))
+        table = srgb_lut(bits)
+        index = np.clip(rgb, 0.0, 1.0, out=rgb if rgb.flags.writeable else None)
+        index *= np.float32(len(table) - 1)
+        return table[np.rint(index, out=index).astype(np.intp)]
     return quantise(rgb, bits)
 
 
