@@ -94,21 +94,83 @@ def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | Non
     return run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress)
 
 
+class StreamedImage:
+    """The image :func:`run_pipeline` is developing, as an encoder in another thread reads it.
+
+    ``image[a:b]`` waits until rows ``a:b`` are final, so the encoder runs beside the network
+    (:func:`develop_to_file`); ``shape``, ``dtype``, ``ndim`` and ``itemsize`` wait for the
+    pipeline to start. After :meth:`abort` every wait raises :class:`StreamAborted`, on either side.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._image: np.ndarray | None = None
+        self._rows = 0
+        self._aborted = False
+
+    def start(self, image: np.ndarray) -> None:
+        with self._condition:
+            self._image = image
+            self._condition.notify_all()
+
+    def ready(self, rows: int) -> None:
+        """The first ``rows`` rows are final; raises :class:`StreamAborted` once aborted."""
+        with self._condition:
+            if self._aborted:
+                raise StreamAborted
+            self._rows = rows
+            self._condition.notify_all()
+
+    def abort(self) -> None:
+        with self._condition:
+            self._aborted = True
+            self._condition.notify_all()
+
+    def _wait(self, rows: int) -> np.ndarray:
+        with self._condition:
+            self._condition.wait_for(lambda: self._aborted or (
+                self._image is not None and self._rows >= min(rows, len(self._image))))
+            if self._aborted:
+                raise StreamAborted
+            return self._image
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self._wait(1 << 62 if rows.stop is None else rows.stop)[rows]
+
+    def __getattr__(self, name: str):  # shape, dtype, ndim, itemsize of the image
+        if name in ("shape", "dtype", "ndim", "itemsize"):
+            return getattr(self._wait(0), name)
+        raise AttributeError(name)
+
+
+class StreamAborted(Exception):
+    """A :class:`StreamedImage` was abandoned (its pipeline or its encoder failed)."""
+
+
 def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunner,
                  bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
                  attention: str = defaults.ATTENTION, progress: Progress | None = None,
-                 timings: dict[str, float] | None = None) -> np.ndarray:
+                 timings: dict[str, float] | None = None,
+                 stream: StreamedImage | None = None) -> np.ndarray:
     """:func:`develop_mosaic` for a runner and the input ``conditioning`` it expects.
 
     ``timings``, if given, gets the seconds spent conditioning and packing the input (``"pack"``)
     and rendering the output tiles (``"render"``) added to it; the rest is the network's.
+    ``stream``: told of the (oriented) image and of each row as it becomes final (rows are
+    final in order unless the orientation mirrors or turns rows: then all at the end).
     """
     dtype = render.dtype_for_bits(bits)
     source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
                                conditioning, min_size=runner.config.min_packed_size)
     top, left, height, width = source.crop
     out = np.empty((height, width, 3), dtype)
+    image = render.orient(out, mosaic.orientation)
     matrix = mosaic.cam_to_srgb
+    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
+    filled = np.zeros(height, np.int64) if in_order else None
+    final = 0
+    if stream is not None:
+        stream.start(image)
 
     def sink(y: int, x: int, rgb: np.ndarray) -> None:
         y0, x0 = max(y, top), max(x, left)
@@ -118,6 +180,12 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
         tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
         out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
             tile, conditioning.output, matrix, bits)
+        if in_order:
+            nonlocal final
+            filled[y0 - top:y1 - top] += x1 - x0
+            while final < height and filled[final] == width:
+                final += 1
+            stream.ready(final)
 
     from .tiling import run_tiled
 
@@ -125,7 +193,9 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
         source.read = _timed(source.read, "pack", timings)   # this call's own source object
         sink = _timed(sink, "render", timings)
     run_tiled(runner, source, sink, tile_size, attention, progress)
-    return render.orient(out, mosaic.orientation)
+    if stream is not None:
+        stream.ready(image.shape[0])
+    return image
 
 
 def _timed(function: Callable, stage: str, timings: dict[str, float]) -> Callable:
@@ -197,10 +267,44 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
         raise encode.OutputError(f"{output}: JPEG is 8-bit only (got --bits {bits})")
     if output.exists() and not overwrite:
         raise encode.OutputError(f"{output}: exists (use --overwrite to replace it)")
-    image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
-                    attention=attention, dump=dump, cfa=cfa, max_megapixels=max_megapixels,
-                    progress=progress)
-    return encode.write_image(output, image, quality=quality, overwrite=overwrite)
+    if kind != "png":
+        image = develop(path, weights, runner=runner, bits=bits, tile_size=tile_size,
+                        attention=attention, dump=dump, cfa=cfa, max_megapixels=max_megapixels,
+                        progress=progress)
+        return encode.write_image(output, image, quality=quality, overwrite=overwrite)
+    # PNG: the encoder compresses rows in a thread as the network finishes them
+    if not isinstance(weights, Weights):
+        weights = load_weights(weights)
+    mosaic = decode(path, dump, max_megapixels)
+    if cfa is not None:
+        mosaic = with_cfa(mosaic, cfa)
+    runner = runner if runner is not None else make_runner(weights)
+    stream, failure = StreamedImage(), []
+
+    def encoder() -> None:
+        try:
+            encode.write_image(output, stream, quality=quality, overwrite=overwrite)
+        except StreamAborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            failure.append(exc)
+            stream.abort()
+
+    thread = threading.Thread(target=encoder, name="microisp-encode", daemon=True)
+    thread.start()
+    try:
+        run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress,
+                     stream=stream)
+    except StreamAborted:
+        pass  # the encoder failed: its error is raised below
+    except BaseException:
+        stream.abort()
+        thread.join()
+        raise
+    thread.join()
+    if failure:
+        raise failure[0]
+    return output
 
 
 # --- one file of a batch ----------------------------------------------------------------------------
