@@ -308,9 +308,11 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
     """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
 
-    Each row of tiles reads the rows its windows need from the previous segment's store in one
-    call (a band of the full frame width) and writes its cores' state back in one call; the probe
-    samples go straight into the in-memory map the head reads.
+    One store holds the state, updated in place: each row of tiles reads the rows its windows
+    need (a band of the full frame width) in one call and writes its cores' new state back in
+    one call. The rows above its cores were already overwritten by the row of tiles before, so
+    their old values come from that row's band, still in memory. The probe samples go straight
+    into the in-memory map the head reads.
     """
     config = runner.config
     h, w = source.shape
@@ -323,21 +325,24 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
     # buffers reused by every row of tiles and every window (no page faults after the first)
     size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
-    band_buffer = np.empty((size_y, w, config.state_channels), state_dtype)
+    bands = [np.empty((size_y, w, config.state_channels), state_dtype) for _ in range(2)]
     kept_buffer = np.empty((max(b - a for (a, b), _ in rows), w, config.state_channels), np.float32)
     window = np.empty((1, size_y, size_x, config.state_channels), np.float32)
-    # Two stores, used in turn (segment i reads one and writes the other): after the first two
-    # segments the writes land on pages already in the page cache.
-    stores = [StateStore((h, w), config.state_channels, state_dtype, temp_dir)
-              for _ in range(min(2, n - 1))]
+    store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
     att = None
     try:
         for index in range(n):
             last = index == n - 1
-            previous = stores[(index - 1) % 2] if index else None
-            current = None if last else stores[index % 2]
+            band = above = None  # the band of the row of tiles before, and its first row
             for (cy0, cy1), (wy0, wy1) in rows:
-                band = None if previous is None else previous.read_rows(wy0, wy1, band_buffer)
+                if index:
+                    band, previous = bands[0][:wy1 - wy0], band
+                    bands.reverse()
+                    old = 0 if previous is None else cy0 - wy0  # rows [wy0, cy0): overwritten
+                    if old:
+                        band[:old] = previous[wy0 - above:cy0 - above]
+                    store.read_rows(wy0 + old, wy1, band[old:])
+                    above = wy0
                 kept_rows = kept_buffer[:cy1 - cy0]
                 for (cx0, cx1), (wx0, wx1) in cols:
                     oy, ox = cy0 - wy0, cx0 - wx0
@@ -357,13 +362,13 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                     if progress:
                         progress(done, total)
                 if not last:
-                    current.write(cy0, 0, kept_rows)
+                    store.write(cy0, 0, kept_rows)
                     fy = -cy0 % s  # first global grid row inside the core
                     probes[(cy0 + fy) // s:-(-cy1 // s)] = kept_rows[fy::s, ::s, :config.probe_channels]
             if not last:
                 att = runner.head(index, probes[None])
     finally:
-        for store in stores:
+        if store is not None:
             store.close()
 
 

@@ -7,7 +7,9 @@ these small channel counts is much faster than three separate convolutions (docs
 the maths is the TensorFlow network's, in float32 (exact to about 1e-6).
 
 Segments are compiled per input shape and cached: the tiled pipeline gives every window of a
-frame one shape, so a frame compiles each segment once. Heads take any map size (dynamic shape).
+frame one shape, so a frame compiles each segment once. The attention heads, a few convolutions
+on 1/9 of the frame, run in numpy a band at a time (an OpenVINO graph of a 24 MP frame's head
+held 125 MB per head).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class OpenVINORunner:
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
         self._compiled: dict[tuple, object] = {}
+        self._live: tuple[tuple, object] | None = None
 
     def reads_input(self, index: int) -> bool:
         """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
@@ -145,32 +148,63 @@ class OpenVINORunner:
         rgb = ops.reshape(rgb, [1, 2 * height, 2 * width, 3], False)
         return ov.Model([rgb], inputs, f"segment_{index}")
 
-    def _head_model(self, index: int):
-        ov = self._ov
-        ops = ov.opset13
-        cfg = self.config
-        graph = _Graph(ops, self.params, cfg.features)
-        g, k = cfg.attention_points[index]
-        p = tuple(f"{q}.att{k}" for q in self._prefixes(g))
-        samples = ops.parameter([1, -1, -1, cfg.probe_channels], np.float32, name="samples")
-        y = graph.conv(ops.transpose(samples, [0, 3, 1, 2]), "{p}.conv0", pad=0, branches=p)
-        for m in range(1, ATTENTION_STRIDED_CONVS + 1):
-            y = graph.conv(y, "{p}.conv%d" % m, stride=3, pad=0, branches=p)
-        y = ops.reduce_mean(y, [2, 3], True)
-        y = graph.conv(y, "{p}.conv%d" % (ATTENTION_STRIDED_CONVS + 1), pad=0, branches=p)
-        y = ops.sigmoid(graph.conv(y, "{p}.conv%d" % (ATTENTION_STRIDED_CONVS + 2), pad=0,
-                                   prelu=False, branches=p))
-        return ov.Model([ops.transpose(y, [0, 2, 3, 1])], [samples], f"head_{index}")
+    def _head_kernel(self, index: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Attention conv ``m`` of point ``index``, all branches: a block-diagonal HWIO kernel,
+        its bias and PReLU slopes (None for the last conv)."""
+        g, k = self.config.attention_points[index]
+        names = [f"s{g}.b{i}.att{k}.conv{m}" for i in range(BRANCHES)]
+        kernels = [self.params[n + ".kernel"] for n in names]
+        kh, kw, cin, cout = kernels[0].shape
+        kernel = np.zeros((kh, kw, BRANCHES * cin, BRANCHES * cout), np.float32)
+        for i, part in enumerate(kernels):
+            kernel[:, :, i * cin:(i + 1) * cin, i * cout:(i + 1) * cout] = part
+        alpha = None if m == ATTENTION_STRIDED_CONVS + 2 else np.concatenate(
+            [self.params[n + ".alpha"] for n in names])
+        return kernel, np.concatenate([self.params[n + ".bias"] for n in names]), alpha
+
+    def _head(self, index: int, samples: np.ndarray) -> np.ndarray:
+        """The attention head in numpy, a band of map rows at a time (bounded memory).
+
+        Its 3x3 convolutions have stride 3 and no padding: non-overlapping blocks, so each band
+        of 27 * k rows (of the first 27 * floor(h / 27) rows and columns, all that the VALID
+        chain reads) gives its own outputs, and the mean is taken over all of them."""
+        span = 3 ** ATTENTION_STRIDED_CONVS
+        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 3)]
+        _, h, w, c = samples.shape
+        h, w = h // span * span, w // span * span
+        total, count = np.zeros(c, np.float64), 0
+        for y0 in range(0, h, span * 8):
+            rows = min(h, y0 + span * 8) - y0
+            x = np.ascontiguousarray(samples[0, y0:y0 + rows, :w]).reshape(-1, c)
+            y = _prelu(x @ kernels[0][0][0, 0] + kernels[0][1], kernels[0][2])
+            a, b = rows, w
+            for kernel, bias, alpha in kernels[1:ATTENTION_STRIDED_CONVS + 1]:
+                a, b = a // 3, b // 3  # 3x3 blocks of (a, b) pixels -> one GEMM
+                blocks = y.reshape(a, 3, b, 3, c).transpose(0, 2, 1, 3, 4).reshape(a * b, 9 * c)
+                y = _prelu(blocks @ kernel.reshape(9 * c, -1) + bias, alpha)
+            total += y.sum(0, dtype=np.float64)
+            count += y.shape[0]
+        mean = (total / count).astype(np.float32)
+        (k4, b4, a4), (k5, b5, _) = kernels[-2:]
+        y = _prelu(mean @ k4[0, 0] + b4, a4) @ k5[0, 0] + b5
+        return (1.0 / (1.0 + np.exp(-y))).astype(np.float32).reshape(1, 1, 1, -1)
 
     def _request(self, key: tuple, build):
-        request = self._compiled.get(key)
-        if request is None:
-            if key[0] == "segment":  # keep only this frame's window shape
+        """The infer request of graph ``key``. Compiled graphs are kept (segments for this
+        frame's window shape only); one request lives at a time, since each holds its graph's
+        working memory (about 55 MB for a 290x290 window, 125 MB for a 24 MP frame's head) and
+        the pipeline runs one segment or head over the whole frame before the next."""
+        if self._live is not None and self._live[0] == key:
+            return self._live[1]
+        self._live = None
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if key[0] == "segment":
                 for old in [k for k in self._compiled if k[0] == "segment" and k[2:] != key[2:]]:
                     del self._compiled[old]
-            compiled = self._core.compile_model(build(), "CPU", self._settings)
-            request = self._compiled[key] = compiled.create_infer_request()
-        return request
+            compiled = self._compiled[key] = self._core.compile_model(build(), "CPU", self._settings)
+        self._live = (key, compiled.create_infer_request())
+        return self._live[1]
 
     # --- SegmentRunner ------------------------------------------------------------------------
     def segment(self, index, x, state=None, attention=None) -> np.ndarray:
@@ -187,6 +221,13 @@ class OpenVINORunner:
         return request.get_output_tensor(0).data
 
     def head(self, index, samples) -> np.ndarray:
-        request = self._request(("head", index), lambda: self._head_model(index))
-        request.infer([np.ascontiguousarray(samples, np.float32)], share_inputs=True)
-        return np.array(request.get_output_tensor(0).data)
+        return self._head(index, np.asarray(samples, np.float32))
+
+
+def _prelu(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """PReLU in place: max(y, 0) + alpha * min(y, 0)."""
+    negative = np.minimum(y, 0)
+    np.maximum(y, 0, out=y)
+    negative *= alpha
+    y += negative
+    return y
