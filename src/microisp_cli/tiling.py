@@ -31,6 +31,7 @@ Any :class:`runtimes.base.SegmentRunner` works (TensorFlow, LiteRT).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 import tempfile
@@ -207,13 +208,14 @@ class StateStore:
         self.close()
 
     def write(self, y0: int, x0: int, data: np.ndarray) -> None:
-        data = np.ascontiguousarray(data, self.dtype)
+        data = np.asarray(data, self.dtype)
         h, w, _ = data.shape
-        if w == self.shape[1]:
+        if w == self.shape[1] and data.flags.c_contiguous:
             os.pwrite(self._fd, memoryview(data).cast("B"), y0 * self._row)
             return
-        for r in range(h):
-            os.pwrite(self._fd, memoryview(data[r]).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
+        for r in range(h):  # a rectangle: one call per row, straight from the (strided) view
+            row = np.ascontiguousarray(data[r])  # a view already when rows are contiguous
+            os.pwrite(self._fd, memoryview(row).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
 
     def read_rows(self, y0: int, y1: int, out: np.ndarray | None = None) -> np.ndarray:
         """Rows [y0, y1) of the whole width, in one read (into ``out``'s first rows if given)."""
@@ -309,10 +311,10 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
 
     One store holds the state, updated in place: each row of tiles reads the rows its windows
-    need (a band of the full frame width) in one call and writes its cores' new state back in
-    one call. The rows above its cores were already overwritten by the row of tiles before, so
-    their old values come from that row's band, still in memory. The probe samples go straight
-    into the in-memory map the head reads.
+    need (a band of the full frame width) in one call, and each tile writes its core's new state
+    back. The rows above a row's cores were already overwritten by the row of tiles before, so
+    their old values are moved up from that row's band, still in memory. The probe samples go
+    straight into the in-memory map the head reads.
     """
     config = runner.config
     h, w = source.shape
@@ -325,10 +327,30 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
     # buffers reused by every row of tiles and every window (no page faults after the first)
     size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
-    bands = [np.empty((size_y, w, config.state_channels), state_dtype) for _ in range(2)]
-    kept_buffer = np.empty((max(b - a for (a, b), _ in rows), w, config.state_channels), np.float32)
-    window = np.empty((1, size_y, size_x, config.state_channels), np.float32)
+    buffer = np.empty((size_y, w, config.state_channels), state_dtype)
+    windows = [np.empty((1, size_y, size_x, config.state_channels), np.float32) for _ in range(2)]
     store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
+
+    def finish(running, index, cy0, cy1, cx0, cx1, oy, ox) -> None:
+        """What a window's result becomes: the sink's RGB, or its core's state and probes."""
+        nonlocal done
+        out = running.result()[0]
+        if index == n - 1:
+            sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
+        else:
+            kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
+            store.write(cy0, cx0, kept)
+            fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
+            probes[(cy0 + fy) // s:-(-cy1 // s), (cx0 + fx) // s:-(-cx1 // s)] = \
+                kept[fy::s, fx::s, :config.probe_channels]
+        done += 1
+        if progress:
+            progress(done, total)
+
+    # The network runs one window in a thread while this one prepares the next and stores the
+    # one before (the runtimes release the GIL): both cores stay busy.
+    engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
+    pending = None
     att = None
     try:
         for index in range(n):
@@ -336,38 +358,29 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
             band = above = None  # the band of the row of tiles before, and its first row
             for (cy0, cy1), (wy0, wy1) in rows:
                 if index:
-                    band, previous = bands[0][:wy1 - wy0], band
-                    bands.reverse()
-                    old = 0 if previous is None else cy0 - wy0  # rows [wy0, cy0): overwritten
+                    old = 0 if band is None else cy0 - wy0  # rows [wy0, cy0): overwritten
                     if old:
-                        band[:old] = previous[wy0 - above:cy0 - above]
+                        buffer[:old] = band[wy0 - above:cy0 - above]
+                    band, above = buffer[:wy1 - wy0], wy0
                     store.read_rows(wy0 + old, wy1, band[old:])
-                    above = wy0
-                kept_rows = kept_buffer[:cy1 - cy0]
                 for (cx0, cx1), (wx0, wx1) in cols:
-                    oy, ox = cy0 - wy0, cx0 - wx0
                     x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
                          if reads_input(index) else None)
                     state = None
                     if band is not None:
-                        state = window
-                        np.copyto(window[0], band[:, wx0:wx1])
-                    out = runner.segment(index, x, state, att)[0]
-                    if last:
-                        sink(2 * cy0, 2 * cx0,
-                             out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
-                    else:
-                        kept_rows[:, cx0:cx1] = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
-                    done += 1
-                    if progress:
-                        progress(done, total)
-                if not last:
-                    store.write(cy0, 0, kept_rows)
-                    fy = -cy0 % s  # first global grid row inside the core
-                    probes[(cy0 + fy) // s:-(-cy1 // s)] = kept_rows[fy::s, ::s, :config.probe_channels]
+                        state = windows[0]
+                        windows.reverse()  # the window before may still be running
+                        np.copyto(state[0], band[:, wx0:wx1])
+                    running = engine.submit(runner.segment, index, x, state, att)
+                    if pending is not None:
+                        finish(*pending)
+                    pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
+                finish(*pending)  # the next row's band overwrites rows this row still reads
+                pending = None
             if not last:
                 att = runner.head(index, probes[None])
     finally:
+        engine.shutdown(wait=True, cancel_futures=True)
         if store is not None:
             store.close()
 

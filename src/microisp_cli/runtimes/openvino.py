@@ -7,7 +7,8 @@ these small channel counts is much faster than three separate convolutions (docs
 the maths is the TensorFlow network's, in float32 (exact to about 1e-6).
 
 Segments are compiled per input shape and cached: the tiled pipeline gives every window of a
-frame one shape, so a frame compiles each segment once. The attention heads, a few convolutions
+frame one shape, so a frame compiles each segment once. Calls may come from another thread than
+the one that made the runner, one at a time. The attention heads, a few convolutions
 on 1/9 of the frame, run in numpy a band at a time (an OpenVINO graph of a 24 MP frame's head
 held 125 MB per head).
 """
@@ -195,7 +196,8 @@ class OpenVINORunner:
         working memory (about 55 MB for a 290x290 window, 125 MB for a 24 MP frame's head) and
         the pipeline runs one segment or head over the whole frame before the next."""
         if self._live is not None and self._live[0] == key:
-            return self._live[1]
+            self._live[1].reverse()  # two requests in turn: a result outlives the next call
+            return self._live[1][0]
         self._live = None
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -203,13 +205,14 @@ class OpenVINORunner:
                 for old in [k for k in self._compiled if k[0] == "segment" and k[2:] != key[2:]]:
                     del self._compiled[old]
             compiled = self._compiled[key] = self._core.compile_model(build(), "CPU", self._settings)
-        self._live = (key, compiled.create_infer_request())
-        return self._live[1]
+        self._live = (key, [compiled.create_infer_request() for _ in range(2)])
+        return self._live[1][0]
 
     # --- SegmentRunner ------------------------------------------------------------------------
     def segment(self, index, x, state=None, attention=None) -> np.ndarray:
-        """Segment ``index`` on one window; the result is a view into the runner's output
-        buffer, valid until the next call of the same segment with the same shape."""
+        """Segment ``index`` on one window. The result is a view into an output buffer of the
+        runner, valid until the second call after this one (so the pipeline can post-process
+        one window while the next runs)."""
         _, h, w, _ = (x if index == 0 else state).shape
         request = self._request(("segment", index, h, w),
                                 lambda: self._segment_model(index, h, w))
