@@ -7,7 +7,7 @@ import pytest
 
 from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows, packed_tile_size, plan_tiles,
+    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows, packed_tile_size,
     run_array, run_tiled, split_axis,
 )
 from microisp_cli.weights import Conditioning, Weights, load_weights
@@ -72,25 +72,8 @@ def test_split_axis_gives_near_equal_runs_covering_the_length():
         assert max(sizes) <= size and max(sizes) - min(sizes) <= 1
 
 
-def test_plan_tiles_cores_partition_the_frame_and_windows_are_clipped():
-    h, w, halo = 97, 131, 5
-    tiles = plan_tiles((h, w), 40, halo)
-    cover = np.zeros((h, w), int)
-    for t in tiles:
-        y0, y1, x0, x1 = t.core
-        cover[y0:y1, x0:x1] += 1
-        wy0, wy1, wx0, wx1 = t.window
-        assert (wy0, wy1, wx0, wx1) == (max(0, y0 - halo), min(h, y1 + halo),
-                                        max(0, x0 - halo), min(w, x1 + halo))
-        assert t.offset == (y0 - wy0, x0 - wx0)
-    assert (cover == 1).all()
-    assert len(tiles) == 3 * 4
-    assert [t.core[:2] for t in tiles[:4]] == [(0, 32)] * 4  # raster order
-
-
-def test_plan_tiles_single_tile_when_core_exceeds_frame():
-    (tile,) = plan_tiles((20, 30), 64, 3)
-    assert tile.core == tile.window == (0, 20, 0, 30)
+def test_fixed_windows_single_window_when_core_exceeds_frame():
+    assert fixed_windows(20, 64, 3) == [((0, 20), (0, 20))]
 
 
 @pytest.mark.parametrize("bad", [2, MIN_TILE_SIZE - 2, MIN_TILE_SIZE + 1, -4])
@@ -170,7 +153,7 @@ def test_frame_smaller_than_one_tile_equals_whole_frame(published_runner):
 def test_progress_reports_every_tile_of_every_segment(small_runner):
     calls = []
     run_array(small_runner, frame(97, 131), 100, progress=lambda d, t: calls.append((d, t)))
-    tiles = len(plan_tiles((97, 131), 50, 0))
+    tiles = len(split_axis(97, 50)) * len(split_axis(131, 50))
     total = small_runner.config.num_segments * tiles
     assert calls == [(i, total) for i in range(1, total + 1)]
 

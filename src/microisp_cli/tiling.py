@@ -3,12 +3,13 @@
 The network's attention blocks average over the whole image, so plain tiling is wrong. The exact
 scheme (see ``docs/tiling.md``) runs the network one *segment* at a time over all tiles:
 
-1. every tile of segment ``i`` is computed over its core plus a halo of at least
-   ``config.segment_radius(i)`` packed pixels, clipped at the frame border (border tiles are smaller,
-   so the SAME zero padding at the frame edge is the whole-frame model's own);
+1. every tile of segment ``i`` is computed over a window of one fixed shape holding its core plus
+   at least ``config.segment_radius(i)`` packed pixels of context; border windows are moved
+   inwards, not clipped, so where context is missing the window edge is the frame edge and the
+   SAME zero padding there is the whole-frame model's own (:func:`fixed_windows`);
 2. the core of its output state is kept (in a disk-backed :class:`StateStore`, float32) and the
    core's stride-3 probe samples on the global grid (packed rows and columns divisible by 3) are
-   written into a small global map (1/9 of the frame, also file-backed until its head runs);
+   written into a small global map in memory (1/9 of the frame);
 3. the attention head runs once on that map, which is exactly what the whole-frame model samples;
 4. the next segment reads the stored state with its halo; the last one hands RGB tiles to the sink.
 
@@ -26,13 +27,12 @@ Interfaces:
   row ``y``, column ``x``. Every output pixel is delivered exactly once.
 - ``progress(done, total)``: optional callback, called as tiles complete.
 
-Any :class:`runtimes.base.SegmentRunner` works (TensorFlow, LiteRT).
+Any :class:`runtimes.base.SegmentRunner` works (OpenVINO, TensorFlow, LiteRT).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
@@ -123,23 +123,6 @@ def _cropping_sink(sink: Sink, frame: tuple[int, int]) -> Sink:
 
 
 # --- tile plans ---------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Tile:
-    """One tile in packed pixels: ``core`` is what it delivers, ``window`` what it computes over.
-
-    Both are (y0, y1, x0, x1), half-open; ``window`` is ``core`` grown by the halo and clipped to
-    the frame.
-    """
-
-    core: tuple[int, int, int, int]
-    window: tuple[int, int, int, int]
-
-    @property
-    def offset(self) -> tuple[int, int]:
-        """Position of the core inside the window."""
-        return self.core[0] - self.window[0], self.core[2] - self.window[2]
-
-
 def split_axis(length: int, size: int) -> list[tuple[int, int]]:
     """``length`` split into ``ceil(length / size)`` near-equal runs (sizes differ by at most 1)."""
     if length < 1 or size < 1:
@@ -147,23 +130,6 @@ def split_axis(length: int, size: int) -> list[tuple[int, int]]:
     n = -(-length // size)
     bounds = [(i * length) // n for i in range(n + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(n)]
-
-
-def plan_tiles(shape: tuple[int, int], core: int, halo: int) -> list[Tile]:
-    """Tiles covering a packed frame ``shape`` (h, w), in raster order.
-
-    Cores partition the frame into near-equal pieces of at most ``core`` pixels per side; each
-    window is its core grown by ``halo`` on every side and clipped to the frame.
-    """
-    h, w = shape
-    if halo < 0:
-        raise ValueError(f"halo must be >= 0, got {halo}")
-    tiles = []
-    for y0, y1 in split_axis(h, core):
-        for x0, x1 in split_axis(w, core):
-            window = (max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo))
-            tiles.append(Tile((y0, y1, x0, x1), window))
-    return tiles
 
 
 def packed_tile_size(tile_size: int) -> int:
