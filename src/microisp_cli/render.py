@@ -74,7 +74,7 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
         if cam_to_srgb is not None:
             rgb = rgb @ np.asarray(cam_to_srgb, np.float32).T
         table = srgb_lut(bits)
-        index = np.clip(rgb, 0.0, 1.0, out=rgb if rgb.flags.writeable else None)
+        index = np.clip(rgb, 0.0, 1.0, out=rgb if cam_to_srgb is not None else None)  # ours
         index *= np.float32(len(table) - 1)
         return table[np.rint(index, out=index).astype(np.intp)]
     return quantise(rgb, bits)

@@ -23,10 +23,6 @@ from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHI
                      base_kernel)
 from ..weights import Weights
 
-#: Floating-point precisions the engine can run the network in ("f32" exact; "bf16" faster on
-#: CPUs with AVX512_BF16 or AMX, with errors up to a few 8-bit levels).
-PRECISIONS = ("f32", "bf16")
-
 
 def import_openvino():
     try:
@@ -39,8 +35,8 @@ def import_openvino():
 class _Graph:
     """Builds one OpenVINO graph (NCHW inside) from the parameters of a network."""
 
-    def __init__(self, ops, params, features: int):
-        self.ops, self.params, self.f = ops, params, features
+    def __init__(self, ops, params):
+        self.ops, self.params = ops, params
 
     def const(self, value) -> object:
         return self.ops.constant(np.ascontiguousarray(value, np.float32))
@@ -70,24 +66,21 @@ class _Graph:
 class OpenVINORunner:
     """Runs ``weights``' network with OpenVINO on the CPU. Implements ``SegmentRunner``.
 
-    ``threads``: CPU threads (None: all). ``precision``: ``"f32"`` (default, exact) or ``"bf16"``.
+    ``threads``: CPU threads (None: all). Float32 throughout: OpenVINO would otherwise pick
+    bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
     """
 
-    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS,
-                 precision: str = "f32"):
-        if precision not in PRECISIONS:
-            raise MicroISPError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS):
         ov = import_openvino()
         self._ov = ov
         self.config: ModelConfig = weights.config
         self.params = weights.params
-        self.precision = precision
         self._core = ov.Core()
-        self._settings = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
-        self._compiled: dict[tuple, object] = {}
-        self._live: tuple[tuple, object] | None = None
+        self._compiled: dict[tuple[int, int, int], object] = {}  # (segment, height, width)
+        self._live: tuple[tuple[int, int, int], list] | None = None
 
     def reads_input(self, index: int) -> bool:
         """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
@@ -101,7 +94,7 @@ class OpenVINORunner:
         ov = self._ov
         ops = ov.opset13
         cfg, f = self.config, self.config.features
-        graph = _Graph(ops, self.params, f)
+        graph = _Graph(ops, self.params)
         points = cfg.attention_points
         inputs = []
         if self.reads_input(index):
@@ -191,19 +184,17 @@ class OpenVINORunner:
         return (1.0 / (1.0 + np.exp(-y))).astype(np.float32).reshape(1, 1, 1, -1)
 
     def _request(self, key: tuple, build):
-        """The infer request of graph ``key``. Compiled graphs are kept (segments for this
-        frame's window shape only); one request lives at a time, since each holds its graph's
-        working memory (about 55 MB for a 290x290 window, 125 MB for a 24 MP frame's head) and
-        the pipeline runs one segment or head over the whole frame before the next."""
+        """An infer request of segment graph ``key``. Compiled graphs are kept for the frame's
+        window shape only (each holds its working memory: about 55 MB for a 290x290 window);
+        the graph in use has two requests, taken in turn."""
         if self._live is not None and self._live[0] == key:
             self._live[1].reverse()  # two requests in turn: a result outlives the next call
             return self._live[1][0]
         self._live = None
         compiled = self._compiled.get(key)
         if compiled is None:
-            if key[0] == "segment":
-                for old in [k for k in self._compiled if k[0] == "segment" and k[2:] != key[2:]]:
-                    del self._compiled[old]
+            for old in [k for k in self._compiled if k[1:] != key[1:]]:  # another window shape
+                del self._compiled[old]
             compiled = self._compiled[key] = self._core.compile_model(build(), "CPU", self._settings)
         self._live = (key, [compiled.create_infer_request() for _ in range(2)])
         return self._live[1][0]
@@ -214,8 +205,7 @@ class OpenVINORunner:
         runner, valid until the second call after this one (so the pipeline can post-process
         one window while the next runs)."""
         _, h, w, _ = (x if index == 0 else state).shape
-        request = self._request(("segment", index, h, w),
-                                lambda: self._segment_model(index, h, w))
+        request = self._request((index, h, w), lambda: self._segment_model(index, h, w))
         feeds = [np.ascontiguousarray(x, np.float32)] if self.reads_input(index) else []
         if index > 0:
             feeds += [np.ascontiguousarray(state, np.float32),
