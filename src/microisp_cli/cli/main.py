@@ -7,6 +7,7 @@ TensorFlow, LiteRT or rawpy. Library errors (:class:`MicroISPError`) become a on
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
