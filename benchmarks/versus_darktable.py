@@ -163,9 +163,9 @@ def main() -> None:
         scratch = Path(folder)
         # in a child process: a child's peak RSS (ru_maxrss) starts from its parent's at fork,
         # so this process must stay small
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-                        f"import scale; scale.write_inputs(scale.Path({str(scratch / 'in')!r}), 1, "
-                        f"{width}, {height})"], check=True, env=env)
+        write = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import scale; "
+                 f"scale.write_inputs(scale.Path({str(scratch / 'in')!r}), 1, {width}, {height})")
+        subprocess.run([sys.executable, "-c", write], check=True, env=env)
         dng = scratch / "in" / "frame00.dng"
         out = scratch / "out"
         out.mkdir()
