@@ -70,7 +70,7 @@ def _render(results, report, console) -> None:
         "(tracing, allocation); median, p90, min-max: timed runs after warm-up; peak MiB: "
         "resident peak during the runs, runtime included (fresh process per row); CPU-s/MP: "
         "user + system CPU time per megapixel; % FP32 peak: convolution MACs per second over "
-        "the CPU's FP32 peak (cores x 2 FMA x SIMD lanes x clock).[/dim]"
+        "the CPU's FP32 peak (cores x SIMD lanes x clock, one FMA unit).[/dim]"
     )
 
 
