@@ -200,11 +200,12 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_doc(text: str, doc: Path) -> None:
+def write_doc(text: str, doc: Path, start: str = START, end: str = END) -> None:
+    """Replace what ``doc`` holds between the markers ``start`` and ``end`` with ``text``."""
     content = doc.read_text()
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 def main() -> None:

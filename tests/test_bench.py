@@ -133,29 +133,46 @@ def test_bench_rejects_int8_on_tensorflow():
     assert result.exit_code == 2 and "tflite" in result.output
 
 
-def test_bench_runs_and_writes_json(tmp_path):
+@pytest.mark.parametrize("backend", ["openvino", "tf"])
+def test_bench_runs_and_writes_json(tmp_path, backend):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(cli, ["bench", "--resolution", "256x192", "--tile-size", "0",
-                                      "--runs", "2", "--warmup", "1", "--json", str(out)])
+                                      "--runs", "2", "--warmup", "1", "--json", str(out),
+                                      "--backend", backend])
     assert result.exit_code == 0, result.output
     assert "256x192" in result.output and "median" in result.output
     report = json.loads(out.read_text())
     assert report["format"] == "microisp-bench/1"
-    for key in ("cpu", "usable_cpus", "tensorflow", "ai_edge_litert", "microisp"):
+    for key in ("cpu", "usable_cpus", "openvino", "tensorflow", "ai_edge_litert", "microisp"):
         assert report["machine"][key]
     [r] = report["results"]
     assert r["error"] is None and r["skipped"] is None
     assert r["config"]["resolution"] == {"name": "256x192", "width": 256, "height": 192,
                                          "megapixels": 0.049}
-    assert r["config"]["tile_size"] == 0 and r["config"]["backend"] == "tf"
+    assert r["config"]["tile_size"] == 0 and r["config"]["backend"] == backend
     assert len(r["runs_s"]) == 2
     for key in ("import_s", "init_s", "start_to_ready_s", "first_run_s", "median_s", "p90_s", "cpu_median_s",
-                "min_s", "max_s", "mp_per_s", "idle_rss_mb", "peak_rss_mb", "process_peak_rss_mb"):
+                "min_s", "max_s", "mp_per_s", "idle_rss_mb", "peak_rss_mb", "process_peak_rss_mb",
+                "cpu_s_per_mp"):
         assert r[key] > 0, key
     assert r["min_s"] <= r["median_s"] <= r["p90_s"] <= r["max_s"]
     assert r["mp_per_s"] == pytest.approx(256 * 192 / 1e6 / r["median_s"])
     assert r["peak_rss_mb"] >= r["idle_rss_mb"] - 1
     assert r["memory_method"]
+    assert r["macs_per_pixel"] == pytest.approx(6201.3, abs=0.1)  # the default weights
+    if r["fp32_peak_percent"] is not None:  # a CPU whose clock /proc/cpuinfo reports
+        assert 0 < r["fp32_peak_percent"] < 100
+    assert "CPU-s/MP" in result.output and "% FP32 peak" in result.output
+
+
+def test_macs_per_pixel_of_the_default_and_published_networks():
+    """6,201 MAC per output pixel for the default weights (as counted for issue 16);
+    1,739 for the published layout (no base demosaic)."""
+    from microisp_cli.model import PUBLISHED, macs_per_pixel
+    from microisp_cli.weights import load_weights
+
+    assert macs_per_pixel(load_weights().config) == pytest.approx(6201.3, abs=0.1)
+    assert macs_per_pixel(PUBLISHED) == pytest.approx(1739.3, abs=0.1)
 
 
 def test_synthetic_mosaic_is_a_12_bit_rggb_frame():

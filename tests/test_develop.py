@@ -7,6 +7,7 @@ import pytest
 
 from microisp_cli.bayer import mosaic_rggb
 from microisp_cli.develop import develop, develop_to_file, make_runner
+from microisp_cli.encode import write_image
 from microisp_cli.errors import InputError, MicroISPError, OutputError
 from microisp_cli.raw import CFA_PATTERNS
 from microisp_cli.render import srgb_encode
@@ -112,6 +113,41 @@ def test_develop_to_file(tmp_path, weights, runner):
     import tifffile
 
     assert tifffile.imread(tif).dtype == np.uint16  # TIFF defaults to 16 bits
+
+
+@pytest.mark.parametrize("tiff", [1, 2, 3, 6])  # upright, mirrored, turned 180, turned 90
+def test_png_encoded_beside_the_network_is_the_developed_image(tmp_path, weights, runner, tiff):
+    """develop_to_file compresses PNG rows in a thread as tiles finish: same bytes as encoding the
+    finished image, whatever the orientation (rows in order, reversed, or turned into columns)."""
+    path = _write(tmp_path / "x.dng", _scene(150, 170), orientation=tiff)
+    image = develop(path, weights, runner=runner, bits=8, tile_size=64)
+    write_image(tmp_path / "reference.png", image)
+    develop_to_file(path, tmp_path / "x.png", weights, runner=runner, tile_size=64, strip_metadata=True)
+    assert (tmp_path / "x.png").read_bytes() == (tmp_path / "reference.png").read_bytes()
+
+
+def test_png_unwritable_output_stops_the_network_and_leaves_nothing(tmp_path, weights, runner):
+    path = _write(tmp_path / "x.dng", _scene(150, 170))
+    (tmp_path / "out").write_text("a file, not a folder")
+    tiles = []
+    with pytest.raises(OutputError, match="cannot write there"):
+        develop_to_file(path, tmp_path / "out" / "x.png", weights, runner=runner, tile_size=64,
+                        progress=lambda done, total: tiles.append(total))
+    assert len(tiles) < tiles[0]  # stopped before the last tile
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "x.dng"]
+
+
+def test_png_interrupted_mid_frame_leaves_no_partial_file(tmp_path, weights, runner):
+    path = _write(tmp_path / "x.dng", _scene(150, 170))
+
+    def interrupt(done, total):
+        if done == total - 2:  # the last segment: rows have reached the encoder already
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        develop_to_file(path, tmp_path / "x.png", weights, runner=runner, tile_size=64,
+                        progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.dng"]
 
 
 def test_bad_input_writes_nothing(tmp_path, weights, runner):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from microisp_cli import defaults
 from microisp_cli.cli.main import cli
 from microisp_cli.develop import cached_runner, develop_file
 from microisp_cli.errors import MicroISPError
@@ -35,7 +36,7 @@ def _dng(path: Path, h: int, w: int, cfa: str, seed: int) -> Path:
 
 def _runner_id() -> int:
     """On a worker: the identity of the runner its tasks use (built on first use)."""
-    return id(cached_runner(load_weights(), "tf", None, 1))
+    return id(cached_runner(load_weights(), defaults.BACKEND, None, 1))
 
 
 #: Per worker address: the future of its runner's identity, built when the cluster starts.
@@ -54,7 +55,7 @@ def client():
                      *(f"http://127.0.0.1:{port}" for port in client.scheduler_info()["services"].values())]
         assert all(a.split("://")[1].startswith("127.0.0.1:") for a in listening), listening
         # build each worker's runner now, while the test process builds its own (same key as
-        # the tasks': default weights, tf, no model, 1 thread = 2 cores / 2 worker threads)
+        # the tasks': default weights and backend, no model, 1 thread = 2 cores / 2 worker threads)
         WARMUP.update({address: client.submit(_runner_id, workers=[address], pure=False)
                        for address in client.nthreads()})
         yield client
@@ -195,7 +196,7 @@ def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
     # the file developed after the kill is whole and equal to the serial result
     weights = load_weights()
     reference = develop_file(sources[index], tmp_path / "serial.png", weights,
-                             runner=cached_runner(weights, "tf", None, 1))
+                             runner=cached_runner(weights, defaults.BACKEND, None, 1))
     assert reference.status == "done"
     assert (tmp_path / "serial.png").read_bytes() == redone.output.read_bytes()
     shutil.rmtree(markers)

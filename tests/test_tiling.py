@@ -7,7 +7,7 @@ import pytest
 
 from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, packed_tile_size, plan_tiles,
+    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows, packed_tile_size,
     run_array, run_tiled, split_axis,
 )
 from microisp_cli.weights import Conditioning, Weights, load_weights
@@ -15,27 +15,37 @@ from microisp_cli.weights import Conditioning, Weights, load_weights
 TOLERANCE = 1e-4
 
 
-def make_runner(config: ModelConfig, seed: int = 0):
+def runner_for(weights: Weights, backend: str = "tf"):
+    if backend == "openvino":
+        from microisp_cli.runtimes.openvino import OpenVINORunner
+
+        return OpenVINORunner(weights)
     from microisp_cli.runtimes.tensorflow import TensorFlowRunner
 
-    return TensorFlowRunner(Weights("test", config, init_parameters(config, seed), Conditioning()))
+    return TensorFlowRunner(weights)
 
 
-@pytest.fixture(scope="module")
-def small_runner():
-    return make_runner(ModelConfig(stages=1, blocks=1), seed=1)
+def make_runner(config: ModelConfig, seed: int = 0, backend: str = "tf"):
+    return runner_for(Weights("test", config, init_parameters(config, seed), Conditioning()), backend)
 
 
-@pytest.fixture(scope="module")
-def published_runner():
-    return make_runner(PUBLISHED, seed=2)
+# The exactness tests run on both engines: TensorFlow (the reference) and OpenVINO (the default).
+ENGINES = pytest.fixture(scope="module", params=["tf", "openvino"])
 
 
-@pytest.fixture(scope="module")
-def default_runner():
-    from microisp_cli.runtimes.tensorflow import TensorFlowRunner
+@ENGINES
+def small_runner(request):
+    return make_runner(ModelConfig(stages=1, blocks=1), seed=1, backend=request.param)
 
-    return TensorFlowRunner(load_weights("default"))
+
+@ENGINES
+def published_runner(request):
+    return make_runner(PUBLISHED, seed=2, backend=request.param)
+
+
+@ENGINES
+def default_runner(request):
+    return runner_for(load_weights("default"), request.param)
 
 
 def frame(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -62,25 +72,8 @@ def test_split_axis_gives_near_equal_runs_covering_the_length():
         assert max(sizes) <= size and max(sizes) - min(sizes) <= 1
 
 
-def test_plan_tiles_cores_partition_the_frame_and_windows_are_clipped():
-    h, w, halo = 97, 131, 5
-    tiles = plan_tiles((h, w), 40, halo)
-    cover = np.zeros((h, w), int)
-    for t in tiles:
-        y0, y1, x0, x1 = t.core
-        cover[y0:y1, x0:x1] += 1
-        wy0, wy1, wx0, wx1 = t.window
-        assert (wy0, wy1, wx0, wx1) == (max(0, y0 - halo), min(h, y1 + halo),
-                                        max(0, x0 - halo), min(w, x1 + halo))
-        assert t.offset == (y0 - wy0, x0 - wx0)
-    assert (cover == 1).all()
-    assert len(tiles) == 3 * 4
-    assert [t.core[:2] for t in tiles[:4]] == [(0, 32)] * 4  # raster order
-
-
-def test_plan_tiles_single_tile_when_core_exceeds_frame():
-    (tile,) = plan_tiles((20, 30), 64, 3)
-    assert tile.core == tile.window == (0, 20, 0, 30)
+def test_fixed_windows_single_window_when_core_exceeds_frame():
+    assert fixed_windows(20, 64, 3) == [((0, 20), (0, 20))]
 
 
 @pytest.mark.parametrize("bad", [2, MIN_TILE_SIZE - 2, MIN_TILE_SIZE + 1, -4])
@@ -133,6 +126,24 @@ def test_default_weights_tiled_equal_whole_frame(default_runner, tile_size):
     assert np.abs(run_array(default_runner, packed, tile_size) - expected).max() <= TOLERANCE
 
 
+def test_openvino_engine_equals_the_tensorflow_network():
+    """The OpenVINO graphs built from the parameters compute TensorFlow's network (float32)."""
+    weights = load_weights("default")
+    packed = frame(83, 101, seed=6)
+    expected = whole(runner_for(weights, "tf"), packed)
+    got = run_array(runner_for(weights, "openvino"), packed, MIN_TILE_SIZE)
+    assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_fixed_windows_have_one_shape_and_hold_core_plus_halo():
+    for length, core, halo in [(97, 40, 5), (131, 50, 16), (40, 100, 3), (256, 64, 0)]:
+        pairs = fixed_windows(length, core, halo)
+        assert [c for c, _ in pairs] == split_axis(length, core)
+        assert len({b - a for _, (a, b) in pairs}) == 1
+        for (c0, c1), (w0, w1) in pairs:
+            assert 0 <= w0 <= max(0, c0 - halo) and min(length, c1 + halo) <= w1 <= length
+
+
 def test_frame_smaller_than_one_tile_equals_whole_frame(published_runner):
     packed = frame(85, 90, seed=3)
     assert np.abs(run_array(published_runner, packed, 1024) - whole(published_runner, packed)).max() \
@@ -142,7 +153,7 @@ def test_frame_smaller_than_one_tile_equals_whole_frame(published_runner):
 def test_progress_reports_every_tile_of_every_segment(small_runner):
     calls = []
     run_array(small_runner, frame(97, 131), 100, progress=lambda d, t: calls.append((d, t)))
-    tiles = len(plan_tiles((97, 131), 50, 0))
+    tiles = len(split_axis(97, 50)) * len(split_axis(131, 50))
     total = small_runner.config.num_segments * tiles
     assert calls == [(i, total) for i in range(1, total + 1)]
 

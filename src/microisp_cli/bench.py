@@ -54,9 +54,10 @@ import numpy as np
 from . import __version__, defaults
 from .errors import MicroISPError
 from .resolution import Resolution, parse_resolution
+from .model import macs_per_pixel
+from .runtimes import BACKENDS
 
 FORMAT = "microisp-bench/1"
-BACKENDS = ("tf", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 _MIB = 1024 * 1024
 
@@ -92,9 +93,9 @@ class BenchConfig:
             raise BenchError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.precision not in PRECISIONS:
             raise BenchError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.backend == "tf" and self.precision != "fp32":
-            raise BenchError("the tf backend runs fp32 only; fp16 and int8 are TFLite models "
-                             "(--backend tflite)")
+        if self.backend != "tflite" and self.precision != "fp32":
+            raise BenchError(f"the {self.backend} backend runs fp32 only; fp16 and int8 are "
+                             "TFLite models (--backend tflite)")
         if self.runs < 1 or self.warmup < 0:
             raise BenchError(f"need runs >= 1 and warmup >= 0, got runs={self.runs}, warmup={self.warmup}")
         if self.tile_size < 0:
@@ -103,10 +104,16 @@ class BenchConfig:
             raise BenchError(f"threads must be >= 1, got {self.threads}")
 
     @property
+    def runtime(self) -> str:
+        """The runtime's name for tables: ``OpenVINO``, ``TF`` or ``TFLite FP32`` (...)."""
+        if self.backend == "tflite":
+            return f"TFLite {self.precision.upper()}"
+        return {"tf": "TF", "openvino": "OpenVINO"}[self.backend]
+
+    @property
     def label(self) -> str:
-        runtime = "TF" if self.backend == "tf" else f"TFLite {self.precision.upper()}"
         tiles = "whole frame" if self.tile_size == 0 else f"tiles {self.tile_size}"
-        return f"{self.resolution.label} {runtime} {tiles}"
+        return f"{self.resolution.label} {self.runtime} {tiles}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -139,6 +146,9 @@ class BenchResult:
     mp_per_s: float | None = None
     s_per_mp: float | None = None
     cpu_median_s: float | None = None
+    cpu_s_per_mp: float | None = None
+    macs_per_pixel: float | None = None
+    fp32_peak_percent: float | None = None
     idle_rss_mb: float | None = None
     peak_rss_mb: float | None = None
     peak_rss_sampled_mb: float | None = None
@@ -293,7 +303,9 @@ def synthetic_packed(resolution: Resolution, seed: int = 0) -> np.ndarray:
 
 
 def _import_runtime(backend: str) -> None:
-    if backend == "tf":
+    if backend == "openvino":
+        import openvino  # noqa: F401
+    elif backend == "tf":
         import tensorflow  # noqa: F401
     else:
         import ai_edge_litert.interpreter  # noqa: F401
@@ -330,14 +342,28 @@ def export_for_bench(precision: str, directory: str | Path) -> tuple[Path, float
 
 def make_runner(config: BenchConfig):
     """The ``SegmentRunner`` for ``config`` (imports its runtime)."""
-    if config.backend == "tf":
-        from .runtimes.tensorflow import TensorFlowRunner
+    if config.backend != "tflite":
+        from .develop import make_runner as runner_for
         from .weights import load_weights
 
-        return TensorFlowRunner(load_weights(config.model), threads=config.threads)
+        return runner_for(load_weights(config.model), config.backend, threads=config.threads)
     from .runtimes.litert import LiteRTRunner
 
     return LiteRTRunner(str(tflite_path(config)), threads=config.threads)
+
+
+def fp32_peak_gmacs() -> float | None:
+    """This CPU's FP32 peak in GMAC/s, estimated: usable cores x SIMD lanes (16 with AVX-512, 8
+    with AVX2) x the clock /proc/cpuinfo reports, one FMA per lane and cycle (one 512-bit FMA
+    unit per core: 83 GMAC/s for this project's 2-core 2.6 GHz machine, the figure of issue 16;
+    a CPU with two units peaks twice as high). None where /proc/cpuinfo does not say."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        mhz = float(next(ln for ln in info.splitlines() if ln.startswith("cpu MHz")).split(":")[1])
+    except (OSError, StopIteration, ValueError):
+        return None
+    lanes = 16 if " avx512f" in info else 8 if " avx2" in info else 4
+    return len(os.sched_getaffinity(0)) * lanes * mhz / 1000
 
 
 def _cpu_seconds() -> float:
@@ -413,6 +439,11 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
         setattr(result, key, value)
     result.mp_per_s = config.resolution.megapixels / result.median_s
     result.s_per_mp = result.median_s / config.resolution.megapixels
+    result.cpu_s_per_mp = result.cpu_median_s / config.resolution.megapixels
+    result.macs_per_pixel = macs_per_pixel(runner.config)
+    peak = fp32_peak_gmacs()
+    if peak:
+        result.fp32_peak_percent = 100 * result.macs_per_pixel * result.mp_per_s / 1000 / peak
     if stages is not None:
         result.stages = stages.summary(config.warmup)
     result.loadavg.append(round(os.getloadavg()[0], 2))
@@ -434,7 +465,7 @@ class _StagedRun:
         self.config = config
         self.output = workdir / "bench-output.png"
         self.runner = None
-        self.conditioning = None
+        self.conditioning = _conditioning_for(config)  # loaded here, not inside a timed run
         self.times: dict[str, list[float]] = {s: [] for s in self.STAGES}
 
     def run(self) -> None:
@@ -442,8 +473,6 @@ class _StagedRun:
         from .develop import run_pipeline
         from .raw import decode
 
-        if self.conditioning is None:
-            self.conditioning = _conditioning_for(self.config)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         mosaic = decode(self.config.input)
@@ -467,7 +496,7 @@ def _conditioning_for(config: BenchConfig):
     metadata (tflite), else the default weights'."""
     from .weights import Conditioning, load_weights
 
-    if config.backend == "tf":
+    if config.backend != "tflite":
         return load_weights(config.model).conditioning
     if config.model:
         from .runtimes.litert import read_metadata
@@ -536,7 +565,7 @@ def model_description(config: BenchConfig) -> dict[str, Any]:
     else:
         from .weights import load_weights
 
-        weights = load_weights(config.model if config.backend == "tf" else None)
+        weights = load_weights(config.model if config.backend != "tflite" else None)
         model, name = weights.config, weights.name
     if model is None:
         return {"weights": name}
@@ -686,6 +715,7 @@ def machine_info() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "openvino": _package_version("openvino"),
         "tensorflow": _package_version("tensorflow-cpu", "tensorflow"),
         "ai_edge_litert": _package_version("ai-edge-litert"),
         "rawpy": _package_version("rawpy"),

@@ -23,8 +23,9 @@ JPEG_QUALITY = 92
 #: Output format when the output is a directory.
 OUTPUT_EXTENSION = ".png"
 
-#: Backend that runs the network: "tf" (TensorFlow) or "tflite" (LiteRT).
-BACKEND = "tf"
+#: Backend that runs the network: "openvino" (OpenVINO graphs built from the weights; fastest
+#: here, docs/benchmarks.md), "tf" (TensorFlow) or "tflite" (LiteRT, an exported file).
+BACKEND = "openvino"
 
 #: Threads for the backend (None: the runtime's default).
 THREADS = None
@@ -68,8 +69,9 @@ BENCH_MEMORY_LIMIT_MB = 6144
 
 #: Whole-frame peak resident memory, per backend: (MiB at start, bytes per output pixel), used only
 #: to skip frames that cannot fit. TF: 2.48 GB peak for a whole 12 MP frame (default weights);
-#: LiteRT (segmented export): 2.68 GB for a whole FullHD frame.
-BENCH_WHOLE_FRAME_BYTES_PER_PIXEL = {"tf": (600.0, 180.0), "tflite": (100.0, 1300.0)}
+#: LiteRT (segmented export): 2.68 GB for a whole FullHD frame. OpenVINO: not measured, TF's.
+BENCH_WHOLE_FRAME_BYTES_PER_PIXEL = {"openvino": (600.0, 180.0), "tf": (600.0, 180.0),
+                                     "tflite": (100.0, 1300.0)}
 
 #: zlib level of PNG outputs (0-9: 9 smallest and slowest). With the run-length strategy that the
 #: PNG writer uses, level 1 compressed the developed Canon DNG (2 MP) in 0.045 s against 0.256 s for

@@ -31,19 +31,23 @@ from .bayer import PackedBayerSource
 from .errors import MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
+from .runtimes import BACKENDS
 from .runtimes.base import SegmentRunner
 from .weights import Conditioning, Weights, load_weights
 
 Progress = Callable[[int, int], None]
 
-BACKENDS = ("tf", "tflite")
 
 
 def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | Path | None = None,
                 threads: int | None = defaults.THREADS) -> SegmentRunner:
-    """The runtime that runs ``weights``' network: ``"tf"`` (TensorFlow) builds it from the
-    weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented ``microisp export --tflite`` file
-    of the same model and conditioning as ``weights``."""
+    """The runtime that runs ``weights``' network: ``"openvino"`` (the default) and ``"tf"``
+    (TensorFlow) build it from the weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented
+    ``microisp export --tflite`` file of the same model and conditioning as ``weights``."""
+    if backend == "openvino":
+        from .runtimes.openvino import OpenVINORunner
+
+        return OpenVINORunner(weights, threads=threads)
     if backend == "tf":
         from .runtimes.tensorflow import TensorFlowRunner
 
@@ -86,31 +90,93 @@ def cached_runner(weights: Weights, backend: str = defaults.BACKEND, model: str 
 def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | None = None,
                    bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
                    attention: str = defaults.ATTENTION, progress: Progress | None = None,
-                   look: render.Look = render.Look()) -> np.ndarray:
+                   look: render.Look = render.Look(), stream: StreamedImage | None = None) -> np.ndarray:
     """A decoded :class:`Mosaic` -> (H, W, 3) uint8/uint16 image in ``look.colorspace``, oriented
     (possibly a view)."""
     runner = runner if runner is not None else make_runner(weights)
     return run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress,
-                        look=look)
+                        look=look, stream=stream)
+
+
+class StreamedImage:
+    """The image :func:`run_pipeline` is developing, as an encoder in another thread reads it.
+
+    ``image[a:b]`` waits until rows ``a:b`` are final, so the encoder runs beside the network
+    (:func:`develop_to_file`); ``shape``, ``dtype``, ``ndim`` and ``itemsize`` wait for the
+    pipeline to start. After :meth:`abort` every wait raises :class:`StreamAborted`, on either side.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._image: np.ndarray | None = None
+        self._rows = 0
+        self._aborted = False
+
+    def start(self, image: np.ndarray) -> None:
+        with self._condition:
+            self._image = image
+            self._condition.notify_all()
+
+    def ready(self, rows: int) -> None:
+        """The first ``rows`` rows are final; raises :class:`StreamAborted` once aborted."""
+        with self._condition:
+            if self._aborted:
+                raise StreamAborted
+            self._rows = rows
+            self._condition.notify_all()
+
+    def abort(self) -> None:
+        with self._condition:
+            self._aborted = True
+            self._condition.notify_all()
+
+    def _wait(self, rows: int) -> np.ndarray:
+        with self._condition:
+            self._condition.wait_for(lambda: self._aborted or (
+                self._image is not None and self._rows >= min(rows, len(self._image))))
+            if self._aborted:
+                raise StreamAborted
+            return self._image
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self._wait(1 << 62 if rows.stop is None else rows.stop)[rows]
+
+    def __getattr__(self, name: str):  # shape, dtype, ndim, itemsize of the image
+        if name in ("shape", "dtype", "ndim", "itemsize"):
+            return getattr(self._wait(0), name)
+        raise AttributeError(name)
+
+
+class StreamAborted(Exception):
+    """A :class:`StreamedImage` was abandoned (its pipeline or its encoder failed)."""
 
 
 def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunner,
                  bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
                  attention: str = defaults.ATTENTION, progress: Progress | None = None,
-                 timings: dict[str, float] | None = None, look: render.Look = render.Look()) -> np.ndarray:
+                 timings: dict[str, float] | None = None, look: render.Look = render.Look(),
+                 stream: StreamedImage | None = None) -> np.ndarray:
     """:func:`develop_mosaic` for a runner and the input ``conditioning`` it expects.
 
     ``timings``, if given, gets the seconds spent conditioning and packing the input (``"pack"``)
     and rendering the output tiles (``"render"``) added to it; the rest is the network's.
+    ``stream``: told of the (oriented) image and of each row as it becomes final (rows are
+    final in order unless the orientation mirrors or turns rows: then all at the end).
     """
     dtype = render.dtype_for_bits(bits)
     source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
                                conditioning, min_size=runner.config.min_packed_size)
     top, left, height, width = source.crop
     out = np.empty((height, width, 3), dtype)
+    image = render.orient(out, mosaic.orientation)
     matrix = mosaic.cam_to_srgb
     # white-balanced channels saturate at their gain; all of them are reliable up to the smallest
     clip_level = float(mosaic.wb.min()) if conditioning.white_balance else 1.0
+    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
+    filled = np.zeros(height, np.int64) if in_order else None
+    final = 0
+    if stream is not None:
+        stream.start(image)
 
     def sink(y: int, x: int, rgb: np.ndarray) -> None:
         y0, x0 = max(y, top), max(x, left)
@@ -120,6 +186,12 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
         tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
         out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
             tile, conditioning.output, matrix, bits, look, clip_level)
+        if in_order:
+            nonlocal final
+            filled[y0 - top:y1 - top] += x1 - x0
+            while final < height and filled[final] == width:
+                final += 1
+            stream.ready(final)
 
     from .tiling import run_tiled
 
@@ -127,7 +199,9 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
         source.read = _timed(source.read, "pack", timings)   # this call's own source object
         sink = _timed(sink, "render", timings)
     run_tiled(runner, source, sink, tile_size, attention, progress)
-    return render.orient(out, mosaic.orientation)
+    if stream is not None:
+        stream.ready(image.shape[0])
+    return image
 
 
 def _timed(function: Callable, stage: str, timings: dict[str, float]) -> Callable:
@@ -188,7 +262,10 @@ def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
 
 
 def _develop(path: str | Path, weights: Weights | str | Path | None, runner: SegmentRunner | None,
-             options: DevelopOptions, progress: Progress | None) -> tuple[np.ndarray, Development]:
+             options: DevelopOptions, progress: Progress | None,
+             stream: StreamedImage | None = None) -> tuple[np.ndarray, Development]:
+    """:func:`develop`, also saying what was used; ``stream``: see :func:`run_pipeline` (not with
+    ``thumbnail`` or ``size``, which change the image after the network)."""
     bits = options.bits or defaults.BITS_ARRAY
     if options.thumbnail:
         image, flip = read_thumbnail(path)
@@ -211,7 +288,7 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         ev = adjust.auto_exposure(mosaic) if options.exposure == "auto" else float(options.exposure)
         look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights)
         image = develop_mosaic(mosaic, weights, runner, bits, options.tile_size, options.attention,
-                               progress, look)
+                               progress, look, stream)
         matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
@@ -246,16 +323,50 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         raise OutputExistsError(problem)
     if batch.same_file(path, output):
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
-    image, used = _develop(path, weights, runner, options.replace(bits=bits), progress)
-    finish = None
-    if not options.strip_metadata:
-        camera = metadata.read(path)
+    options = options.replace(bits=bits)
+    camera = None if options.strip_metadata else metadata.read(path)
 
-        def finish(temporary: Path) -> None:
-            metadata.write(temporary, camera, image.shape[1], image.shape[0])
-    encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
-                       subsampling=options.subsampling, icc=colour.icc_profile(used.colorspace),
-                       finish=finish)
+    def finish_for(image) -> Callable[[Path], None] | None:  # the camera's metadata, once complete
+        if camera is None:
+            return None
+        return lambda temporary: metadata.write(temporary, camera, image.shape[1], image.shape[0])
+
+    def write(image, colorspace: str) -> None:
+        encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
+                           subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
+                           finish=finish_for(image))
+
+    if kind != "png" or options.thumbnail or options.size is not None:
+        image, used = _develop(path, weights, runner, options, progress)
+        write(image, used.colorspace)
+        return used
+    # PNG: the encoder compresses rows in a thread as the network finishes them
+    stream, failure = StreamedImage(), []
+
+    def encoder() -> None:
+        try:
+            stream[0:1]  # nothing is created on disk before the network has made a first row
+            write(stream, options.colorspace)
+        except StreamAborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            failure.append(exc)
+            stream.abort()
+
+    thread = threading.Thread(target=encoder, name="microisp-encode", daemon=True)
+    thread.start()
+    used = None
+    try:
+        _, used = _develop(path, weights, runner, options, progress, stream)
+    except StreamAborted:
+        pass  # the encoder failed: its error is raised below
+    except BaseException:
+        stream.abort()
+        thread.join()
+        raise
+    thread.join()
+    if failure:
+        raise failure[0]
     return used
 
 

@@ -55,3 +55,7 @@ class OptionsError(MicroISPError):
 
 class WhiteBalanceFallback(MicroISPWarning):
     """The white balance asked for (or the file's as-shot one) is not available; another was used."""
+
+
+class MissingExtraError(MicroISPError):
+    """A feature needs an optional dependency that is not installed (see :func:`extras.require`)."""

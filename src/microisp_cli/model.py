@@ -134,6 +134,21 @@ class ModelConfig:
 
 
 
+def macs_per_pixel(config: ModelConfig) -> float:
+    """Multiply-accumulates of the network's convolutions per full-resolution output pixel:
+    every branch's 3x3 convs, the base demosaic and the attention heads (which read 1/9 of the
+    packed pixels, then 1/81, ...). Bias, PReLU and the attention scaling are not counted."""
+    f, h = config.features, config.attention_hidden
+    per_stage = 9 * PACKED_CHANNELS * f + 9 * f * f * (config.convs_per_branch - 1) \
+        + 9 * f * PACKED_CHANNELS
+    head = f * f / ATTENTION_STRIDE ** 2 + sum(9 * f * f / 9 ** (m + 1) / ATTENTION_STRIDE ** 2
+                                               for m in range(ATTENTION_STRIDED_CONVS))
+    packed = BRANCHES * (config.stages * per_stage + len(config.attention_points) * head)
+    if config.base != "none":
+        packed += 9 * PACKED_CHANNELS * BRANCHES * PACKED_CHANNELS
+    return packed / 4  # four output pixels per packed pixel
+
+
 # --- parameters -----------------------------------------------------------------------------
 def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every trainable parameter. Kernels are HWIO."""
@@ -294,7 +309,9 @@ class MicroISP:
     """
 
     def __init__(self, config: ModelConfig, params: Mapping[str, Any]):
-        import tensorflow as tf
+        from .runtimes.tensorflow import import_tensorflow
+
+        tf = import_tensorflow()
 
         check_parameters(config, params)
         self.config = config

@@ -40,6 +40,7 @@ from .batch import remove_stale_temporaries
 from .develop import FileResult, cached_runner, develop_file, skip_result
 from .errors import MicroISPError
 from .options import DevelopOptions
+from .extras import require
 from .weights import Weights, load_weights
 
 #: Prefix of the Dask task keys: ``microisp-develop-<batch>-<index in pairs>``, and the weights
@@ -241,6 +242,7 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
     """
     if sum(x is not None for x in (workers, scheduler, client)) != 1:
         raise ValueError("give exactly one of workers, scheduler and client")
+    require("distributed", "dask", "developing on a Dask cluster (--workers, --scheduler)")
     pairs = [(Path(s), Path(o)) for s, o in pairs]
     check_unique_outputs(pairs)
     todo: list[int] = []

@@ -3,12 +3,13 @@
 The network's attention blocks average over the whole image, so plain tiling is wrong. The exact
 scheme (see ``docs/tiling.md``) runs the network one *segment* at a time over all tiles:
 
-1. every tile of segment ``i`` is computed over its core plus a halo of at least
-   ``config.segment_radius(i)`` packed pixels, clipped at the frame border (border tiles are smaller,
-   so the SAME zero padding at the frame edge is the whole-frame model's own);
+1. every tile of segment ``i`` is computed over a window of one fixed shape holding its core plus
+   at least ``config.segment_radius(i)`` packed pixels of context; border windows are moved
+   inwards, not clipped, so where context is missing the window edge is the frame edge and the
+   SAME zero padding there is the whole-frame model's own (:func:`fixed_windows`);
 2. the core of its output state is kept (in a disk-backed :class:`StateStore`, float32) and the
    core's stride-3 probe samples on the global grid (packed rows and columns divisible by 3) are
-   written into a small global map (1/9 of the frame, also file-backed until its head runs);
+   written into a small global map in memory (1/9 of the frame);
 3. the attention head runs once on that map, which is exactly what the whole-frame model samples;
 4. the next segment reads the stored state with its halo; the last one hands RGB tiles to the sink.
 
@@ -26,12 +27,12 @@ Interfaces:
   row ``y``, column ``x``. Every output pixel is delivered exactly once.
 - ``progress(done, total)``: optional callback, called as tiles complete.
 
-Any :class:`runtimes.base.SegmentRunner` works (TensorFlow, LiteRT).
+Any :class:`runtimes.base.SegmentRunner` works (OpenVINO, TensorFlow, LiteRT).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import concurrent.futures
 import os
 import tempfile
 from collections.abc import Callable
@@ -122,23 +123,6 @@ def _cropping_sink(sink: Sink, frame: tuple[int, int]) -> Sink:
 
 
 # --- tile plans ---------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Tile:
-    """One tile in packed pixels: ``core`` is what it delivers, ``window`` what it computes over.
-
-    Both are (y0, y1, x0, x1), half-open; ``window`` is ``core`` grown by the halo and clipped to
-    the frame.
-    """
-
-    core: tuple[int, int, int, int]
-    window: tuple[int, int, int, int]
-
-    @property
-    def offset(self) -> tuple[int, int]:
-        """Position of the core inside the window."""
-        return self.core[0] - self.window[0], self.core[2] - self.window[2]
-
-
 def split_axis(length: int, size: int) -> list[tuple[int, int]]:
     """``length`` split into ``ceil(length / size)`` near-equal runs (sizes differ by at most 1)."""
     if length < 1 or size < 1:
@@ -146,23 +130,6 @@ def split_axis(length: int, size: int) -> list[tuple[int, int]]:
     n = -(-length // size)
     bounds = [(i * length) // n for i in range(n + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(n)]
-
-
-def plan_tiles(shape: tuple[int, int], core: int, halo: int) -> list[Tile]:
-    """Tiles covering a packed frame ``shape`` (h, w), in raster order.
-
-    Cores partition the frame into near-equal pieces of at most ``core`` pixels per side; each
-    window is its core grown by ``halo`` on every side and clipped to the frame.
-    """
-    h, w = shape
-    if halo < 0:
-        raise ValueError(f"halo must be >= 0, got {halo}")
-    tiles = []
-    for y0, y1 in split_axis(h, core):
-        for x0, x1 in split_axis(w, core):
-            window = (max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo))
-            tiles.append(Tile((y0, y1, x0, x1), window))
-    return tiles
 
 
 def check_tile_size(tile_size: int) -> None:
@@ -195,7 +162,11 @@ class StateStore:
         self._pixel = self.shape[2] * self.dtype.itemsize
         self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=directory)
         self._fd = self._file.fileno()
-        os.ftruncate(self._fd, self.shape[0] * self._row)
+        size = self.shape[0] * self._row
+        try:  # reserved blocks: first writes ~10x faster than into a sparse file (ext4)
+            os.posix_fallocate(self._fd, 0, size)
+        except OSError:
+            os.ftruncate(self._fd, size)
 
     def close(self) -> None:
         self._file.close()
@@ -207,13 +178,22 @@ class StateStore:
         self.close()
 
     def write(self, y0: int, x0: int, data: np.ndarray) -> None:
-        data = np.ascontiguousarray(data, self.dtype)
+        data = np.asarray(data, self.dtype)
         h, w, _ = data.shape
-        if w == self.shape[1]:
+        if w == self.shape[1] and data.flags.c_contiguous:
             os.pwrite(self._fd, memoryview(data).cast("B"), y0 * self._row)
             return
-        for r in range(h):
-            os.pwrite(self._fd, memoryview(data[r]).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
+        for r in range(h):  # a rectangle: one call per row, straight from the (strided) view
+            row = np.ascontiguousarray(data[r])  # a view already when rows are contiguous
+            os.pwrite(self._fd, memoryview(row).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
+
+    def read_rows(self, y0: int, y1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [y0, y1) of the whole width, in one read (into ``out``'s first rows if given)."""
+        if out is None:
+            return self.read(y0, y1, 0, self.shape[1])
+        out = out[:y1 - y0]
+        self._read_into(out, y0 * self._row)
+        return out
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
@@ -283,55 +263,95 @@ def _forward(runner: SegmentRunner, x: np.ndarray) -> np.ndarray:
     return runner.segment(n - 1, x, state, att)
 
 
+def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(core run, window run) pairs along one axis, every window of one size.
+
+    Cores split ``length`` as :func:`split_axis`; each window is the largest core plus ``halo``
+    on both sides (at most ``length``), centred on its core and moved inwards at the frame border
+    instead of clipped, so it always holds the core plus at least ``halo`` of context (or the frame
+    edge, where SAME padding is the whole frame's own): one shape for a fixed-shape engine.
+    """
+    runs = split_axis(length, core)
+    size = max(b - a for a, b in runs) + 2 * halo
+    return [((a, b), _fixed_window(a, b, size, length)) for a, b in runs]
+
+
 def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
                progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
+    """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
+
+    One store holds the state, updated in place: each row of tiles reads the rows its windows
+    need (a band of the full frame width) in one call, and each tile writes its core's new state
+    back. The rows above a row's cores were already overwritten by the row of tiles before, so
+    their old values are moved up from that row's band, still in memory. The probe samples go
+    straight into the in-memory map the head reads.
+    """
     config = runner.config
     h, w = source.shape
     n = config.num_segments
-    plans = [plan_tiles((h, w), core, config.segment_radius(i)) for i in range(n)]
-    total, done = n * len(plans[0]), 0
+    halo = max(config.segment_radius(i) for i in range(n))
+    rows, cols = fixed_windows(h, core, halo), fixed_windows(w, core, halo)
+    total, done = n * len(rows) * len(cols), 0
     s = ATTENTION_STRIDE
-    # The probe map (the heads' input, 1/9 of the frame) also waits in a file while the tiles run,
-    # so that it is resident only while a head runs, never together with a tile's working set.
-    probes = StateStore((-(-h // s), -(-w // s)), config.probe_channels, np.float32, temp_dir)
-    # Two stores, used in turn (segment i reads one and writes the other): after the first two
-    # segments the writes land on pages already in the page cache, which costs far less than
-    # allocating new ones.
-    stores = [StateStore((h, w), config.state_channels, state_dtype, temp_dir)
-              for _ in range(min(2, n - 1))]
+    reads_input = getattr(runner, "reads_input", lambda index: True)
+    probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
+    # buffers reused by every row of tiles and every window (no page faults after the first)
+    size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
+    buffer = np.empty((size_y, w, config.state_channels), state_dtype)
+    windows = [np.empty((1, size_y, size_x, config.state_channels), np.float32) for _ in range(2)]
+    store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
+
+    def finish(running, index, cy0, cy1, cx0, cx1, oy, ox) -> None:
+        """What a window's result becomes: the sink's RGB, or its core's state and probes."""
+        nonlocal done
+        out = running.result()[0]
+        if index == n - 1:
+            sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
+        else:
+            kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
+            store.write(cy0, cx0, kept)
+            fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
+            probes[(cy0 + fy) // s:-(-cy1 // s), (cx0 + fx) // s:-(-cx1 // s)] = \
+                kept[fy::s, fx::s, :config.probe_channels]
+        done += 1
+        if progress:
+            progress(done, total)
+
+    # The network runs one window in a thread while this one prepares the next and stores the
+    # one before (the runtimes release the GIL): both cores stay busy.
+    engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
+    pending = None
     att = None
     try:
-        for index, plan in enumerate(plans):
+        for index in range(n):
             last = index == n - 1
-            previous = stores[(index - 1) % 2] if index else None
-            current = None if last else stores[index % 2]
-            for tile in plan:
-                wy0, wy1, wx0, wx1 = tile.window
-                cy0, cy1, cx0, cx1 = tile.core
-                oy, ox = tile.offset
-                x = np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
-                state = None
-                if previous is not None:
-                    state = previous.read(wy0, wy1, wx0, wx1).astype(np.float32, copy=False)[None]
-                out = runner.segment(index, x, state, att)[0]
-                if last:
-                    sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
-                else:
-                    kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
-                    current.write(cy0, cx0, kept)
-                    fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
-                    probe = kept[fy::s, fx::s, :config.probe_channels]
-                    my, mx = (cy0 + fy) // s, (cx0 + fx) // s
-                    probes.write(my, mx, probe)
-                done += 1
-                if progress:
-                    progress(done, total)
+            band = above = None  # the band of the row of tiles before, and its first row
+            for (cy0, cy1), (wy0, wy1) in rows:
+                if index:
+                    old = 0 if band is None else cy0 - wy0  # rows [wy0, cy0): overwritten
+                    if old:
+                        buffer[:old] = band[wy0 - above:cy0 - above]
+                    band, above = buffer[:wy1 - wy0], wy0
+                    store.read_rows(wy0 + old, wy1, band[old:])
+                for (cx0, cx1), (wx0, wx1) in cols:
+                    x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
+                         if reads_input(index) else None)
+                    state = None
+                    if band is not None:
+                        state = windows[0]
+                        windows.reverse()  # the window before may still be running
+                        np.copyto(state[0], band[:, wx0:wx1])
+                    running = engine.submit(runner.segment, index, x, state, att)
+                    if pending is not None:
+                        finish(*pending)
+                    pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
+                finish(*pending)  # the next row's band overwrites rows this row still reads
+                pending = None
             if not last:
-                samples = probes.read(0, probes.shape[0], 0, probes.shape[1])[None]
-                att = runner.head(index, samples)
-                del samples
+                att = runner.head(index, probes[None])
     finally:
-        for store in stores + [probes]:
+        engine.shutdown(wait=True, cancel_futures=True)
+        if store is not None:
             store.close()
 
 

@@ -10,6 +10,7 @@ import click
 
 from .. import defaults
 from ..resolution import NAMED, Resolution, parse_resolution
+from ..runtimes import BACKENDS
 
 
 class ResolutionType(click.ParamType):
@@ -37,11 +38,11 @@ def _render(results, report, console) -> None:
     ratios = {row["tiled"]: row["time_ratio"] for row in report["tiling_costs"]}
     table = Table(title="microisp bench (times in seconds)", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("frame", "runtime", "tile", "start", "init", "first", "median", "p90",
-                 "min-max", "MP/s", "peak MiB", "tiled/whole"):
+                 "min-max", "MP/s", "CPU-s/MP", "% FP32 peak", "peak MiB", "tiled/whole"):
         table.add_column(name, justify="left" if name in ("frame", "runtime", "tile") else "right")
     for r in results:
         c = r.config
-        runtime = "TF" if c.backend == "tf" else f"TFLite {c.precision}"
+        runtime = c.runtime
         if c.threads:
             runtime += f" x{c.threads}"
         tile = "whole" if c.tile_size == 0 else str(c.tile_size)
@@ -52,7 +53,8 @@ def _render(results, report, console) -> None:
         ratio = ratios.get(c.label)
         table.add_row(c.resolution.label, runtime, tile, _fmt(r.start_to_ready_s, 2),
                       _fmt(r.init_s, 2), _fmt(r.first_run_s), _fmt(r.median_s), _fmt(r.p90_s),
-                      f"{r.min_s:.3f}-{r.max_s:.3f}", _fmt(r.mp_per_s, 2), _fmt(r.peak_rss_mb, 0),
+                      f"{r.min_s:.3f}-{r.max_s:.3f}", _fmt(r.mp_per_s, 2), _fmt(r.cpu_s_per_mp, 2),
+                      _fmt(r.fp32_peak_percent, 0), _fmt(r.peak_rss_mb, 0),
                       "" if ratio is None else f"{ratio:.2f}x")
     console.print(table)
     for r in results:
@@ -61,11 +63,14 @@ def _render(results, report, console) -> None:
             console.print(f"{r.config.label}, stage medians (s): {parts}")
     m = report["machine"]
     console.print(
-        f"[dim]{m['cpu']}, {m['usable_cpus']} usable CPUs, {m['memory_gib']} GiB; TensorFlow "
+        f"[dim]{m['cpu']}, {m['usable_cpus']} usable CPUs, {m['memory_gib']} GiB; OpenVINO "
+        f"{m.get('openvino')}, TensorFlow "
         f"{m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']}, microisp {m['microisp']}.\n"
         "start: process start to runner ready; init: weights/model load; first: first run "
         "(tracing, allocation); median, p90, min-max: timed runs after warm-up; peak MiB: "
-        "resident peak during the runs, runtime included (fresh process per row).[/dim]"
+        "resident peak during the runs, runtime included (fresh process per row); CPU-s/MP: "
+        "user + system CPU time per megapixel; % FP32 peak: convolution MACs per second over "
+        "the CPU's FP32 peak (cores x SIMD lanes x clock, one FMA unit).[/dim]"
     )
 
 
@@ -73,7 +78,7 @@ def _render(results, report, console) -> None:
 @click.option("-r", "--resolution", "resolutions", type=ResolutionType(), multiple=True,
               help=f"Frame size: {', '.join(NAMED)} or WIDTHxHEIGHT. Repeat or join with commas "
                    f"for several. Default: {', '.join(defaults.BENCH_RESOLUTIONS)}.")
-@click.option("-b", "--backend", type=click.Choice(["tf", "tflite"]), default=defaults.BACKEND,
+@click.option("-b", "--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND,
               show_default=True, help="Runtime: TensorFlow or LiteRT (TFLite).")
 @click.option("-m", "--model", type=click.Path(dir_okay=False),
               help="tflite: the .tflite file (default: export the default weights now); "
@@ -121,8 +126,8 @@ def bench(resolutions, backend, model, precision, threads, tile_sizes, runs, war
             raise click.ClickException(str(exc)) from None
     elif not chosen:
         chosen = [parse_resolution(name) for name in defaults.BENCH_RESOLUTIONS]
-    if backend == "tf" and precision not in (None, "fp32"):
-        raise click.UsageError("--precision fp16/int8 applies to --backend tflite; tf runs fp32")
+    if backend != "tflite" and precision not in (None, "fp32"):
+        raise click.UsageError(f"--precision fp16/int8 applies to --backend tflite; {backend} runs fp32")
     precision = _model_precision(model, precision) if backend == "tflite" and model else precision
     precision = precision or "fp32"
     try:

@@ -20,9 +20,10 @@ from .. import defaults
 from ..batch import STDOUT, Job, collect, output_is_folder, plan_outputs, printable
 from ..colour import COLOUR_SPACES
 from ..encode import FORMATS
-from ..errors import MicroISPError, OptionsError
+from ..errors import MicroISPError, MissingExtraError, OptionsError
 from ..options import HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, preset_values
 from ..raw import CFA_PATTERNS, DumpFormat, parse_size
+from ..runtimes import BACKENDS
 
 
 def _format_option(ctx, param, value: str | None) -> str | None:
@@ -118,7 +119,7 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
               help="Tile side in output pixels; 0 runs the whole frame at once.")
 @click.option("--attention", type=click.Choice(["exact", "tile"]), default=defaults.ATTENTION,
               show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
-@click.option("--backend", type=click.Choice(["tf", "tflite"]), default=defaults.BACKEND, show_default=True,
+@click.option("--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND, show_default=True,
               help="Runtime that runs the network.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
               help="tflite backend: a segmented file from `microisp export --tflite`.")
@@ -290,6 +291,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         if "runner" not in state:
             try:
                 state["runner"] = cached_runner(weights_for_batch(), backend, model, threads)
+            except MissingExtraError:
+                raise
             except MicroISPError as exc:  # a --model file that is not a matching segmented export
                 raise click.BadParameter(printable(exc), param_hint="--model") from None
         return state["runner"]

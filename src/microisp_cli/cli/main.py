@@ -7,10 +7,12 @@ TensorFlow, LiteRT or rawpy. Library errors (:class:`MicroISPError`) become a on
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
 from .. import __version__
+from ..errors import MissingExtraError
 
 #: command name -> "module:function" below this package, imported only when the command runs.
 COMMANDS = {
@@ -33,6 +35,12 @@ class LazyGroup(click.Group):
             return None
         module, attr = COMMANDS[name].split(":")
         return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as exc:  # wherever a command first needs an optional package
+            raise click.ClickException(str(exc)) from None
 
     @staticmethod
     def _spec_available(name: str) -> bool:

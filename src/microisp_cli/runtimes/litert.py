@@ -22,6 +22,7 @@ import numpy as np
 from .. import defaults
 from ..errors import MicroISPError
 from ..files import Unreadable, read_regular
+from ..extras import require
 from ..model import BRANCHES, ModelConfig
 
 #: Name of the metadata entry holding the export's JSON description.
@@ -35,7 +36,7 @@ class ModelFileError(MicroISPError):
 
 
 def _load_flatbuffer(source: str | Path | bytes):
-    from ai_edge_litert import schema_py_generated as schema
+    schema = require("ai_edge_litert.schema_py_generated", "tf", "the tflite backend")
 
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)

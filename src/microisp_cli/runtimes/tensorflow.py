@@ -14,6 +14,7 @@ from functools import partial
 
 import numpy as np
 
+from ..extras import require
 from ..model import BRANCHES
 from ..weights import Weights
 
@@ -25,14 +26,14 @@ def import_tensorflow():
     whatever ``TF_CPP_MIN_LOG_LEVEL`` says; they go to a temporary file instead, shown only if the
     import fails.
     """
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import tensorflow
+            tensorflow = require("tensorflow", "tf", "train, eval, export and --backend tf")
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)

@@ -1,0 +1,26 @@
+"""Optional dependencies: a plain install develops photos; the rest comes with extras.
+
+- ``tf``: TensorFlow and LiteRT: ``train``, ``eval``, ``export``, ``--backend tf``/``tflite``,
+  the published TF1 checkpoint, ``microisp bench`` of those backends;
+- ``dask``: ``develop --workers`` / ``--scheduler``.
+
+``pip install "microisp-cli[test]"`` (or ``-e ".[test]"``) installs both and the test tools.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import MissingExtraError
+
+
+def require(module: str, extra: str, purpose: str) -> ModuleType:
+    """``import module``, or a :class:`MissingExtraError` naming the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name is not None and module.split(".")[0] != exc.name.split(".")[0]:
+            raise  # the package is there but broken: keep the real cause
+        raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not installed: "
+                                f"pip install 'microisp-cli[{extra}]'") from None

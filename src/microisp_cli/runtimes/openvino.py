@@ -1,0 +1,226 @@
+"""OpenVINO runtime: the network built straight from the weights' numpy parameters.
+
+No TensorFlow and no exported file: each segment and head is an OpenVINO graph made with its
+Python opset API from :class:`weights.Weights`, so what runs is always what the ``.npz`` holds.
+The three colour branches run as one *grouped* convolution (``groups=3``) per layer, which on
+these small channel counts is much faster than three separate convolutions (docs/benchmarks.md);
+the maths is the TensorFlow network's, in float32 (exact to about 1e-6).
+
+Segments are compiled per input shape and cached: the tiled pipeline gives every window of a
+frame one shape, so a frame compiles each segment once. Calls may come from another thread than
+the one that made the runner, one at a time. The attention heads, a few convolutions
+on 1/9 of the frame, run in numpy a band at a time (an OpenVINO graph of a 24 MP frame's head
+held 125 MB per head).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import defaults
+from ..errors import MicroISPError
+from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHIFT, ModelConfig,
+                     base_kernel)
+from ..weights import Weights
+
+
+def import_openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise MicroISPError("the openvino backend needs OpenVINO: pip install openvino") from None
+    return openvino
+
+
+class _Graph:
+    """Builds one OpenVINO graph (NCHW inside) from the parameters of a network."""
+
+    def __init__(self, ops, params):
+        self.ops, self.params = ops, params
+
+    def const(self, value) -> object:
+        return self.ops.constant(np.ascontiguousarray(value, np.float32))
+
+    def _kernel(self, names: list[str], grouped: bool):
+        """HWIO kernels of the three branches -> an OIHW kernel (dense: concatenated outputs)
+        or a grouped [G, O, I, H, W] one."""
+        kernels = [np.transpose(self.params[n], (3, 2, 0, 1)) for n in names]
+        return np.stack(kernels) if grouped else np.concatenate(kernels)
+
+    def conv(self, x, layer: str, grouped: bool = True, stride: int = 1, pad: int = 1,
+             prelu: bool = True, branches: tuple[str, ...] | None = None):
+        """The layer ``layer`` (``{p}`` stands for each branch's prefix) of all three branches."""
+        names = [layer.format(p=p) for p in branches]
+        kernel = self.const(self._kernel([n + ".kernel" for n in names], grouped))
+        args = ([stride, stride], [pad, pad], [pad, pad], [1, 1])
+        y = (self.ops.group_convolution(x, kernel, *args) if grouped
+             else self.ops.convolution(x, kernel, *args))
+        bias = np.concatenate([self.params[n + ".bias"] for n in names])
+        y = self.ops.add(y, self.const(bias.reshape(1, -1, 1, 1)))
+        if prelu:
+            alpha = np.concatenate([self.params[n + ".alpha"] for n in names])
+            y = self.ops.prelu(y, self.const(alpha))
+        return y
+
+
+class OpenVINORunner:
+    """Runs ``weights``' network with OpenVINO on the CPU. Implements ``SegmentRunner``.
+
+    ``threads``: CPU threads (None: all). Float32 throughout: OpenVINO would otherwise pick
+    bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
+    """
+
+    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS):
+        ov = import_openvino()
+        self._ov = ov
+        self.config: ModelConfig = weights.config
+        self.params = weights.params
+        self._core = ov.Core()
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            self._settings["INFERENCE_NUM_THREADS"] = int(threads)
+        self._compiled: dict[tuple[int, int, int], object] = {}  # (segment, height, width)
+        self._live: tuple[tuple[int, int, int], list] | None = None
+
+    def reads_input(self, index: int) -> bool:
+        """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
+        return index == 0 or (index == self.config.num_segments - 1 and self.config.base != "none")
+
+    # --- graphs -----------------------------------------------------------------------------
+    def _prefixes(self, g: int) -> tuple[str, ...]:
+        return tuple(f"s{g}.b{i}" for i in range(BRANCHES))
+
+    def _segment_model(self, index: int, height: int, width: int):
+        ov = self._ov
+        ops = ov.opset13
+        cfg, f = self.config, self.config.features
+        graph = _Graph(ops, self.params)
+        points = cfg.attention_points
+        inputs = []
+        if self.reads_input(index):
+            inputs.append(ops.parameter([1, height, width, 4], np.float32, name="x"))
+            x = ops.transpose(inputs[0], [0, 3, 1, 2])
+        if index == 0:
+            g, k, h, first = 0, 0, x, True
+        else:
+            state_in = ops.parameter([1, height, width, cfg.state_channels], np.float32, name="state")
+            att_in = ops.parameter([1, 1, 1, cfg.probe_channels], np.float32, name="attention")
+            inputs += [state_in, att_in]
+            state = ops.transpose(state_in, [0, 3, 1, 2])
+            pre = ops.slice(state, [0], [3 * f], [1], [1])
+            skip = ops.slice(state, [3 * f], [6 * f], [1], [1])
+            scale = ops.transpose(att_in, [0, 3, 1, 2])
+            h = ops.add(ops.multiply(pre, scale), skip)
+            (g, k), first = points[index - 1], False
+            k += 1
+        while True:
+            p = self._prefixes(g)
+            if k < cfg.blocks:
+                # the very first conv reads the shared packed input: one dense conv for 3 branches
+                skip = graph.conv(h, "{p}.conv%d" % (3 * k), grouped=not first, branches=p)
+                first = False
+                y = graph.conv(skip, "{p}.conv%d" % (3 * k + 1), branches=p)
+                y = graph.conv(y, "{p}.conv%d" % (3 * k + 2), branches=p)
+                # every block ends at an attention point: the state is (pre, skip)
+                out = ops.transpose(ops.concat([y, skip], 1), [0, 2, 3, 1])
+                return ov.Model([out], inputs, f"segment_{index}")
+            y = graph.conv(h, "{p}.conv%d" % (3 * cfg.blocks), grouped=not first, branches=p)
+            first = False
+            h = ops.tanh(graph.conv(y, "{p}.out", prelu=False, branches=p))
+            if g + 1 == cfg.stages:
+                break
+            g, k = g + 1, 0
+        # h: (1, 12, H, W), colour c at channels 4c..4c+3 (sites R, Gr, Gb, B)
+        if cfg.base == "none":
+            shift = graph.const(np.float32(OUTPUT_SHIFT))
+        else:
+            base = graph.const(np.transpose(base_kernel(cfg.base), (3, 2, 0, 1)))
+            shift = ops.convolution(x, base, [1, 1], [1, 1], [1, 1], [1, 1])
+        rgb = ops.add(ops.multiply(h, graph.const(np.float32(OUTPUT_SCALE))), shift)
+        rgb = ops.reshape(rgb, [1, 3, 2, 2, height, width], False)
+        rgb = ops.transpose(rgb, [0, 4, 2, 5, 3, 1])  # (1, H, dy, W, dx, colour)
+        rgb = ops.reshape(rgb, [1, 2 * height, 2 * width, 3], False)
+        return ov.Model([rgb], inputs, f"segment_{index}")
+
+    def _head_kernel(self, index: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Attention conv ``m`` of point ``index``, all branches: a block-diagonal HWIO kernel,
+        its bias and PReLU slopes (None for the last conv)."""
+        g, k = self.config.attention_points[index]
+        names = [f"s{g}.b{i}.att{k}.conv{m}" for i in range(BRANCHES)]
+        kernels = [self.params[n + ".kernel"] for n in names]
+        kh, kw, cin, cout = kernels[0].shape
+        kernel = np.zeros((kh, kw, BRANCHES * cin, BRANCHES * cout), np.float32)
+        for i, part in enumerate(kernels):
+            kernel[:, :, i * cin:(i + 1) * cin, i * cout:(i + 1) * cout] = part
+        alpha = None if m == ATTENTION_STRIDED_CONVS + 2 else np.concatenate(
+            [self.params[n + ".alpha"] for n in names])
+        return kernel, np.concatenate([self.params[n + ".bias"] for n in names]), alpha
+
+    def _head(self, index: int, samples: np.ndarray) -> np.ndarray:
+        """The attention head in numpy, a band of map rows at a time (bounded memory).
+
+        Its 3x3 convolutions have stride 3 and no padding: non-overlapping blocks, so each band
+        of 27 * k rows (of the first 27 * floor(h / 27) rows and columns, all that the VALID
+        chain reads) gives its own outputs, and the mean is taken over all of them."""
+        span = 3 ** ATTENTION_STRIDED_CONVS
+        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 3)]
+        _, h, w, c = samples.shape
+        h, w = h // span * span, w // span * span
+        total, count = np.zeros(c, np.float64), 0
+        for y0 in range(0, h, span * 8):
+            rows = min(h, y0 + span * 8) - y0
+            x = np.ascontiguousarray(samples[0, y0:y0 + rows, :w]).reshape(-1, c)
+            y = _prelu(x @ kernels[0][0][0, 0] + kernels[0][1], kernels[0][2])
+            a, b = rows, w
+            for kernel, bias, alpha in kernels[1:ATTENTION_STRIDED_CONVS + 1]:
+                a, b = a // 3, b // 3  # 3x3 blocks of (a, b) pixels -> one GEMM
+                blocks = y.reshape(a, 3, b, 3, c).transpose(0, 2, 1, 3, 4).reshape(a * b, 9 * c)
+                y = _prelu(blocks @ kernel.reshape(9 * c, -1) + bias, alpha)
+            total += y.sum(0, dtype=np.float64)
+            count += y.shape[0]
+        mean = (total / count).astype(np.float32)
+        (k4, b4, a4), (k5, b5, _) = kernels[-2:]
+        y = _prelu(mean @ k4[0, 0] + b4, a4) @ k5[0, 0] + b5
+        return (1.0 / (1.0 + np.exp(-y))).astype(np.float32).reshape(1, 1, 1, -1)
+
+    def _request(self, key: tuple, build):
+        """An infer request of segment graph ``key``. Compiled graphs are kept for the frame's
+        window shape only (each holds its working memory: about 55 MB for a 290x290 window);
+        the graph in use has two requests, taken in turn."""
+        if self._live is not None and self._live[0] == key:
+            self._live[1].reverse()  # two requests in turn: a result outlives the next call
+            return self._live[1][0]
+        self._live = None
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            for old in [k for k in self._compiled if k[1:] != key[1:]]:  # another window shape
+                del self._compiled[old]
+            compiled = self._compiled[key] = self._core.compile_model(build(), "CPU", self._settings)
+        self._live = (key, [compiled.create_infer_request() for _ in range(2)])
+        return self._live[1][0]
+
+    # --- SegmentRunner ------------------------------------------------------------------------
+    def segment(self, index, x, state=None, attention=None) -> np.ndarray:
+        """Segment ``index`` on one window. The result is a view into an output buffer of the
+        runner, valid until the second call after this one (so the pipeline can post-process
+        one window while the next runs)."""
+        _, h, w, _ = (x if index == 0 else state).shape
+        request = self._request((index, h, w), lambda: self._segment_model(index, h, w))
+        feeds = [np.ascontiguousarray(x, np.float32)] if self.reads_input(index) else []
+        if index > 0:
+            feeds += [np.ascontiguousarray(state, np.float32),
+                      np.ascontiguousarray(attention, np.float32)]
+        request.infer(feeds, share_inputs=True, share_outputs=True)
+        return request.get_output_tensor(0).data
+
+    def head(self, index, samples) -> np.ndarray:
+        return self._head(index, np.asarray(samples, np.float32))
+
+
+def _prelu(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """PReLU in place: max(y, 0) + alpha * min(y, 0)."""
+    negative = np.minimum(y, 0)
+    np.maximum(y, 0, out=y)
+    negative *= alpha
+    y += negative
+    return y
