@@ -133,6 +133,7 @@ def test_bench_rejects_int8_on_tensorflow():
     assert result.exit_code == 2 and "tflite" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["openvino", "tf"])
 def test_bench_runs_and_writes_json(tmp_path, backend):
     out = tmp_path / "bench.json"

@@ -163,6 +163,7 @@ def test_unknown_backend(weights):
         make_runner(weights, backend="nnapi")
 
 
+@pytest.mark.slow
 def test_upstream_preset_matches_the_published_script(tmp_path, upstream_checkpoint):
     """10-bit RGGB: our pipeline with the published weights = the published inference script."""
     weights = load_weights(upstream_checkpoint)

@@ -98,6 +98,7 @@ def test_png_round_trip(tmp_path, dtype):
     np.testing.assert_array_equal(back, image)
 
 
+@pytest.mark.slow
 def test_png_decodes_with_tensorflow(tmp_path):
     tf = pytest.importorskip("tensorflow")
     image = _image(np.uint16, 40, 50)

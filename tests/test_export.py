@@ -48,6 +48,7 @@ def exported(weights, tmp_path_factory):
 VARIANTS = [(p, k) for p in export.PRECISIONS for k in ("segments", "fixed")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,kind", VARIANTS)
 def test_op_audit_read_from_the_file(exported, precision, kind):
     result = exported[precision, kind]
@@ -69,6 +70,7 @@ def test_audit_names_the_op_outside_the_set():
     export.audit_ops(["CONV_2D", "DEQUANTIZE"], "fp16")
 
 
+@pytest.mark.slow
 def test_metadata_and_shapes(exported):
     seg, fixed = exported["fp32", "segments"], exported["fp32", "fixed"]
     meta = read_metadata(seg.path)
@@ -87,6 +89,7 @@ def _input(shape, seed=7):
     return export.check_input(CONFIG, Conditioning(), shape, seed=seed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["segments", "fixed"])
 def test_accuracy_against_tensorflow(weights, exported, kind):
     """FP32 within 1e-5 of TensorFlow; FP16 >= 45 dB and INT8 >= 35 dB against FP32."""
@@ -104,6 +107,7 @@ def test_accuracy_against_tensorflow(weights, exported, kind):
 
 @pytest.mark.parametrize("tile_size,attention,xnnpack", [(96, "exact", True), (64, "exact", False),
                                                          (96, "tile", True)])
+@pytest.mark.slow
 def test_litert_tiled_equals_tensorflow_tiled(weights, exported, tile_size, attention, xnnpack):
     from microisp_cli.runtimes.tensorflow import TensorFlowRunner
     from microisp_cli.tiling import run_array
@@ -137,6 +141,7 @@ def test_fixed_input_shape():
         export.fixed_input_shape("12mp", 512)
 
 
+@pytest.mark.slow
 def test_published_topology_at_the_published_shape_fits_its_size(tmp_path):
     """FP32, 1x1500x2000x4 input like the published file, no larger than its 159 KB (the ``mhc``
     preset has the published topology, 13,560 parameters, plus the fixed base)."""
@@ -148,6 +153,7 @@ def test_published_topology_at_the_published_shape_fits_its_size(tmp_path):
     assert set(result.ops) <= export.ALLOWED_OPS
 
 
+@pytest.mark.slow
 def test_network_without_attention_is_one_segment(tmp_path):
     cfg = ModelConfig(stages=1, blocks=0, base="bilinear")
     flat = Weights("flat", cfg, init_parameters(cfg, seed=2), Conditioning())
@@ -162,6 +168,7 @@ def test_too_small_fixed_shape_is_refused(weights, tmp_path):
     assert not (tmp_path / "m.tflite").exists()
 
 
+@pytest.mark.slow
 def test_cli_export_prints_what_it_wrote(weights, tmp_path):
     from microisp_cli.cli.main import cli
 
@@ -203,6 +210,7 @@ def _dng(path):
                      black_level=64, white_level=4095)
 
 
+@pytest.mark.slow
 def test_develop_with_the_tflite_backend_gives_the_tensorflow_photo(weights, exported, tmp_path):
     from microisp_cli.develop import develop, make_runner
 
@@ -215,6 +223,7 @@ def test_develop_with_the_tflite_backend_gives_the_tensorflow_photo(weights, exp
     assert np.abs(lite_photo.astype(int) - tf_photo.astype(int)).max() <= 65535 // 255
 
 
+@pytest.mark.slow
 def test_cli_develop_backend_tflite(weights, exported, tmp_path):
     from microisp_cli.cli.main import cli
 
@@ -238,6 +247,7 @@ def test_cli_develop_backend_tflite(weights, exported, tmp_path):
     assert run.exit_code != 0 and "--model" in run.output
 
 
+@pytest.mark.slow
 def test_jpeg_develop_on_litert_never_imports_tensorflow(weights, exported, tmp_path):
     """The whole CLI develop of a JPEG on the LiteRT backend, in a fresh interpreter."""
     import subprocess

@@ -82,6 +82,7 @@ def _files(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_scheduler_equals_serial_skip_and_overwrite(tmp_path, shoot, client):
     address = client.scheduler.address
     serial = run(shoot, "-o", tmp_path / "serial", "--threads", "1")
@@ -143,6 +144,7 @@ def test_duplicate_outputs_are_refused(tmp_path, shoot, client):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
     """SIGKILL the worker process running a file: the file is developed again on another worker."""
     markers = tmp_path / "markers"

@@ -17,7 +17,8 @@ def smooth_scene(h=256, w=320):  # rawtherapee-cli refuses to load a 192x256 DNG
     return np.stack([0.2 + 0.6 * x, 0.3 + 0.4 * y, 0.7 - 0.5 * x * y], -1).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", list(peers.PEERS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if peers.PEERS[n][0] else n
+                                  for n in peers.PEERS])  # the external programs: slow
 def test_peer_renders_the_reference_colour(tmp_path, name):
     program = peers.PEERS[name][0]
     if program and not shutil.which(program):

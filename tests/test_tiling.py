@@ -29,8 +29,8 @@ def make_runner(config: ModelConfig, seed: int = 0, backend: str = "tf"):
     return runner_for(Weights("test", config, init_parameters(config, seed), Conditioning()), backend)
 
 
-# The exactness tests run on both engines: TensorFlow (the reference) and OpenVINO (the default).
-ENGINES = pytest.fixture(scope="module", params=["tf", "openvino"])
+# The exactness tests run on both engines: TensorFlow (the reference; slow) and OpenVINO (the default).
+ENGINES = pytest.fixture(scope="module", params=[pytest.param("tf", marks=pytest.mark.slow), "openvino"])
 
 
 @ENGINES

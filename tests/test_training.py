@@ -175,6 +175,7 @@ TINY = dict(stages=1, blocks=0, features=2, attention_hidden=2, base="mhc", batc
             warmup=1, lr=1e-2, checkpoint_every=2)
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_continues_exactly(tmp_path):
     from microisp_cli.training.train import TrainConfig, Trainer
 
@@ -214,6 +215,7 @@ def test_training_can_start_from_weights_with_more_blocks(tmp_path):
     assert Trainer(config, tmp_path / "run", [smooth_photo(170, 170, 0)]).restore() == 0
 
 
+@pytest.mark.slow
 def test_cli_train_resume_export_and_eval(tmp_path):
     photos = tmp_path / "photos" / "bsd100"
     photos.mkdir(parents=True)

@@ -68,6 +68,7 @@ def test_tf1_names_are_unique_and_cover_published_layout():
     assert names["s1.b1.att0.conv0.bias"] == "generator-2/Variable_25"
 
 
+@pytest.mark.slow
 def test_published_checkpoint_matches_published_tflite(upstream_checkpoint):
     """The published checkpoint, loaded by path, equals the published TFLite on 1x1500x2000x4."""
     from ai_edge_litert.interpreter import Interpreter

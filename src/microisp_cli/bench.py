@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, defaults
-from .errors import MicroISPError
+from .errors import BenchError, MicroISPError
 from .resolution import Resolution, parse_resolution
 from .model import macs_per_pixel
 from .runtimes import BACKENDS
@@ -60,10 +60,6 @@ from .runtimes import BACKENDS
 FORMAT = "microisp-bench/1"
 PRECISIONS = ("fp32", "fp16", "int8")
 _MIB = 1024 * 1024
-
-
-class BenchError(MicroISPError):
-    """A benchmark cannot be set up (bad option combination, missing model file)."""
 
 
 # --- what to run ------------------------------------------------------------------------------

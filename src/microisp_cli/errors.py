@@ -59,3 +59,23 @@ class WhiteBalanceFallback(MicroISPWarning):
 
 class MissingExtraError(MicroISPError):
     """A feature needs an optional dependency that is not installed (see :func:`extras.require`)."""
+
+
+class BenchError(MicroISPError):
+    """A benchmark cannot be set up (bad option combination, missing model file)."""
+
+
+class ExportError(MicroISPError):
+    """The export failed: an op outside the allowed set, or conversion was impossible."""
+
+
+class PeerError(MicroISPError):
+    """A peer developer (``peers``) is missing or failed on a file."""
+
+
+class ModelFileError(MicroISPError):
+    """A ``.tflite`` file is missing, unreadable, or not a segmented microisp export."""
+
+
+class ClusterError(MicroISPError):
+    """The Dask cluster cannot be started or reached, or has no workers."""

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .colour import srgb_decode
-from .errors import MicroISPError, OutputError
+from .errors import ExportError, MicroISPError, OutputError
 from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
 from .resolution import Resolution, parse_resolution
 from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
@@ -57,10 +57,6 @@ CHECK_MAX_PACKED_PIXELS = 1024 * 1024
 CHECK_SIZE = 96
 #: Calibration sources read as sRGB photos (anything else is tried as a RAW file).
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
-
-
-class ExportError(MicroISPError):
-    """The export failed: an op outside the allowed set, or conversion was impossible."""
 
 
 @dataclasses.dataclass

@@ -38,7 +38,7 @@ from typing import Any
 from . import defaults
 from .batch import remove_stale_temporaries
 from .develop import FileResult, cached_runner, develop_file, skip_result
-from .errors import MicroISPError
+from .errors import ClusterError, MicroISPError
 from .options import DevelopOptions
 from .extras import require
 from .weights import Weights, load_weights
@@ -49,10 +49,6 @@ KEY_PREFIX = "microisp-develop-"
 
 #: Seconds to wait for an existing scheduler to answer, and then for its first worker.
 CONNECT_TIMEOUT = 30
-
-
-class ClusterError(MicroISPError):
-    """The Dask cluster cannot be started or reached, or has no workers."""
 
 
 def cpu_count() -> int:

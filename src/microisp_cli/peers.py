@@ -27,17 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MicroISPError
+from .errors import PeerError
 
 LIBRAW_METHODS = ("AHD", "DHT", "AAHD")
 #: darktable 4.x demosaic method numbers (``dt_iop_demosaic_method_t``).
 DARKTABLE_METHODS = {"RCD": 5, "LMMSE": 6}
 #: rawtherapee-cli ``[RAW Bayer] Method`` values.
 RAWTHERAPEE_METHODS = {"AMaZE": "amaze", "LMMSE": "lmmse"}
-
-
-class PeerError(MicroISPError):
-    """A peer developer is missing or failed on a file."""
 
 
 def libraw_render(path: str | Path, method: str = "AHD") -> np.ndarray:

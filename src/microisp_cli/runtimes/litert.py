@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import defaults
-from ..errors import MicroISPError
+from ..errors import ModelFileError
 from ..files import Unreadable, read_regular
 from ..extras import require
 from ..model import BRANCHES, ModelConfig
@@ -29,10 +29,6 @@ from ..model import BRANCHES, ModelConfig
 METADATA_NAME = "microisp"
 #: Format tag of that JSON.
 METADATA_FORMAT = "microisp-tflite/1"
-
-
-class ModelFileError(MicroISPError):
-    """A ``.tflite`` file is missing, unreadable, or not a segmented microisp export."""
 
 
 def _load_flatbuffer(source: str | Path | bytes):
