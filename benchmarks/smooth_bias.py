@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=6)
     args = parser.parse_args()
 
-    from microisp_cli.runtimes.tensorflow import import_tensorflow
+    from microisp_cli.tensorflow_import import import_tensorflow
     from microisp_cli.training import data
     from microisp_cli.weights import load_weights
 

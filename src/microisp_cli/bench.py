@@ -302,7 +302,9 @@ def _import_runtime(backend: str) -> None:
     if backend == "openvino":
         import openvino  # noqa: F401
     elif backend == "tf":
-        import tensorflow  # noqa: F401
+        from .tensorflow_import import import_tensorflow
+
+        import_tensorflow()
     else:
         import ai_edge_litert.interpreter  # noqa: F401
 

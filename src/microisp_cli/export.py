@@ -41,6 +41,7 @@ from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
 from .resolution import Resolution, parse_resolution
 from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
 from .weights import Conditioning, Weights
+from .tensorflow_import import import_tensorflow
 
 #: Ops of the published MicroISP.tflite: what NNAPI 1.2 and the mobile GPU delegates run.
 ALLOWED_OPS = frozenset({"ADD", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "LOGISTIC", "MEAN",
@@ -120,7 +121,7 @@ def _signature_specs(config: ModelConfig) -> dict[str, list[tuple[str, int]]]:
 
 
 def _segment_fn(net, index: int, names: Sequence[str]):
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     last = index == net.config.num_segments - 1
 
@@ -137,7 +138,7 @@ def _segment_fn(net, index: int, names: Sequence[str]):
 
 
 def _head_fn(net, index: int):
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     def run(*samples):
         return {"attention": tf.concat([net.head_branch(index, i, s) for i, s in enumerate(samples)],
@@ -148,7 +149,7 @@ def _head_fn(net, index: int):
 
 def _tf_functions(net, fixed: tuple[int, int] | None) -> dict[str, Any]:
     """Signature key -> tf.function with its input signature."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     if fixed is not None:
         spec = tf.TensorSpec([1, *fixed, PACKED_CHANNELS], tf.float32, name="x")
@@ -200,7 +201,7 @@ def _photo(path: Path, size: int) -> np.ndarray:
 
         img = tifffile.imread(path)
     else:
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         img = tf.io.decode_image(path.read_bytes(), channels=3, expand_animations=False).numpy()
     if img.ndim != 3 or img.shape[2] < 3:
@@ -272,7 +273,7 @@ def _mosaic(rgb: np.ndarray) -> np.ndarray:
 def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
     """The converter's representative dataset: per signature, the tensors TF computes on
     ``samples`` (segments' states and heads' samples come from the FP32 network itself)."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     cfg, f = net.config, net.config.features
 
@@ -312,7 +313,7 @@ def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
 
 # --- conversion ----------------------------------------------------------------------------------
 def _convert(net, functions: dict[str, Any], precision: str, representative=None) -> bytes:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     module = tf.Module()
     module.params = net.params

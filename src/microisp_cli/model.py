@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import defaults
+from .tensorflow_import import import_tensorflow
 
 BRANCHES = 3
 PACKED_CHANNELS = 4
@@ -309,7 +310,6 @@ class MicroISP:
     """
 
     def __init__(self, config: ModelConfig, params: Mapping[str, Any]):
-        from .runtimes.tensorflow import import_tensorflow
 
         tf = import_tensorflow()
 
@@ -321,13 +321,13 @@ class MicroISP:
 
     # layers
     def _conv(self, x, name, stride=1, padding="SAME"):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         y = tf.nn.conv2d(x, self.params[name + ".kernel"], stride, padding)
         return tf.nn.bias_add(y, self.params[name + ".bias"])
 
     def _conv_prelu(self, x, name, stride=1, padding="SAME"):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         y = self._conv(x, name, stride, padding)
         # relu(y) - alpha * relu(-y), written as Keras' PReLU (alpha shaped (1, 1, F), negated
@@ -339,7 +339,7 @@ class MicroISP:
     # pieces
     def head(self, index: int, samples):
         """Attention point ``index`` from the stride-3 samples of its probe (N, h, w, 3F)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         f = self.config.features
         return tf.concat([self.head_branch(index, i, samples[..., i * f:(i + 1) * f])
@@ -352,7 +352,7 @@ class MicroISP:
         features, read by the first 1x1 convolution with stride 3 (the same samples and weights,
         so the same result: the form the published TFLite file uses, with no slicing op).
         """
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         g, k = self.config.attention_points[index]
         a = f"s{g}.b{i}.att{k}"
@@ -372,7 +372,7 @@ class MicroISP:
         Returns the next point's state (N, h, w, 6F), or from the last segment the RGB image
         (N, 2h, 2w, 3).
         """
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         f = self.config.features
         if index == 0:
@@ -412,7 +412,7 @@ class MicroISP:
 
     def _run_branch(self, i: int, g: int, k: int, h):
         """From block ``k`` of stage ``g`` to the next attention point (pre, skip) or the end."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         cfg = self.config
         while True:
@@ -428,7 +428,7 @@ class MicroISP:
             g, k = g + 1, 0
 
     def _finish(self, x, tanh_outputs):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         channels = []
         for i, t in enumerate(tanh_outputs):

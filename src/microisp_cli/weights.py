@@ -30,6 +30,7 @@ from . import defaults
 from .errors import WeightsError
 from .files import Unreadable, npy_header, npy_shaped, read_regular
 from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters, count_parameters, parameter_shapes
+from .tensorflow_import import import_tensorflow
 
 FORMAT = "microisp-weights/1"
 SITES = ("R", "Gr", "Gb", "B")
@@ -249,7 +250,6 @@ def tf1_variable_names(config: ModelConfig = PUBLISHED) -> dict[str, str]:
 
 def load_tf1_checkpoint(prefix: str | Path) -> Weights:
     """The published MicroISP checkpoint (TF1 variable names) as project weights."""
-    from .runtimes.tensorflow import import_tensorflow
 
     tf = import_tensorflow()
 

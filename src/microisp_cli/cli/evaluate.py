@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import defaults
+from ..tensorflow_import import import_tensorflow
 
 
 @click.command("eval")
@@ -39,7 +40,6 @@ def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir
              target_dir: Path | None, peer_spec: str, border: int, no_ssim: bool, threads: int | None,
              json_path: Path | None, per_file: bool) -> None:
     """Score weights beside LibRaw, darktable and RawTherapee on held-out synthetic DNGs (or a paired set)."""
-    from ..runtimes.tensorflow import import_tensorflow
 
     import_tensorflow()
     from rich.console import Console

@@ -8,6 +8,7 @@ import click
 
 from .. import defaults
 from ..resolution import NAMED, parse_resolution
+from ..tensorflow_import import import_tensorflow
 
 
 def _resolution(ctx, param, value):
@@ -61,7 +62,6 @@ def export(tflite, precision, resolution, tile_size, weights, calibration, check
       microisp export --tflite --fp16 --resolution 12mp -o microisp-12mp-fp16.tflite
       microisp export --tflite --int8 --tile-size 512 --calibration raws/ -o tile-int8.tflite
     """
-    from ..runtimes.tensorflow import import_tensorflow
 
     import_tensorflow()
     from ..errors import MicroISPError

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import defaults
+from ..tensorflow_import import import_tensorflow
 
 
 @click.command()
@@ -78,8 +79,6 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
                                  init=init, seed=seed, checkpoint_every=checkpoint_every)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-
-    from ..runtimes.tensorflow import import_tensorflow
 
     tf = import_tensorflow()
 

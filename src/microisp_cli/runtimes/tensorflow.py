@@ -15,34 +15,9 @@ from functools import partial
 import numpy as np
 
 from ..extras import require
+from ..tensorflow_import import import_tensorflow
 from ..model import BRANCHES
 from ..weights import Weights
-
-
-def import_tensorflow():
-    """Import TensorFlow without its start-up log lines on the terminal.
-
-    TensorFlow's C++ code prints absl and oneDNN notices on file descriptor 2 while it loads,
-    whatever ``TF_CPP_MIN_LOG_LEVEL`` says; they go to a temporary file instead, shown only if the
-    import fails.
-    """
-    if sys.modules.get("tensorflow") is not None:
-        return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            tensorflow = require("tensorflow", "tf", "train, eval, export and --backend tf")
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return tensorflow
 
 
 class TensorFlowRunner:

@@ -33,6 +33,7 @@ import numpy as np
 from ..bayer import CFA_PATTERNS, PackedBayerSource, mosaic_rggb, reflect_index
 from ..colour import SRGB_TO_XYZ, srgb_decode, srgb_encode
 from ..weights import Conditioning
+from ..tensorflow_import import import_tensorflow
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -127,7 +128,7 @@ def read_photo(path: str | Path) -> np.ndarray:
 
         image = tifffile.imread(path)
     else:
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, dtype=tf.uint8,
                                    expand_animations=False).numpy()
@@ -326,7 +327,7 @@ class PairedItem:
 
 
 def _png_16(path: Path) -> np.ndarray:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     return tf.io.decode_png(tf.io.read_file(str(path)), dtype=tf.uint16).numpy()
 

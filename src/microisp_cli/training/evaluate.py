@@ -32,6 +32,7 @@ import numpy as np
 from .. import defaults, peers
 from . import data
 from .dng import write_dng
+from ..tensorflow_import import import_tensorflow
 
 #: Of the held-out photos, every ``SMOOTH_EVERY``-th also gives a smooth frame and every
 #: ``SATURATED_EVERY``-th a saturated one.
@@ -111,7 +112,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM (Gaussian 11x11, sigma 1.5, images in [0, 1]) via ``tf.image.ssim``."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     return float(tf.image.ssim(tf.constant(a[None], tf.float32), tf.constant(b[None], tf.float32), 1.0)[0])
 
@@ -193,7 +194,7 @@ def frame_speed(config, height: int = 3000, width: int = 4000, repeats: int = 2,
     one warm-up run), on an (height x width) output, i.e. a (1, height/2, width/2, 4) input."""
     import time
 
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     from ..model import MicroISP, init_parameters
 

@@ -32,6 +32,7 @@ from ..colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
 from ..model import ModelConfig, grow_parameters, init_parameters
 from ..weights import Conditioning, Weights, load_weights, save_weights
 from . import data
+from ..tensorflow_import import import_tensorflow
 
 
 @dataclasses.dataclass
@@ -84,7 +85,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 
 def srgb_curve_tf(x):
     """:func:`colour.srgb_encode` (same constants) on a TensorFlow tensor, clipped to [0, 1] first."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     x = tf.clip_by_value(x, 0.0, 1.0)
     return tf.where(x <= SRGB_BREAK, SRGB_SLOPE * x,
@@ -93,7 +94,7 @@ def srgb_curve_tf(x):
 
 def render_tf(linear, cam_to_srgb):
     """(B, H, W, 3) white-balanced camera RGB and (B, 3, 3) matrices -> sRGB in [0, 1]."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     return srgb_curve_tf(tf.einsum("bhwc,bdc->bhwd", linear, cam_to_srgb))
 
@@ -104,7 +105,7 @@ def render_for_loss(linear, cam_to_srgb, target):
     clipped, so that an output pushed out of range is pulled back. A plain clip has no gradient
     there: the network learnt to leave dark and saturated tones below 0, which develop then clips
     (a bias of 3-5 levels in dark blues and up to 20 in saturated yellows, docs/weights.md)."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     x = tf.einsum("bhwc,bdc->bhwd", linear, cam_to_srgb)
     below = tf.minimum(x, 0.0) * SRGB_SLOPE
@@ -116,7 +117,7 @@ class Trainer:
     """One training run in ``run_dir``: checkpoints in ``run_dir/ckpt``, config in ``config.json``."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, photos: list[np.ndarray] | None = None):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         self.config = config
         self.run_dir = Path(run_dir)
@@ -176,7 +177,7 @@ class Trainer:
 
     # --- one step ------------------------------------------------------------------------------
     def _loss(self, out, target):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         diff = out - target
         loss = tf.reduce_mean(tf.abs(diff)) if self.config.loss == "l1" else tf.reduce_mean(diff * diff)
@@ -186,7 +187,7 @@ class Trainer:
         return loss
 
     def _step_fn(self, packed, target, matrices, lr):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         with tf.GradientTape() as tape:
             out = render_for_loss(self.net(packed), matrices, target)
@@ -209,7 +210,7 @@ class Trainer:
             stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Train up to ``steps`` (default: the config's), checkpointing every ``checkpoint_every``
         steps and at the end. ``progress`` gets a dict per step (step, loss, psnr, lr, seconds)."""
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         total = self.config.steps if steps is None else steps
         start = int(self.step.numpy())
@@ -244,7 +245,7 @@ class Trainer:
 def export_checkpoint(run_dir: str | Path, output: str | Path, step: int | None = None,
                       name: str = "default", description: str = "") -> Path:
     """Write the weights of a run's checkpoint (latest, or ``step``) as ``output``.{npz,json}."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     run_dir = Path(run_dir)
     config = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
