@@ -221,10 +221,12 @@ def synthetic_dng(path: Path, rng: np.random.Generator, cfa: str, colour: bool, 
 
 
 def make_seeds(folder: Path, seed: int, real: bool) -> list[Seed]:
+    from microisp_cli.bayer import CFA_PATTERNS
+
     rng = np.random.default_rng([seed, 0xD46])
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[tuple[Path, float]] = []
-    for cfa in ("RGGB", "BGGR", "GRBG", "GBRG"):
+    for cfa in CFA_PATTERNS:
         for colour in (True, False):
             for k in range(2):
                 p = synthetic_dng(folder / f"synthetic_{cfa}_{'colour' if colour else 'bare'}_{k}.dng",
@@ -517,9 +519,11 @@ SYNTHETIC_CASES = {
 
 
 def m_synthetic(rng, folder: Path):
+    from microisp_cli.bayer import CFA_PATTERNS
+
     name = rng.choice(sorted(SYNTHETIC_CASES))
     over = dict(SYNTHETIC_CASES[name])
-    cfa = rng.choice(["RGGB", "BGGR", "GRBG", "GBRG"])
+    cfa = rng.choice(list(CFA_PATTERNS))
     colour = rng.random() < 0.5 or "matrix" in name or "neutral" in name
     nprng = np.random.default_rng(rng.randrange(2 ** 32))
     path = folder / "synthetic.dng"

@@ -16,7 +16,8 @@ import tifffile
 from microisp_cli import defaults
 from microisp_cli.bayer import mosaic_rggb
 from microisp_cli.errors import ImageTooLargeError, InputError, MicroISPError, MicroISPWarning
-from microisp_cli.raw import DumpFormat, decode, matrix_problem
+from microisp_cli.colour import matrix_problem
+from microisp_cli.raw import DumpFormat, decode
 from microisp_cli.training.dng import write_dng
 
 XYZ_TO_CAM = np.array([[0.65, -0.12, -0.09], [-0.38, 1.16, 0.25], [-0.08, 0.19, 0.65]])

@@ -18,11 +18,13 @@ Nothing here holds the frame as float32: :class:`PackedBayerSource` conditions o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 
-CFA_PATTERNS: tuple[str, ...] = ("RGGB", "BGGR", "GRBG", "GBRG")
+#: The four Bayer orders of the top-left 2x2 cell, the type of every ``cfa`` argument.
+CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
+CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
 SITES: tuple[str, ...] = ("R", "Gr", "Gb", "B")
 SITE_OFFSETS: dict[str, tuple[int, int]] = {"R": (0, 0), "Gr": (0, 1), "Gb": (1, 0), "B": (1, 1)}
 SITE_COLOUR: dict[str, int] = {"R": 0, "Gr": 1, "Gb": 1, "B": 2}
@@ -37,14 +39,14 @@ class ConditioningLike(Protocol):
     white_balance: bool
 
 
-def check_cfa(cfa: str) -> str:
+def check_cfa(cfa: str) -> CFA:
     """``cfa`` if it is one of the four Bayer orders, else ValueError listing them."""
     if cfa not in CFA_PATTERNS:
         raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {cfa!r}")
     return cfa
 
 
-def red_offset(cfa: str) -> tuple[int, int]:
+def red_offset(cfa: CFA) -> tuple[int, int]:
     """(row, column) of the red sample inside the top-left 2x2 cell of a ``cfa`` mosaic."""
     index = check_cfa(cfa).index("R")
     return divmod(index, 2)
@@ -157,7 +159,7 @@ def pack_bayer(data: np.ndarray, cfa: str, black: np.ndarray | float, white: flo
     return PackedBayerSource(data, cfa, black, white, wb, conditioning).read_all()
 
 
-def mosaic_rggb(rgb: np.ndarray, cfa: str = "RGGB") -> np.ndarray:
+def mosaic_rggb(rgb: np.ndarray, cfa: CFA = "RGGB") -> np.ndarray:
     """Sample an (H, W, 3) image into an (H, W) Bayer mosaic of order ``cfa`` (for tests and data)."""
     check_cfa(cfa)
     out = np.empty(rgb.shape[:2], rgb.dtype)

@@ -25,6 +25,8 @@ from functools import cache
 
 import numpy as np
 
+from . import defaults
+
 Curve = Callable[[np.ndarray], np.ndarray]
 
 #: CIE 1931 xy of the standard illuminants used here.
@@ -233,3 +235,85 @@ def icc_profile(name: str = "srgb") -> bytes:
 def srgb_icc_profile() -> bytes:
     """:func:`icc_profile` of sRGB."""
     return icc_profile("srgb")
+
+
+# --- camera colour: matrices and white balance from RAW metadata, and their sanity checks ------
+def camera_from_srgb(xyz_to_camera: np.ndarray) -> np.ndarray:
+    """Linear sRGB -> camera RGB with rows normalised so that sRGB white maps to (1, 1, 1)
+    (white-balanced camera RGB), the convention of dcraw / LibRaw for a DNG ColorMatrix
+    (XYZ D65 -> camera)."""
+    a = np.asarray(xyz_to_camera, np.float64).reshape(3, 3) @ SRGB_TO_XYZ
+    return a / a.sum(axis=1, keepdims=True)
+
+
+def cam_to_srgb_from_xyz(xyz_to_camera: np.ndarray) -> np.ndarray:
+    """White-balanced camera RGB -> linear sRGB (float32, rows summing to 1), from an XYZ (D65) ->
+    camera matrix (a DNG ColorMatrix, LibRaw's camera table); see :func:`camera_from_srgb`."""
+    with np.errstate(all="ignore"):
+        return normalise_rows(np.linalg.inv(normalise_rows(
+            np.asarray(xyz_to_camera, np.float64).reshape(3, 3) @ SRGB_TO_XYZ)))
+
+
+def daylight_neutral(xyz_to_camera: np.ndarray) -> np.ndarray:
+    """Camera RGB of D65 white (green = 1), from an XYZ (D65) -> camera matrix."""
+    n = (np.asarray(xyz_to_camera, np.float64).reshape(3, 3) @ SRGB_TO_XYZ).sum(axis=1)
+    return n / n[1]
+
+
+def normalise_rows(m: np.ndarray) -> np.ndarray:
+    """``m`` with each row divided by its sum (float32); unchanged if a row sums to about 0 or a
+    coefficient is not finite (:func:`matrix_problem` then says why it is unusable)."""
+    with np.errstate(all="ignore"):
+        sums = m.sum(axis=1, keepdims=True)
+        if not np.all(np.isfinite(m)) or np.any(np.abs(sums) < 1e-6):
+            return m.astype(np.float32)
+        return (m / sums).astype(np.float32)
+
+
+def matrix_problem(m: np.ndarray) -> str | None:
+    """Why a camera -> sRGB matrix (rows meant to sum to 1) cannot be used, or None if it can.
+
+    Unusable: non-finite, rows not summing to 1 (a row of the source matrix summed to 0), a
+    coefficient beyond ``defaults.MATRIX_MAX_COEFFICIENT``, or a condition number above
+    ``defaults.MATRIX_MAX_CONDITION`` (singular or nearly so).
+    """
+    m = np.asarray(m, np.float64)
+    if not np.all(np.isfinite(m)):
+        return "non-finite coefficients"
+    if np.any(np.abs(m.sum(axis=1) - 1.0) > 1e-3):
+        return "a row sums to zero"
+    largest = float(np.abs(m).max())
+    if largest > defaults.MATRIX_MAX_COEFFICIENT:
+        return f"a coefficient of {largest:.3g}, beyond {defaults.MATRIX_MAX_COEFFICIENT:g}"
+    with np.errstate(all="ignore"):
+        condition = float(np.linalg.cond(m))
+    if not condition <= defaults.MATRIX_MAX_CONDITION:
+        return "singular" if not np.isfinite(condition) or condition > 1e12 else \
+            f"nearly singular (condition number {condition:.3g})"
+    return None
+
+
+def rgb_gains(values, desc: str) -> tuple[np.ndarray | None, str | None]:
+    """R, G, B gains (G = 1) from LibRaw's 4 multipliers (indexed like ``color_desc``).
+
+    Returns (gains, None) when usable, (None, None) when absent (R and B zero, or all equal:
+    LibRaw's "unknown"), (None, why) when present but non-finite, not positive or outside
+    ``defaults.WB_GAIN_LIMITS``.
+    """
+    v = np.asarray(values, np.float64).reshape(-1)
+    if v.size < 3 or len(desc) < 3:
+        return None, None
+    idx = {c: desc.index(c) for c in "RGB"}
+    gains = np.array([v[idx["R"]], v[idx["G"]], v[idx["B"]]])
+    if (gains[0] == 0 and gains[2] == 0) or (np.all(np.isfinite(gains)) and np.allclose(gains, gains[0])):
+        return None, None  # LibRaw's "unknown": (0, 1, 0), all zero or all equal
+    shown = ", ".join(f"{g:.4g}" for g in gains)
+    if not np.all(np.isfinite(gains)):
+        return None, f"non-finite gains {shown}"
+    if not np.all(gains > 0):
+        return None, f"gains {shown} are not all positive"
+    gains = gains / gains[1]
+    low, high = defaults.WB_GAIN_LIMITS
+    if gains.min() < low or gains.max() > high:
+        return None, f"gains R {gains[0]:.4g}, B {gains[2]:.4g} relative to G are outside {low:g}..{high:g}"
+    return gains.astype(np.float32), None

@@ -72,7 +72,7 @@ class DevelopOptions:
     tile_size: int = defaults.TILE_SIZE
     attention: str = defaults.ATTENTION
     dump: DumpFormat | None = None
-    cfa: str | None = None
+    cfa: CFA | None = None
     max_megapixels: float | None = defaults.MAX_MEGAPIXELS
 
     def __post_init__(self) -> None:

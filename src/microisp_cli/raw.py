@@ -39,18 +39,17 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, get_args
+
 
 import numpy as np
 
 from . import defaults
-from .colour import SRGB_TO_XYZ
+from .bayer import CFA, CFA_PATTERNS
+from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
 from .errors import (ImageTooLargeError, InputError, MicroISPWarning, UnsupportedSensorError,
                      WhiteBalanceFallback)
 from .files import npy_header, npy_shaped, open_regular
 
-CFA = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
-CFA_PATTERNS: tuple[str, ...] = get_args(CFA)
 
 #: File extensions LibRaw reads (lower case, with the dot); directories are scanned for these.
 RAW_EXTENSIONS = frozenset(
@@ -84,7 +83,7 @@ class Mosaic:
     """
 
     data: np.ndarray
-    cfa: str
+    cfa: CFA
     black: np.ndarray
     white: float
     wb: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(3, np.float32))
@@ -138,7 +137,7 @@ class DumpFormat:
     """
 
     size: tuple[int, int] | None = None
-    cfa: str = "RGGB"
+    cfa: CFA = "RGGB"
     bits: int | None = None
     black: float = 0.0
 
@@ -578,7 +577,7 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     # --- white balance --------------------------------------------------------------------------
     wb, wb_source, rejected, daylight = None, "", [], None
     for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
-        gains, problem = _rgb_gains(getattr(raw, name), desc)
+        gains, problem = rgb_gains(getattr(raw, name), desc)
         if name == "daylight_whitebalance":
             daylight = gains
         if gains is not None and wb is None:
@@ -604,62 +603,13 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
                   description=f"{make} {cfa}", daylight_wb=daylight)
 
 
-def _rgb_gains(values, desc: str) -> tuple[np.ndarray | None, str | None]:
-    """R, G, B gains (G = 1) from LibRaw's 4 multipliers (indexed like ``color_desc``).
-
-    Returns (gains, None) when usable, (None, None) when absent (R and B zero, or all equal:
-    LibRaw's "unknown"), (None, why) when present but non-finite, not positive or outside
-    ``defaults.WB_GAIN_LIMITS``.
-    """
-    v = np.asarray(values, np.float64).reshape(-1)
-    if v.size < 3 or len(desc) < 3:
-        return None, None
-    idx = {c: desc.index(c) for c in "RGB"}
-    gains = np.array([v[idx["R"]], v[idx["G"]], v[idx["B"]]])
-    if (gains[0] == 0 and gains[2] == 0) or (np.all(np.isfinite(gains)) and np.allclose(gains, gains[0])):
-        return None, None  # LibRaw's "unknown": (0, 1, 0), all zero or all equal
-    shown = ", ".join(f"{g:.4g}" for g in gains)
-    if not np.all(np.isfinite(gains)):
-        return None, f"non-finite gains {shown}"
-    if not np.all(gains > 0):
-        return None, f"gains {shown} are not all positive"
-    gains = gains / gains[1]
-    low, high = defaults.WB_GAIN_LIMITS
-    if gains.min() < low or gains.max() > high:
-        return None, f"gains R {gains[0]:.4g}, B {gains[2]:.4g} relative to G are outside {low:g}..{high:g}"
-    return gains.astype(np.float32), None
-
-
-def matrix_problem(m: np.ndarray) -> str | None:
-    """Why a camera -> sRGB matrix (rows meant to sum to 1) cannot be used, or None if it can.
-
-    Unusable: non-finite, rows not summing to 1 (a row of the source matrix summed to 0), a
-    coefficient beyond ``defaults.MATRIX_MAX_COEFFICIENT``, or a condition number above
-    ``defaults.MATRIX_MAX_CONDITION`` (singular or nearly so).
-    """
-    m = np.asarray(m, np.float64)
-    if not np.all(np.isfinite(m)):
-        return "non-finite coefficients"
-    if np.any(np.abs(m.sum(axis=1) - 1.0) > 1e-3):
-        return "a row sums to zero"
-    largest = float(np.abs(m).max())
-    if largest > defaults.MATRIX_MAX_COEFFICIENT:
-        return f"a coefficient of {largest:.3g}, beyond {defaults.MATRIX_MAX_COEFFICIENT:g}"
-    with np.errstate(all="ignore"):
-        condition = float(np.linalg.cond(m))
-    if not condition <= defaults.MATRIX_MAX_CONDITION:
-        return "singular" if not np.isfinite(condition) or condition > 1e12 else \
-            f"nearly singular (condition number {condition:.3g})"
-    return None
-
-
 def _camera_matrix(raw) -> tuple[np.ndarray, str, list[str]]:
     """White-balanced camera RGB -> linear sRGB, rows summing to 1, where it came from, and the
     matrices the file or LibRaw had but that were rejected (see :func:`matrix_problem`)."""
     rejected: list[str] = []
     cm = np.asarray(raw.color_matrix, np.float64)[:3, :3]
     if np.any(cm != 0):  # NaN counts as present
-        m = _normalise_rows(cm)
+        m = normalise_rows(cm)
         problem = matrix_problem(m)
         if problem is None:
             return m, "file (ColorMatrix)", rejected
@@ -670,7 +620,7 @@ def _camera_matrix(raw) -> tuple[np.ndarray, str, list[str]]:
         if np.all(np.isfinite(xyz_to_cam)):
             try:
                 with np.errstate(all="ignore"):
-                    m = _normalise_rows(np.linalg.inv(_normalise_rows(xyz_to_cam @ SRGB_TO_XYZ)))
+                    m = cam_to_srgb_from_xyz(xyz_to_cam)
                 problem = matrix_problem(m)
             except np.linalg.LinAlgError:
                 problem = "singular"
@@ -678,14 +628,6 @@ def _camera_matrix(raw) -> tuple[np.ndarray, str, list[str]]:
             return m, "LibRaw camera table", rejected
         rejected.append(f"LibRaw's colour matrix for the camera is unusable ({problem})")
     return np.eye(3, dtype=np.float32), "identity (no colour metadata)", rejected
-
-
-def _normalise_rows(m: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        sums = m.sum(axis=1, keepdims=True)
-        if not np.all(np.isfinite(m)) or np.any(np.abs(sums) < 1e-6):
-            return m.astype(np.float32)
-        return (m / sums).astype(np.float32)
 
 
 # --- the embedded preview ---------------------------------------------------------------------

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from ..bayer import CFA_PATTERNS, PackedBayerSource, mosaic_rggb, reflect_index
-from ..colour import SRGB_TO_XYZ, srgb_decode, srgb_encode
-from ..weights import Conditioning
+from ..colour import cam_to_srgb_from_xyz, camera_from_srgb, daylight_neutral, srgb_decode, srgb_encode
 from ..tensorflow_import import import_tensorflow
+from ..weights import Conditioning
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -66,23 +66,10 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return srgb_encode(np.clip(np.asarray(x, np.float32), 0.0, 1.0))
 
 
-def camera_from_srgb(xyz_to_camera: np.ndarray) -> np.ndarray:
-    """Linear sRGB -> camera RGB with rows normalised so that sRGB white maps to (1, 1, 1)
-    (white-balanced camera RGB), the convention of dcraw / LibRaw for a DNG ColorMatrix."""
-    a = np.asarray(xyz_to_camera, float).reshape(3, 3) @ SRGB_TO_XYZ
-    return a / a.sum(axis=1, keepdims=True)
-
-
 def cam_to_srgb_from_color_matrix(xyz_to_camera: np.ndarray) -> np.ndarray:
-    """White-balanced camera RGB -> linear sRGB, from a DNG ColorMatrix (XYZ D65 -> camera)."""
-    return np.linalg.inv(camera_from_srgb(xyz_to_camera)).astype(np.float32)
-
-
-def daylight_neutral(xyz_to_camera: np.ndarray) -> np.ndarray:
-    """Camera RGB of D65 white, green = 1."""
-    a = np.asarray(xyz_to_camera, float).reshape(3, 3) @ SRGB_TO_XYZ
-    n = a.sum(axis=1)
-    return n / n[1]
+    """White-balanced camera RGB -> linear sRGB, from a DNG ColorMatrix (XYZ D65 -> camera):
+    the very matrix ``microisp develop`` derives from the DNG (:func:`colour.cam_to_srgb_from_xyz`)."""
+    return cam_to_srgb_from_xyz(xyz_to_camera)
 
 
 def camera_matrix(name: str) -> np.ndarray:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bayer import CFA_PATTERNS
+
 CFA_CODES = {"R": 0, "G": 1, "B": 2}
-CFA_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 
 # TIFF / DNG tag numbers
 _CFA_REPEAT_PATTERN_DIM, _CFA_PATTERN = 33421, 33422
