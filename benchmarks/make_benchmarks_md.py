@@ -548,28 +548,17 @@ EARLIER_NOTE = ("The published topology: 13,560 parameters (4 features per branc
 
 
 def write_section(doc: Path, section: str) -> None:
-    """Replace the text between the markers (inclusive), or append the heading and the section.
+    """Replace the text between the markers, or put the section after its heading (appended with
+    it when absent); the heading stays outside the markers, so that scripts which own a ``## ``
+    section and end it at the next ``## `` heading (benchmarks/tiling_memory.py) never cut into
+    this one. Nothing else in the file changes."""
+    from microisp_cli.cli.docs import write_between
 
-    The heading stays outside the markers, so that scripts which own a ``## `` section and end it
-    at the next ``## `` heading (benchmarks/tiling_memory.py) never cut into this one. Nothing
-    else in the file changes.
-    """
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        # a lone marker left by an edit elsewhere would pair with ours later: drop it
-        text = "\n".join(line for line in text.split("\n") if line.strip() not in (START, END))
-        if HEADING in text:
-            at = text.index(HEADING) + len(HEADING)
-            text = text[:at] + "\n\n" + section + text[at:].lstrip("\n")
-        else:
-            text = text.rstrip("\n") + "\n\n" + HEADING + "\n\n" + section
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, doc)
+    body = section.strip("\n")  # START, the section's lines, END
+    body = body[len(START):-len(END)].strip("\n")
+    if not doc.exists():
+        doc.write_text("# Benchmarks\n")
+    write_between(doc, START, END, body, HEADING)
 
 
 def main() -> int:

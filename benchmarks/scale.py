@@ -202,10 +202,9 @@ def table(results: dict) -> str:
 
 def write_doc(text: str, doc: Path, start: str = START, end: str = END) -> None:
     """Replace what ``doc`` holds between the markers ``start`` and ``end`` with ``text``."""
-    content = doc.read_text()
-    head, rest = content.split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    from microisp_cli.cli.docs import write_between
+
+    write_between(doc, start, end, text)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ written by hand.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -71,15 +72,40 @@ def generated() -> str:
     return "\n".join(parts + [END])
 
 
+def between(text: str, start: str, end: str, body: str, heading: str | None = None) -> str:
+    """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``
+    (the markers kept, on lines of their own). Without both markers, a lone one is dropped and the
+    block goes right after ``heading`` (appended with it when absent), or at the end. The one
+    helper every generated section of docs/ is written with."""
+    block = f"{start}\n{body}\n{end}"
+    if start in text and end in text.split(start, 1)[1]:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
+    text = "\n".join(line for line in text.split("\n") if line.strip() not in (start, end))
+    if heading and heading in text:
+        at = text.index(heading) + len(heading)
+        return text[:at] + "\n\n" + block + "\n\n" + text[at:].lstrip("\n")
+    return text.rstrip("\n") + "\n\n" + (f"{heading}\n\n" if heading else "") + block + "\n"
+
+
+def write_between(path: Path, start: str, end: str, body: str, heading: str | None = None) -> None:
+    """:func:`between` applied to the file at ``path`` (created if missing), written atomically."""
+    path = Path(path)
+    text = between(path.read_text() if path.exists() else "", start, end, body, heading)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def update(path: Path, check: bool = False) -> bool:
     """Write the generated part into ``path`` (between the markers); with ``check``, only say
     whether it is current. Returns True when the file is (now) current."""
-    text = path.read_text()
-    start, stop = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + generated() + text[stop:]
+    text = Path(path).read_text()
+    body = generated()[len(BEGIN) + 1:-len(END) - 1]
     if check:
-        return new == text
-    path.write_text(new)
+        return between(text, BEGIN, END, body) == text
+    write_between(path, BEGIN, END, body)
     return True
 
 
