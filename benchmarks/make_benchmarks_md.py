@@ -557,6 +557,7 @@ def write_section(doc: Path, section: str) -> None:
     body = section.strip("\n")  # START, the section's lines, END
     body = body[len(START):-len(END)].strip("\n")
     if not doc.exists():
+        doc.parent.mkdir(parents=True, exist_ok=True)
         doc.write_text("# Benchmarks\n")
     write_between(doc, START, END, body, HEADING)
 
