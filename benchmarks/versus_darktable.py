@@ -30,7 +30,6 @@ import argparse
 import os
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -42,28 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import cpu_model, load, write_doc  # noqa: E402
 
 START, END = "<!-- darktable:start -->", "<!-- darktable:end -->"
-#: darktable's demosaic parameters, version 4 (darktable 4.x): green_eq, median_thrs,
-#: color_smoothing, demosaicing_method (6 = LMMSE), lmmse_refine (1 = its default), dual_thrs.
-DEMOSAIC_LMMSE = struct.pack("<ifiiif", 0, 0.0, 0, 6, 1, 0.2).hex()
-XMP = f"""<?xml version="1.0" encoding="UTF-8"?>
-<x:xmpmeta xmlns:x="adobe:ns:meta/">
- <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-  <rdf:Description rdf:about="" xmlns:darktable="http://darktable.sf.net/"
-   darktable:xmp_version="4" darktable:history_end="1">
-   <darktable:history>
-    <rdf:Seq>
-     <rdf:li darktable:num="0" darktable:operation="demosaic" darktable:enabled="1"
-      darktable:modversion="4" darktable:params="{DEMOSAIC_LMMSE}"
-      darktable:multi_name="" darktable:multi_priority="0"/>
-    </rdf:Seq>
-   </darktable:history>
-  </rdf:Description>
- </rdf:RDF>
-</x:xmpmeta>
-"""
-DARKTABLERC = ("plugins/darkroom/workflow=none\n"
-               "plugins/darkroom/chromatic-adaptation=legacy\n"
-               "plugins/imageio/format/png/bpp=8\n")
 LIBRAW = """
 import sys, rawpy
 from microisp_cli.encode import write_image
@@ -93,19 +70,16 @@ def darktable_version(binary: str) -> str:
 
 def commands(dng: Path, out: Path, scratch: Path, darktable: str) -> dict[str, tuple[list[str], Path]]:
     """Tool name -> (command, the file it writes)."""
-    config = scratch / "darktable-config"
-    config.mkdir(exist_ok=True)
-    (config / "darktablerc").write_text(DARKTABLERC)
-    xmp = scratch / "lmmse.xmp"
-    xmp.write_text(XMP)
+    from microisp_cli.peers import darktable_command, darktable_setup
+
+    config, xmp = darktable_setup(scratch, "LMMSE")  # the neutral settings eval uses
     microisp = [sys.executable, "-c", MICROISP, "develop", str(dng), "--overwrite", "-q", "-o"]
     return {
         "microisp (default weights)": (microisp + [str(out / "a.png")], out / "a.png"),
         "microisp --weights mhc (published size)": (
             microisp + [str(out / "b.png"), "--weights", "mhc"], out / "b.png"),
         "darktable-cli (LMMSE, neutral)": (
-            [darktable, str(dng), str(xmp), str(out / "c.png"), "--core", "--configdir",
-             str(config), "--library", ":memory:"], out / "c.png"),
+            [darktable, *darktable_command(dng, out / "c.png", config, xmp)[1:]], out / "c.png"),
         "LibRaw AHD (rawpy)": ([sys.executable, "-c", LIBRAW, str(dng), str(out / "d.png")],
                                out / "d.png"),
     }
