@@ -44,6 +44,9 @@ TRAIN_LR_MIN = 1e-5
 TRAIN_WARMUP = 100
 #: Pixel loss after the colour matrix and sRGB curve: "l1" or "mse".
 TRAIN_LOSS = "l1"
+#: How the loss treats rendered values outside [0, 1]: "clip" (no gradient there; the bundled
+#: default was trained so) or "extend" (the curve's end slopes; see training.train.render_for_loss).
+TRAIN_OUT_OF_RANGE = "clip"
 TRAIN_SEED = 0
 TRAIN_CHECKPOINT_EVERY = 250
 #: Threads for training (the machine has 2 cores).

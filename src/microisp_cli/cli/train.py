@@ -29,6 +29,10 @@ from ..tensorflow_import import import_tensorflow
               help="Share of patches over-exposed 1-4x, so the sensor clips (highlights, point lights).")
 @click.option("--smooth-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of patches cut from photos upscaled 2-4x (smooth frames, no Bayer-frequency detail).")
+@click.option("--out-of-range", default=defaults.TRAIN_OUT_OF_RANGE, show_default=True,
+              type=click.Choice(["clip", "extend"]),
+              help="Rendered values outside [0, 1] in the loss: clipped (no gradient), or the curve's end "
+                   "slopes (pulls outputs back into range; docs/weights.md).")
 @click.option("--stages", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--blocks", default=2, show_default=True, type=click.IntRange(0))
 @click.option("--features", default=4, show_default=True, type=click.IntRange(1))
@@ -45,7 +49,7 @@ from ..tensorflow_import import import_tensorflow
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a progress bar.")
 def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: float, lr_min: float,
           warmup: int, loss: str, ssim_weight: float, colour_fraction: float,
-          highlight_fraction: float, smooth_fraction: float, stages: int, blocks: int, features: int,
+          highlight_fraction: float, smooth_fraction: float, out_of_range: str, stages: int, blocks: int, features: int,
           attention_hidden: int, base: str, init: str, seed: int, checkpoint_every: int, resume: bool,
           threads: int, export_path: Path | None, no_progress: bool) -> None:
     """Train on synthetic pairs from PHOTOS; checkpoints go to RUN_DIR/ckpt.
@@ -76,6 +80,7 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
                                  patch=patch, lr=lr, lr_min=lr_min, warmup=warmup, loss=loss,
                                  ssim_weight=ssim_weight, colour_fraction=colour_fraction,
                                  highlight_fraction=highlight_fraction, smooth_fraction=smooth_fraction,
+                                 out_of_range=out_of_range,
                                  init=init, seed=seed, checkpoint_every=checkpoint_every)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None

@@ -59,6 +59,7 @@ class TrainConfig:
     colour_fraction: float = 0.0    # share of patches with shuffled, saturated colours (data.colour_jitter)
     highlight_fraction: float = 0.0  # share of patches over-exposed 1-4x (clipped highlights)
     smooth_fraction: float = 0.0    # share of patches cut from photos upscaled 2-4x (smooth frames)
+    out_of_range: str = defaults.TRAIN_OUT_OF_RANGE  # "clip" or "extend": see render_for_loss
     init: str = ""              # weights (name or path) to start from; see model.grow_parameters
 
     @property
@@ -69,6 +70,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in ("l1", "mse"):
             raise ValueError(f"loss must be 'l1' or 'mse', got {self.loss!r}")
+        if self.out_of_range not in ("clip", "extend"):
+            raise ValueError(f"out_of_range must be 'clip' or 'extend', got {self.out_of_range!r}")
         side = self.patch // 2
         if self.blocks and side < self.model.min_packed_size:
             raise ValueError(f"patch {self.patch} is too small for the attention blocks: "
@@ -100,11 +103,12 @@ def render_tf(linear, cam_to_srgb):
 
 
 def render_for_loss(linear, cam_to_srgb, target):
-    """:func:`render_tf` as the loss sees it: below 0 the curve goes on with its linear segment
-    (12.92 x) instead of clipping, and above 1 likewise (its slope at 1) wherever the target is not
-    clipped, so that an output pushed out of range is pulled back. A plain clip has no gradient
-    there: the network learnt to leave dark and saturated tones below 0, which develop then clips
-    (a bias of 3-5 levels in dark blues and up to 20 in saturated yellows, docs/weights.md)."""
+    """:func:`render_tf` as the loss sees it with ``--out-of-range extend``: below 0 the curve goes
+    on with its linear segment (12.92 x) instead of clipping, and above 1 likewise (its slope at 1)
+    wherever the target is not clipped, so that an output pushed out of range is pulled back. A
+    plain clip (``clip``, what the bundled default was trained with) has no gradient there: the
+    network learnt to leave dark and saturated tones below 0, which develop then clips. Fine-tuning
+    the default with ``extend`` made it worse (docs/weights.md); from scratch it is untested."""
     tf = import_tensorflow()
 
     x = tf.einsum("bhwc,bdc->bhwd", linear, cam_to_srgb)
@@ -190,7 +194,9 @@ class Trainer:
         tf = import_tensorflow()
 
         with tf.GradientTape() as tape:
-            out = render_for_loss(self.net(packed), matrices, target)
+            linear = self.net(packed)
+            out = render_for_loss(linear, matrices, target) if self.config.out_of_range == "extend" \
+                else render_tf(linear, matrices)
             loss = self._loss(out, target)
         names = list(self.params)
         grads = tape.gradient(loss, [self.params[k] for k in names])
