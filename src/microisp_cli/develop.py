@@ -324,12 +324,14 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     if batch.same_file(path, output):
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     options = options.replace(bits=bits)
-    camera = None if options.strip_metadata else metadata.read(path)
 
-    def finish_for(image) -> Callable[[Path], None] | None:  # the camera's metadata, once complete
-        if camera is None:
+    def finish_for(image) -> Callable[[Path], None] | None:
+        """The camera's metadata, added once the image is complete (the input has been decoded,
+        so checked to be a readable regular file, by then)."""
+        if options.strip_metadata:
             return None
-        return lambda temporary: metadata.write(temporary, camera, image.shape[1], image.shape[0])
+        return lambda temporary: metadata.write(temporary, metadata.read(path), image.shape[1],
+                                                image.shape[0])
 
     def write(image, colorspace: str) -> None:
         encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
