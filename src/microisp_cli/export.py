@@ -40,8 +40,8 @@ from .errors import ExportError, MicroISPError, OutputError
 from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
 from .resolution import Resolution, parse_resolution
 from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
-from .weights import Conditioning, Weights
 from .tensorflow_import import import_tensorflow
+from .weights import Conditioning, Weights
 
 #: Ops of the published MicroISP.tflite: what NNAPI 1.2 and the mobile GPU delegates run.
 ALLOWED_OPS = frozenset({"ADD", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "LOGISTIC", "MEAN",

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
+from .bayer import CFA, CFA_PATTERNS
 from .colour import COLOUR_SPACES
 from .errors import OptionsError
-from .raw import CFA_PATTERNS, DumpFormat
+from .raw import DumpFormat
 
 WB_MODES = ("camera", "auto", "daylight")
 HIGHLIGHT_MODES = ("clip", "blend", "reconstruct")

@@ -7,16 +7,12 @@ branch by branch, to bound their memory (they read a map of the whole frame).
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from functools import partial
 
 import numpy as np
 
-from ..extras import require
-from ..tensorflow_import import import_tensorflow
 from ..model import BRANCHES
+from ..tensorflow_import import import_tensorflow
 from ..weights import Weights
 
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import defaults, peers
+from ..tensorflow_import import import_tensorflow
 from . import data
 from .dng import write_dng
-from ..tensorflow_import import import_tensorflow
 
 #: Of the held-out photos, every ``SMOOTH_EVERY``-th also gives a smooth frame and every
 #: ``SATURATED_EVERY``-th a saturated one.

@@ -30,9 +30,9 @@ import numpy as np
 from .. import defaults
 from ..colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
 from ..model import ModelConfig, grow_parameters, init_parameters
+from ..tensorflow_import import import_tensorflow
 from ..weights import Conditioning, Weights, load_weights, save_weights
 from . import data
-from ..tensorflow_import import import_tensorflow
 
 
 @dataclasses.dataclass
