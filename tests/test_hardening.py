@@ -259,6 +259,18 @@ def test_special_files_as_weights_are_refused(tmp_path, special):
     assert not (tmp_path / "a.png").exists()
 
 
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_as_presets_are_refused(tmp_path, special):
+    preset = special
+    if special == "fifo":
+        preset = tmp_path / "look.toml"
+        os.mkfifo(preset)
+    with deadline(60):
+        result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--preset", preset)
+    assert result.exit_code == 2 and "not a regular file" in result.output
+    assert not (tmp_path / "a.png").exists()
+
+
 # --- 8: weights -------------------------------------------------------------------------------------
 def _manifest(tmp_path: Path, model=None, npz: bytes | None = None, text: str | None = None) -> Path:
     from microisp_cli.model import PUBLISHED, init_parameters

@@ -27,6 +27,7 @@ from . import defaults
 from .bayer import CFA, CFA_PATTERNS
 from .colour import COLOUR_SPACES
 from .errors import OptionsError
+from .files import Unreadable, read_regular
 from .raw import DumpFormat
 
 WB_MODES = ("camera", "auto", "daylight")
@@ -165,6 +166,8 @@ def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
 
 
 # --- presets ---------------------------------------------------------------------------------------
+#: Largest preset file read.
+PRESET_MAX_BYTES = 1 << 20
 #: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading).
 PRESET_KEYS = ("bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
                "half_size", "size", "strip_metadata")
@@ -188,11 +191,13 @@ def preset_values(name_or_path: str | Path) -> dict[str, Any]:
     try:
         if "/" not in text and not text.endswith(".toml") and bundled.is_file():
             data = tomllib.loads(bundled.read_text())
-        else:
-            data = tomllib.loads(Path(text).read_text())
-    except FileNotFoundError:
-        raise OptionsError("--preset", f"{text}: no such preset or file (bundled: "
-                           f"{', '.join(bundled_presets())})") from None
+        elif not Path(text).exists():
+            raise OptionsError("--preset", f"{text}: no such preset or file (bundled: "
+                               f"{', '.join(bundled_presets())})")
+        else:  # a user's file: regular and small (a FIFO named here must not hang)
+            data = tomllib.loads(read_regular(text, PRESET_MAX_BYTES).decode("utf-8"))
+    except Unreadable as exc:
+        raise OptionsError("--preset", f"{text}: {exc}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise OptionsError("--preset", f"{text}: not a readable TOML file ({exc})") from None
     data.pop("description", None)
