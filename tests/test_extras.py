@@ -66,6 +66,7 @@ def test_a_broken_file_is_reported_quickly_without_the_network(tmp_path):
 @pytest.mark.parametrize(("args", "extra"), [
     (["develop", "{dng}", "-o", "{out}/a.png", "--backend", "tf"], "tf"),
     (["develop", "{dng}", "-o", "{out}/b.png", "--workers", "1"], "dask"),
+    (["develop", "{dng}", "-o", "{out}/c.png", "--scheduler", "tcp://127.0.0.1:1"], "dask"),
     (["export", "--tflite", "-o", "{out}/m.tflite"], "tf"),
 ])
 def test_a_missing_extra_is_named_in_one_line(tmp_path, dng, args, extra):

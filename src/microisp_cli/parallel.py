@@ -49,6 +49,8 @@ KEY_PREFIX = "microisp-develop-"
 
 #: Seconds to wait for an existing scheduler to answer, and then for its first worker.
 CONNECT_TIMEOUT = 30
+#: What the ``[dask]`` extra is for, in the message when it is missing.
+DASK_PURPOSE = "developing on a Dask cluster (--workers, --scheduler)"
 
 
 def cpu_count() -> int:
@@ -151,8 +153,8 @@ def scheduler_address(address: str) -> tuple[str, int]:
     port 8786 by default); :class:`ClusterError` saying what is wrong with any other text."""
     import re
 
-    from distributed.comm.addressing import parse_address, parse_host_port
-
+    addressing = require("distributed.comm.addressing", "dask", DASK_PURPOSE)
+    parse_address, parse_host_port = addressing.parse_address, addressing.parse_host_port
     try:
         scheme, location = parse_address(address)
         host, port = parse_host_port(location, 8786)
@@ -238,7 +240,7 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
     """
     if sum(x is not None for x in (workers, scheduler, client)) != 1:
         raise ValueError("give exactly one of workers, scheduler and client")
-    require("distributed", "dask", "developing on a Dask cluster (--workers, --scheduler)")
+    require("distributed", "dask", DASK_PURPOSE)
     pairs = [(Path(s), Path(o)) for s, o in pairs]
     check_unique_outputs(pairs)
     todo: list[int] = []

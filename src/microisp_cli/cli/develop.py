@@ -186,6 +186,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
 
         try:
             scheduler_address(scheduler)
+        except MissingExtraError:
+            raise
         except MicroISPError as exc:
             raise click.BadParameter(str(exc), param_hint="--scheduler") from None
     try:
