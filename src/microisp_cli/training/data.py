@@ -56,20 +56,9 @@ TRAIN_CAMERAS = tuple(c for c in CAMERA_MATRICES if c not in EVAL_CAMERAS)
 
 
 # --- colour ---------------------------------------------------------------------------------
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """Inverse sRGB transfer curve; float in [0, 1] -> linear float in [0, 1]."""
-    return srgb_decode(x)
-
-
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """sRGB transfer curve; linear float (clipped to [0, 1]) -> float in [0, 1]."""
     return srgb_encode(np.clip(np.asarray(x, np.float32), 0.0, 1.0))
-
-
-def cam_to_srgb_from_color_matrix(xyz_to_camera: np.ndarray) -> np.ndarray:
-    """White-balanced camera RGB -> linear sRGB, from a DNG ColorMatrix (XYZ D65 -> camera):
-    the very matrix ``microisp develop`` derives from the DNG (:func:`colour.cam_to_srgb_from_xyz`)."""
-    return cam_to_srgb_from_xyz(xyz_to_camera)
 
 
 def camera_matrix(name: str) -> np.ndarray:
@@ -179,7 +168,7 @@ def colour_jitter(photo: np.ndarray, rng: np.random.Generator, max_saturation: f
     Natural photos have strongly correlated colour channels; this gives the network saturated,
     weakly correlated colours (as in the McMaster set) that it would otherwise never see.
     """
-    lin = srgb_to_linear(photo)[..., rng.permutation(3)]
+    lin = srgb_decode(photo)[..., rng.permutation(3)]
     grey = lin.mean(axis=-1, keepdims=True)
     lin = np.clip(grey + rng.uniform(min_saturation, max_saturation) * (lin - grey), 0.0, 1.0)
     return linear_to_srgb(lin).astype(np.float32)
@@ -230,7 +219,7 @@ def draw_capture(rng: np.random.Generator, cameras: Sequence[str] = TRAIN_CAMERA
 def unprocess(photo: np.ndarray, capture: Capture, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """An sRGB photo (H, W, 3) float [0, 1] -> (raw mosaic uint16 in ``capture.cfa`` order,
     target sRGB float32 [0, 1]). The raw carries black level and noise like a sensor dump."""
-    lin = srgb_to_linear(photo) * capture.exposure
+    lin = srgb_decode(photo) * capture.exposure
     target = linear_to_srgb(lin)
     to_cam = camera_from_srgb(camera_matrix(capture.camera)) * np.asarray(capture.neutral)[:, None]
     cam = np.einsum("hwc,dc->hwd", lin, to_cam.astype(np.float32))
@@ -247,7 +236,7 @@ def synthetic_pair(photo: np.ndarray, capture: Capture, rng: np.random.Generator
     raw, target = unprocess(photo, capture, rng)
     neutral = np.asarray(capture.neutral, np.float32)
     packed, padding = condition(raw, capture.cfa, capture.black, capture.white, neutral[1] / neutral)
-    cam_to_srgb = cam_to_srgb_from_color_matrix(camera_matrix(capture.camera))
+    cam_to_srgb = cam_to_srgb_from_xyz(camera_matrix(capture.camera))  # as develop derives it from the DNG
     return packed, pad_like(target, padding), cam_to_srgb
 
 
