@@ -3,7 +3,10 @@ nothing the user has is ever lost or half-written (docs/robustness.md).
 
 - :func:`collect` turns the inputs (files, folders) into :class:`Job`\\ s;
   :func:`output_is_folder` and :func:`plan_outputs` name their outputs (:func:`safe_name`: no
-  name taken from an input can leave the output folder);
+  name taken from an input can leave the output folder); :func:`check_unique_outputs`: no two
+  jobs write one file;
+- :class:`FileResult` is what became of one file; :func:`planned_result` is the result of a job
+  that needs no developing (a collection error, or an existing output: :func:`skip_result`);
 - :func:`existing_output` (skip unless overwrite) and :func:`same_file` (never write over an
   input) decide what may be written;
 - :func:`atomic_file` writes a temporary file beside the output and publishes it whole: without
@@ -13,7 +16,8 @@ nothing the user has is ever lost or half-written (docs/robustness.md).
 - :func:`printable` escapes what a name may hold (newlines, escape sequences, bytes that are not
   UTF-8) before it is printed; :func:`sigterm_as_interrupt` makes SIGTERM clean up like Ctrl-C.
 
-Library code: no click, no printing.
+:mod:`executors` plans a whole batch from these pieces and develops it. Library code: no click, no
+printing.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from .encode import FORMATS
-from .errors import OutputError, OutputExistsError
+from .errors import MicroISPError, OutputError, OutputExistsError
 from .files import not_regular
 from .raw import INPUT_EXTENSIONS
+
+if TYPE_CHECKING:
+    from .develop import Development
 
 #: ``-o -``: the photo goes to standard output.
 STDOUT = "-"
@@ -166,6 +173,65 @@ def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extens
                 n += 1
             taken.add(str(candidate).casefold())
             job.output = candidate
+
+
+def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:
+    """Raise :class:`MicroISPError` when two pairs name the same output file (after resolving
+    links and ``..``): two workers must never write one path."""
+    seen: dict[str, Path] = {}
+    for source, output in pairs:
+        key = os.path.normcase(str(Path(output).resolve()))
+        if key in seen:
+            raise MicroISPError(f"{seen[key]} and {source} would both be written to {output}")
+        seen[key] = source
+
+
+# --- results --------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """What became of one file of a batch (``develop.develop_file``, the :mod:`executors`).
+
+    ``status``: ``"done"`` (written), ``"skipped"`` (the output exists and not ``overwrite``) or
+    ``"failed"``. ``message``: why it failed or was skipped, one line. ``warnings``: the library's
+    warnings (metadata fallbacks), first line of each. ``seconds``: time spent developing and
+    writing. ``replaced``: an existing output was overwritten. ``worker``: the Dask worker that
+    developed it (parallel runs). ``detail``: the traceback of an unexpected error (parallel runs).
+    ``used``: what the develop used (white balance, matrix, ...), for ``"done"`` files.
+    """
+
+    source: Path
+    output: Path
+    status: Literal["done", "skipped", "failed"]
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    replaced: bool = False
+    worker: str | None = None
+    detail: str | None = None
+    used: Development | None = None
+
+    def record(self) -> dict:
+        """A JSON-ready record of this result (``microisp develop --json``)."""
+        return {"input": str(self.source), "output": str(self.output), "status": self.status,
+                "error": self.message if self.status == "failed" else None,
+                "seconds": round(self.seconds, 3), "warnings": list(self.warnings),
+                **({} if self.used is None else dataclasses.asdict(self.used))}
+
+
+def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
+    """The ``"skipped"`` result when ``output`` exists and not ``overwrite``; None when there is work."""
+    problem = existing_output(output, overwrite)
+    return None if problem is None else FileResult(Path(source), Path(output), "skipped", problem)
+
+
+def planned_result(job: Job, overwrite: bool = False) -> FileResult | None:
+    """The result of a planned job (``job.output`` set, also where it failed while collecting)
+    that needs no developing: ``"failed"`` for a collection error, ``"skipped"`` for an existing
+    output; None when there is work."""
+    assert job.output is not None
+    if job.error is not None:
+        return FileResult(job.source, job.output, "failed", job.error)
+    return skip_result(job.source, job.output, overwrite)
 
 
 # --- what may be written --------------------------------------------------------------------------

@@ -7,8 +7,8 @@ The library entry points, usable without the CLI::
     develop_to_file("IMG.dng", "IMG.jpg", exposure=0.5)  # atomic write, ICC profile and EXIF
 
 For a batch, load the weights and make the runner once and pass both to every call;
-:func:`develop_file` is one step of a batch (skip, develop, a :class:`FileResult` instead of an
-exception for a bad file), shared by the serial CLI and the Dask tasks of :mod:`parallel`.
+:func:`develop_file` is one step of a batch (skip, develop, a ``batch.FileResult`` instead of an
+exception for a bad file), shared by both executors of :mod:`executors`.
 No full-frame float32 array is ever held: the source conditions tiles on demand and the sink
 renders each output tile straight into the preallocated uint8/uint16 image.
 """
@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -373,54 +372,17 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
 
 
 # --- one file of a batch ----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class FileResult:
-    """What became of one file of a batch (:func:`develop_file`, ``parallel.develop_files``).
-
-    ``status``: ``"done"`` (written), ``"skipped"`` (the output exists and not ``overwrite``) or
-    ``"failed"``. ``message``: why it failed or was skipped, one line. ``warnings``: the library's
-    warnings (metadata fallbacks), first line of each. ``seconds``: time spent developing and
-    writing. ``replaced``: an existing output was overwritten. ``worker``: the Dask worker that
-    developed it (parallel runs). ``detail``: the traceback of an unexpected error (parallel runs).
-    ``used``: what the develop used (white balance, matrix, ...), for ``"done"`` files.
-    """
-
-    source: Path
-    output: Path
-    status: Literal["done", "skipped", "failed"]
-    message: str = ""
-    warnings: tuple[str, ...] = ()
-    seconds: float = 0.0
-    replaced: bool = False
-    worker: str | None = None
-    detail: str | None = None
-    used: Development | None = None
-
-    def record(self) -> dict:
-        """A JSON-ready record of this result (``microisp develop --json``)."""
-        return {"input": str(self.source), "output": str(self.output), "status": self.status,
-                "error": self.message if self.status == "failed" else None,
-                "seconds": round(self.seconds, 3), "warnings": list(self.warnings),
-                **({} if self.used is None else dataclasses.asdict(self.used))}
-
-
-def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
-    """The ``"skipped"`` result when ``output`` exists and not ``overwrite``; None when there is work."""
-    problem = batch.existing_output(output, overwrite)
-    return None if problem is None else FileResult(Path(source), Path(output), "skipped", problem)
-
-
 def develop_file(source: str | Path, output: str | Path, weights: Weights | None = None, *,
                  runner: SegmentRunner | None = None, options: DevelopOptions | None = None,
-                 overwrite: bool = False, progress: Progress | None = None) -> FileResult:
+                 overwrite: bool = False, progress: Progress | None = None) -> batch.FileResult:
     """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
-    unwritable output, but returns a ``"failed"`` :class:`FileResult` naming the cause (one
+    unwritable output, but returns a ``"failed"`` :class:`batch.FileResult` naming the cause (one
     line); an existing ``output`` (also one that appears while the file is developed) is skipped
     unless ``overwrite``; running out of memory fails the file, not the batch. Errors that are not
-    :class:`MicroISPError` or :class:`OSError` are bugs and propagate. The serial CLI and every
-    Dask task run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
+    :class:`MicroISPError` or :class:`OSError` are bugs and propagate. Both executors (in
+    process and every Dask task) run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
     source, output = Path(source), Path(output)
-    skipped = skip_result(source, output, overwrite)
+    skipped = batch.skip_result(source, output, overwrite)
     if skipped is not None:
         return skipped
     replacing = output.exists()
@@ -432,7 +394,7 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
             used = _develop_to_file(source, output, weights, runner, options or DevelopOptions(),
                                     overwrite, progress)
         except OutputExistsError:  # it did not exist above: it appeared while this file was developed
-            return FileResult(source, output, "skipped", str(batch.appeared(output)))
+            return batch.FileResult(source, output, "skipped", str(batch.appeared(output)))
         except MemoryError:
             failure = "not enough memory to develop it"
         except MicroISPError as exc:
@@ -442,6 +404,6 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
     notes = tuple((str(item.message).splitlines() or [""])[0] for item in caught
                   if item.category.__module__.startswith("microisp_cli"))
     if failure is not None:
-        return FileResult(source, output, "failed", failure, notes)
-    return FileResult(source, output, "done", warnings=notes, seconds=time.perf_counter() - started,
-                      replaced=replacing, used=used)
+        return batch.FileResult(source, output, "failed", failure, notes)
+    return batch.FileResult(source, output, "done", warnings=notes,
+                            seconds=time.perf_counter() - started, replaced=replacing, used=used)

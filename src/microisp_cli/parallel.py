@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
-from .batch import remove_stale_temporaries
-from .develop import FileResult, cached_runner, develop_file, skip_result
+from .batch import FileResult, check_unique_outputs, remove_stale_temporaries, skip_result
+from .develop import cached_runner, develop_file
 from .errors import ClusterError, MicroISPError
 from .options import DevelopOptions
 from .extras import require
@@ -65,17 +65,6 @@ def local_threads(workers: int, cores: int | None = None) -> int:
     """Backend threads per worker of a local cluster of ``workers`` processes, each developing
     one file at a time: ``cores // workers``, at least 1, so workers x threads fit the cores."""
     return max(1, (cores or cpu_count()) // workers)
-
-
-def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:
-    """Raise :class:`MicroISPError` when two pairs name the same output file (after resolving
-    links and ``..``): two workers must never write one path."""
-    seen: dict[str, Path] = {}
-    for source, output in pairs:
-        key = os.path.normcase(str(Path(output).resolve()))
-        if key in seen:
-            raise MicroISPError(f"{seen[key]} and {source} would both be written to {output}")
-        seen[key] = source
 
 
 # --- what runs on the workers -------------------------------------------------------------------

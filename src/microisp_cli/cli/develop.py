@@ -1,26 +1,27 @@
 """``microisp develop INPUT... -o OUTPUT``: RAW files or folders in, finished photos out.
 
-A thin layer over :mod:`microisp_cli.develop`: it collects the inputs and names the outputs
-(:mod:`microisp_cli.batch`), reports progress with rich, turns library errors into one line per
-file (names escaped) and sums up at the end; with ``--workers``/``--scheduler`` the files run as
-Dask tasks (:mod:`microisp_cli.parallel`) and are reported by the same code as they finish. Exit
-codes (docs/robustness.md): 0 when every file was developed or skipped, 1 when any failed, 2 for
-usage errors, 130 after Ctrl-C, 143 after SIGTERM.
-TensorFlow is loaded only once there is a file to develop, and only once per batch.
-"""
+Options -> plan -> executor -> report: the options become a :class:`DevelopOptions` and
+``executors.BatchSettings``, ``executors.plan_batch`` collects the inputs and names the outputs,
+``executors.executor_for`` picks the serial or the Dask executor (``--workers``/``--scheduler``),
+and this file reports each result as it arrives (progress with rich, one line per file, names
+escaped) and sums up at the end. Exit codes (docs/robustness.md): 0 when every file was
+developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM.
+TensorFlow is loaded only once there is a file to develop, and only once per batch."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from .. import defaults
-from ..batch import STDOUT, Job, collect, output_is_folder, plan_outputs, printable
+from ..batch import STDOUT, printable
 from ..colour import COLOUR_SPACES
 from ..encode import FORMATS
-from ..errors import MicroISPError, MissingExtraError, OptionsError
+from ..errors import ClusterError, MicroISPError, MissingExtraError, OptionsError
 from ..options import HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, preset_values
 from ..raw import CFA_PATTERNS, DumpFormat, parse_size
 from ..runtimes import BACKENDS
@@ -53,17 +54,14 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
                   force_cfa: str | None) -> DevelopOptions:
     """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values, then
     every option given on the command line. ``values``: the command's parameters that are
-    :class:`DevelopOptions` fields of the same name. An unusable value is a usage error (exit 2)."""
-    try:
-        base = preset_values(preset) if preset else {}
-        given = {name: value for name, value in values.items()
-                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-                 or name not in base}
-        if given.get("bits") is not None:
-            given["bits"] = int(given["bits"])
-        return DevelopOptions(**{**base, **given, "dump": dump, "cfa": force_cfa})
-    except OptionsError as exc:
-        raise click.BadParameter(exc.reason, param_hint=exc.option) from None
+    :class:`DevelopOptions` fields of the same name. An unusable value is :class:`OptionsError`."""
+    base = preset_values(preset) if preset else {}
+    given = {name: value for name, value in values.items()
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+             or name not in base}
+    if given.get("bits") is not None:
+        given["bits"] = int(given["bits"])
+    return DevelopOptions(**{**base, **given, "dump": dump, "cfa": force_cfa})
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,82 +163,27 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
       microisp develop shoot/ -o developed/ --workers 2
       microisp develop IMG_0001.dng -o - --format jpg | display
     """
-    import dataclasses
-    import shutil
-    import tempfile
-
-    from ..batch import Interrupted, remove_stale_temporaries, sigterm_as_interrupt
-    from ..develop import FileResult, cached_runner, develop_file, skip_result
-    from ..encode import format_for
-    from ..weights import load_weights
-
-    # --- options -------------------------------------------------------------------------------
-    if workers is not None and scheduler is not None:
-        raise click.UsageError("--workers starts a local cluster, --scheduler uses an existing one: "
-                               "give one of them")
-    if (backend == "tflite") != (model is not None):
-        raise click.UsageError("--model FILE goes with --backend tflite (make one with "
-                               "`microisp export --tflite -o FILE`)")
-    if scheduler is not None:
-        from ..parallel import scheduler_address
-
-        try:
-            scheduler_address(scheduler)
-        except MissingExtraError:
-            raise
-        except MicroISPError as exc:
-            raise click.BadParameter(str(exc), param_hint="--scheduler") from None
-    try:
-        dump = DumpFormat(size=parse_size(raw_size) if raw_size else None, cfa=cfa, bits=raw_bits,
-                          black=black_level)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
-    options = build_options(ctx, values, preset, dump, force_cfa)
-    to_stdout = output == STDOUT
-    jobs = collect(inputs, recursive)
-    runnable = [j for j in jobs if j.error is None]
-    folder = True
-    if to_stdout:
-        if extension is None:
-            raise click.UsageError("-o - writes the photo to standard output: give its format "
-                                   "with --format png|tif|jpg|webp")
-        if len(inputs) != 1 or inputs[0].is_dir():
-            raise click.UsageError("-o - (standard output) takes exactly one input file")
-        if click.get_binary_stream("stdout").isatty():
-            raise click.UsageError("-o - would write a binary image to the terminal: redirect "
-                                   "standard output (> FILE or | PROGRAM)")
-        for job in runnable:  # developed in a private folder (below), copied out whole once complete
-            job.output = Path(f"stdout{extension}")
-        workers = scheduler = None
-    elif runnable:
-        try:
-            folder = output_is_folder(output, inputs)
-        except MicroISPError as exc:
-            raise click.UsageError(str(exc)) from None
-        plan_outputs(jobs, inputs, Path(output), extension or defaults.OUTPUT_EXTENSION, folder)
-    for job in runnable:
-        try:
-            kind = format_for(job.output)
-        except MicroISPError as exc:
-            hint = "" if folder else " (or end it with / for a folder)"
-            raise click.BadParameter(printable(f"{exc}{hint}"), param_hint="-o") from None
-        if kind in ("jpeg", "webp") and options.bits == 16:
-            raise click.BadParameter(f"{kind.upper()} is 8-bit only", param_hint="--bits")
-
-    parallel = workers is not None or scheduler is not None
-    if parallel:
-        from ..parallel import check_unique_outputs
-
-        try:  # two tasks must never write one file
-            check_unique_outputs([(j.source, j.output) for j in runnable])
-        except MicroISPError as exc:
-            raise click.UsageError(printable(exc)) from None
-
-    # --- the batch -----------------------------------------------------------------------------
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..batch import Interrupted, sigterm_as_interrupt
+    from ..executors import BatchSettings, copy_out, executor_for, plan_batch, stdout_folder, write_json
+
+    # --- options -> plan -> executor -----------------------------------------------------------
+    stdout = click.get_binary_stream("stdout")
+    with _usage_errors():
+        settings = BatchSettings(weights, backend, model, threads, overwrite, workers, scheduler)
+        try:
+            dump = DumpFormat(size=parse_size(raw_size) if raw_size else None, cfa=cfa, bits=raw_bits,
+                              black=black_level)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
+        options = build_options(ctx, values, preset, dump, force_cfa)
+        plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
+                          stdout_is_terminal=output == STDOUT and stdout.isatty())
+    executor = executor_for(settings, options, plan)
+
+    # --- the batch, reported file by file ------------------------------------------------------
     console = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def show(text: str) -> None:  # every line goes through here: names escaped
@@ -250,155 +193,68 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         if not quiet:
             show(text)
 
-    done = skipped = failed = 0
-    state: dict[str, object] = {}
+    counts = {"done": 0, "skipped": 0, "failed": 0}
     records: list[dict] = []
 
-    def report(result: FileResult) -> None:
-        """One file's lines, count and record, the same for serial and parallel runs."""
-        nonlocal done, skipped, failed
+    def report(result) -> None:
+        """One file's lines, count and record, the same for every executor."""
+        counts[result.status] += 1
         records.append(result.record())
         if result.status == "skipped":
-            skipped += 1
             say(f"skipped {result.source}: {result.message}")
         elif result.status == "failed":
-            failed += 1
             show(f"error: {result.source}: {result.message}")
             if result.detail:  # an unexpected error in a Dask task: a bug, keep its traceback
                 console.print(result.detail.rstrip(), markup=False)
         else:
             for note in result.warnings:  # the library's warnings (metadata fallbacks): one line each
                 show(f"warning: {result.source}: {note}")
-            done += 1
-            verb = "replaced" if result.replaced else "wrote"
-            target = "standard output" if to_stdout else result.output
-            say(f"{result.source} -> {target} ({verb}, {result.seconds:.1f} s)")
-
-    def planned(job: Job) -> FileResult | None:
-        """The result of a file that needs no development (a collection error, or skipped)."""
-        if job.error is not None:
-            return FileResult(job.source, job.output or Path(output), "failed", job.error)
-        assert job.output is not None
-        return skip_result(job.source, job.output, overwrite)
-
-    def weights_for_batch():
-        if "weights" not in state:
-            try:
-                state["weights"] = load_weights(weights)
-            except MicroISPError as exc:
-                raise click.BadParameter(printable(exc), param_hint="--weights") from None
-        return state["weights"]
-
-    def runner_for_batch():
-        if "runner" not in state:
-            try:
-                state["runner"] = cached_runner(weights_for_batch(), backend, model, threads)
-            except MissingExtraError:
-                raise
-            except MicroISPError as exc:  # a --model file that is not a matching segmented export
-                raise click.BadParameter(printable(exc), param_hint="--model") from None
-        return state["runner"]
-
-    def to_standard_output(result: FileResult) -> FileResult:
-        """The developed file copied to standard output, whole (it was complete before)."""
-        if result.status != "done":
-            return result
-        try:
-            with open(result.output, "rb") as handle:
-                stream = click.get_binary_stream("stdout")
-                shutil.copyfileobj(handle, stream)
-                stream.flush()
-        except OSError as exc:  # BrokenPipeError: the reader went away
-            return dataclasses.replace(result, status="failed",
-                                       message=f"cannot write to standard output ({exc.strerror or exc})")
-        return result
+            target = "standard output" if plan.to_stdout else result.output
+            say(f"{result.source} -> {target} ({'replaced' if result.replaced else 'wrote'}, "
+                f"{result.seconds:.1f} s)")
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
-    stdout_dir = Path(tempfile.mkdtemp(prefix="microisp-stdout-")) if to_stdout else None
-    for job in runnable if to_stdout else ():
-        job.output = stdout_dir / job.output.name
-    remove_stale_temporaries(j.output for j in runnable)  # of earlier runs that were killed
     try:
-        with sigterm_as_interrupt(), progress:
-            files = progress.add_task("files", total=len(jobs))
+        with stdout_folder(plan), sigterm_as_interrupt(), progress, _usage_errors():
+            files = progress.add_task("files", total=len(plan.jobs))
             tiles = progress.add_task("tiles", total=1, visible=False)
-            pending: list[Job] = []
-            for job in jobs:
-                result = planned(job)
-                if result is None and parallel:
-                    pending.append(job)
-                    continue
-                progress.update(files, description=printable(job.source.name))
-                if result is None:
-                    runner = None if options.thumbnail else runner_for_batch()
-                    progress.update(tiles, completed=0, total=1, visible=False)
-
-                    def on_tiles(n_done: int, total: int) -> None:
-                        progress.update(tiles, completed=n_done, total=total, visible=total > 1)
-
-                    try:
-                        result = develop_file(job.source, job.output, None if runner is None else weights_for_batch(),
-                                              runner=runner, options=options, overwrite=overwrite,
-                                              progress=on_tiles)
-                    finally:
-                        progress.update(tiles, visible=False)
-                    if to_stdout:
-                        result = to_standard_output(result)
-                report(result)
-                progress.advance(files)
-            if pending:
-                _develop_on_cluster(pending, weights_for_batch(), runner_for_batch, workers, scheduler,
-                                    backend, model, threads, overwrite, options, say, report,
-                                    lambda name: progress.update(files, description=printable(name),
-                                                                 advance=1))
+            results = executor.run(
+                plan.jobs, on_start=say,
+                on_file=lambda name: progress.update(files, description=printable(name)),
+                on_tiles=lambda done, total: progress.update(tiles, completed=done, total=total,
+                                                             visible=total > 1))
+            with contextlib.closing(results):
+                for result in results:
+                    report(copy_out(result, stdout) if plan.to_stdout else result)
+                    progress.update(files, description=printable(result.source.name), advance=1)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (batch.Interrupted)
         signalled = isinstance(exc, Interrupted)
         show(f"{'terminated' if signalled else 'interrupted'}: the file being written was not left behind")
         raise SystemExit(exc.exit_code if signalled else 130) from None
-    finally:
-        if stdout_dir is not None:
-            shutil.rmtree(stdout_dir, ignore_errors=True)
     if json_path is not None:
-        _write_json(json_path, records)
-    summary = f"{done} done, {skipped} skipped, {failed} failed"
-    if not quiet or failed:
-        console.print(summary, markup=False)
-    raise SystemExit(1 if failed else 0)
+        try:
+            write_json(json_path, records)
+        except MicroISPError as exc:
+            raise click.ClickException(f"--json: {exc}") from None
+    if not quiet or counts["failed"]:
+        console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed",
+                      markup=False)
+    raise SystemExit(1 if counts["failed"] else 0)
 
 
-def _develop_on_cluster(jobs: list[Job], weights, runner_for_batch, workers, scheduler, backend, model,
-                        threads, overwrite, options, say, report, advance) -> None:
-    """The files of ``jobs`` as Dask tasks (``parallel.develop_files``), each result reported
-    as it arrives."""
-    import contextlib
-
-    from ..parallel import ClusterError, develop_files
-
-    if backend == "tflite":
-        runner_for_batch()  # check the --model file here, once, rather than fail every task
-    results = develop_files([(j.source, j.output) for j in jobs], weights, workers=workers,
-                            scheduler=scheduler, backend=backend, model=model, threads=threads,
-                            overwrite=overwrite, on_start=say, options=options)
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """The library's errors about what was asked for, as click reports them: an option's
+    (:class:`OptionsError`) or the command line's (other :class:`MicroISPError`) usage error,
+    exit 2; a Dask cluster that cannot start, exit 1; a missing extra is left to the group."""
     try:
-        with contextlib.closing(results):
-            for result in results:
-                report(result)
-                advance(result.source.name)
+        yield
+    except OptionsError as exc:
+        raise click.BadParameter(exc.reason, param_hint=exc.option) from None
+    except MissingExtraError:
+        raise
     except ClusterError as exc:
-        if scheduler is not None:
-            raise click.BadParameter(printable(exc), param_hint="--scheduler") from None
-        raise click.ClickException(printable(exc)) from None
-
-
-def _write_json(path: Path, records: list[dict]) -> None:
-    """``records`` as a JSON array at ``path``, atomically; a failure is one line and exit 1."""
-    import json
-
-    from ..batch import atomic_file
-
-    try:
-        with atomic_file(path, overwrite=True) as handle:
-            handle.write(json.dumps(records, indent=2).encode() + b"\n")
+        raise click.ClickException(str(exc)) from None
     except MicroISPError as exc:
-        raise click.ClickException(f"--json: {exc}") from None
+        raise click.UsageError(str(exc)) from None

@@ -1,0 +1,287 @@
+"""A batch from plan to results: :func:`plan_batch`, then an executor develops the jobs.
+
+    settings = BatchSettings(weights="default", workers=2)          # how (checked here)
+    plan = plan_batch((Path("shoot"),), "developed/")                # what goes where (batch.py)
+    executor = executor_for(settings, DevelopOptions(), plan)
+    for result in executor.run(plan.jobs):                           # a batch.FileResult per job
+        print(result.source, result.status, result.message)
+
+Two executors behind one interface (:class:`Executor`): :class:`SerialExecutor` develops the
+files one after another in this process (the weights and the runner made once, on the first file
+that needs them); :class:`DaskExecutor` runs them as Dask tasks (:mod:`parallel`, the ``[dask]``
+extra, imported only then). Both first yield the results of jobs that need no developing
+(collection errors, existing outputs) in input order and remove the temporary files of earlier
+killed runs; both run :func:`develop.develop_file` on every file.
+
+Problems with what the user asked for are :class:`OptionsError` (naming the option, as the CLI
+spells it) or another :class:`MicroISPError` (a usage error); messages are ``batch.printable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from . import defaults
+from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect,
+                    output_is_folder, plan_outputs, planned_result, printable,
+                    remove_stale_temporaries)
+from .develop import cached_runner, develop_file
+from .encode import format_for
+from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError
+from .options import DevelopOptions
+from .runtimes.base import SegmentRunner
+from .weights import Weights, load_weights
+
+
+# --- the plan -----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Plan:
+    """The jobs of a batch, each with its output (``-o`` itself for a job that failed while
+    collecting); ``to_stdout``: ``-o -`` (see :func:`stdout_folder`)."""
+
+    jobs: list[Job]
+    to_stdout: bool = False
+
+    @property
+    def runnable(self) -> list[Job]:
+        return [job for job in self.jobs if job.error is None]
+
+
+def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = None,
+               recursive: bool = True, bits: int | None = None, parallel: bool = False,
+               stdout_is_terminal: bool = False) -> Plan:
+    """The :class:`Plan` of ``microisp develop INPUTS -o OUTPUT``: ``batch.collect``, then
+    ``batch.plan_outputs`` (``extension``: of the outputs in a folder, and the format of ``-o -``).
+    Checks what would fail every file: :class:`OptionsError` for an output format that is
+    unknown or cannot hold ``bits``; :class:`OutputError` for an unusable ``-o`` (``-o -`` with
+    several inputs, no format or ``stdout_is_terminal``; two outputs on one path when
+    ``parallel``)."""
+    jobs = collect(inputs, recursive)
+    runnable = [j for j in jobs if j.error is None]
+    to_stdout, folder = output == STDOUT, True
+    if to_stdout:
+        if extension is None:
+            raise OutputError("-o - writes the photo to standard output: give its format "
+                              "with --format png|tif|jpg|webp")
+        if len(inputs) != 1 or inputs[0].is_dir():
+            raise OutputError("-o - (standard output) takes exactly one input file")
+        if stdout_is_terminal:
+            raise OutputError("-o - would write a binary image to the terminal: redirect "
+                              "standard output (> FILE or | PROGRAM)")
+        for job in runnable:  # developed in a private folder (stdout_folder), copied out whole
+            job.output = Path(f"stdout{extension}")
+    elif runnable:
+        folder = output_is_folder(output, inputs)
+        plan_outputs(jobs, inputs, Path(output), extension or defaults.OUTPUT_EXTENSION, folder)
+    for job in runnable:
+        try:
+            kind = format_for(job.output)
+        except MicroISPError as exc:
+            hint = "" if folder else " (or end it with / for a folder)"
+            raise OptionsError("-o", printable(f"{exc}{hint}")) from None
+        if kind in ("jpeg", "webp") and bits == 16:
+            raise OptionsError("--bits", f"{kind.upper()} is 8-bit only")
+    if parallel and not to_stdout:
+        try:  # two tasks must never write one file
+            check_unique_outputs([(j.source, j.output) for j in runnable])
+        except MicroISPError as exc:
+            raise OutputError(printable(exc)) from None
+    for job in jobs:
+        if job.error is not None:
+            job.output = Path(output)
+    return Plan(jobs, to_stdout)
+
+
+@contextlib.contextmanager
+def stdout_folder(plan: Plan) -> Iterator[None]:
+    """For ``-o -``: the runnable jobs' outputs moved into a new private folder, removed with
+    what is in it on exit (each file is copied out whole by :func:`copy_out`)."""
+    if not plan.to_stdout:
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="microisp-stdout-"))
+    for job in plan.runnable:
+        job.output = folder / job.output.name
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_out(result: FileResult, stream: BinaryIO) -> FileResult:
+    """A ``"done"`` file copied whole to ``stream`` (standard output); ``"failed"`` when that
+    fails (a reader that went away)."""
+    if result.status != "done":
+        return result
+    try:
+        with open(result.output, "rb") as handle:
+            shutil.copyfileobj(handle, stream)
+            stream.flush()
+    except OSError as exc:  # BrokenPipeError: the reader went away
+        return dataclasses.replace(result, status="failed",
+                                   message=f"cannot write to standard output ({exc.strerror or exc})")
+    return result
+
+
+def write_json(path: str | Path, records: list[dict]) -> None:
+    """``records`` (``FileResult.record()``) as a JSON array at ``path``, atomically
+    (:class:`OutputError` when it cannot be written)."""
+    with atomic_file(path, overwrite=True) as handle:
+        handle.write(json.dumps(records, indent=2).encode() + b"\n")
+
+
+# --- the executors ------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class BatchSettings:
+    """How a batch runs: the network (``weights``, ``backend``, ``model``, ``threads``), whether
+    existing outputs are replaced, and where: here, or on a Dask cluster (``workers``: a new
+    local one of that many processes; ``scheduler``: an existing one). Checked when made."""
+
+    weights: str | Path | Weights | None = defaults.WEIGHTS
+    backend: str = defaults.BACKEND
+    model: str | Path | None = None
+    threads: int | None = defaults.THREADS
+    overwrite: bool = False
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.scheduler is not None:
+            raise MicroISPError("--workers starts a local cluster, --scheduler uses an existing "
+                                "one: give one of them")
+        if (self.backend == "tflite") != (self.model is not None):
+            raise MicroISPError("--model FILE goes with --backend tflite (make one with "
+                                "`microisp export --tflite -o FILE`)")
+        if self.scheduler is not None:
+            from .parallel import scheduler_address
+
+            try:
+                scheduler_address(self.scheduler)
+            except MissingExtraError:
+                raise
+            except MicroISPError as exc:
+                raise OptionsError("--scheduler", str(exc)) from None
+
+    @property
+    def parallel(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+
+Tiles = Callable[[int, int], None]
+
+
+class Executor:
+    """Develops planned jobs: :meth:`run` yields a ``batch.FileResult`` per job. ``on_file(name)``
+    is called as a file is taken up here, ``on_tiles(done, total)`` as its tiles are done (in
+    this process only), ``on_start(text)`` once a cluster is ready, describing it."""
+
+    def __init__(self, settings: BatchSettings, options: DevelopOptions | None = None):
+        self.settings, self.options = settings, options or DevelopOptions()
+        self._weights: Weights | None = None
+        self._runner: SegmentRunner | None = None
+
+    def weights(self) -> Weights:
+        """The batch's weights, loaded once (:class:`OptionsError` for ``--weights``)."""
+        if self._weights is None:
+            weights = self.settings.weights
+            try:
+                self._weights = weights if isinstance(weights, Weights) else load_weights(weights)
+            except MicroISPError as exc:
+                raise OptionsError("--weights", printable(exc)) from None
+        return self._weights
+
+    def runner(self) -> SegmentRunner:
+        """The batch's runner, made once (:class:`OptionsError` for ``--model``: not a matching
+        segmented export; a missing extra stays :class:`MissingExtraError`)."""
+        if self._runner is None:
+            weights, s = self.weights(), self.settings
+            try:
+                self._runner = cached_runner(weights, s.backend, s.model, s.threads)
+            except MissingExtraError:
+                raise
+            except MicroISPError as exc:
+                raise OptionsError("--model", printable(exc)) from None
+        return self._runner
+
+    def run(self, jobs: list[Job], *, on_file: Callable[[str], None] | None = None,
+            on_tiles: Tiles | None = None,
+            on_start: Callable[[str], None] | None = None) -> Iterator[FileResult]:
+        remove_stale_temporaries(j.output for j in jobs if j.error is None)  # of killed runs
+        later: list[Job] = []
+        for job in jobs:
+            result = planned_result(job, self.settings.overwrite)
+            if result is None and self.defers:
+                later.append(job)
+                continue
+            if on_file is not None:
+                on_file(job.source.name)
+            yield result if result is not None else self._develop(job, on_tiles)
+        if later:
+            yield from self._develop_all(later, on_start)
+
+    #: Whether the files to develop are left to :meth:`_develop_all` (else :meth:`_develop`).
+    defers = False
+
+    def _develop(self, job: Job, on_tiles: Tiles | None) -> FileResult:
+        raise NotImplementedError
+
+    def _develop_all(self, jobs: list[Job], on_start) -> Iterator[FileResult]:
+        raise NotImplementedError
+
+
+class SerialExecutor(Executor):
+    """One file after another, in this process."""
+
+    def _develop(self, job: Job, on_tiles: Tiles | None) -> FileResult:
+        runner = None if self.options.thumbnail else self.runner()
+        tiles = on_tiles or (lambda done, total: None)
+        tiles(0, 1)
+        try:
+            return develop_file(job.source, job.output, None if runner is None else self.weights(),
+                                runner=runner, options=self.options,
+                                overwrite=self.settings.overwrite, progress=on_tiles)
+        finally:
+            tiles(0, 1)
+
+
+class DaskExecutor(Executor):
+    """The files as Dask tasks (``parallel.develop_files``), each result as it finishes. A
+    cluster that cannot be started is :class:`ClusterError`; one that cannot be reached is an
+    :class:`OptionsError` for ``--scheduler``."""
+
+    defers = True
+
+    def _develop_all(self, jobs: list[Job], on_start) -> Iterator[FileResult]:
+        from .parallel import develop_files
+
+        s = self.settings
+        weights = self.weights()
+        if s.backend == "tflite":
+            self.runner()  # check the --model file here, once, rather than fail every task
+        results = develop_files([(j.source, j.output) for j in jobs], weights, workers=s.workers,
+                                scheduler=s.scheduler, backend=s.backend, model=s.model,
+                                threads=s.threads, overwrite=s.overwrite, on_start=on_start,
+                                options=self.options)
+        try:
+            with contextlib.closing(results):
+                yield from results
+        except ClusterError as exc:
+            if s.scheduler is not None:
+                raise OptionsError("--scheduler", printable(exc)) from None
+            raise ClusterError(printable(exc)) from None
+
+
+def executor_for(settings: BatchSettings, options: DevelopOptions | None = None,
+                 plan: Plan | None = None) -> Executor:
+    """The executor of ``settings``: Dask with ``workers`` or ``scheduler`` (not for ``-o -``,
+    which is one file developed here), else serial."""
+    if settings.parallel and not (plan is not None and plan.to_stdout):
+        return DaskExecutor(settings, options)
+    return SerialExecutor(settings, options)
