@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microisp_cli import bench, defaults
+from microisp_cli import bench, defaults, synthetic
 from microisp_cli.resolution import parse_resolution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,57 +127,31 @@ def write_synthetic_dng(frame: str, directory: Path) -> Path:
     path = directory / f"synthetic-{frame}.dng"
     if not path.exists():
         res = parse_resolution(frame)
-        write_dng(path, bench.synthetic_mosaic(res), cfa="RGGB", black_level=bench.SYNTHETIC_BLACK,
-                  white_level=bench.SYNTHETIC_WHITE, color_matrix=COLOR_MATRIX,
+        write_dng(path, synthetic.synthetic_mosaic(res), cfa="RGGB", black_level=synthetic.SYNTHETIC_BLACK,
+                  white_level=synthetic.SYNTHETIC_WHITE, color_matrix=COLOR_MATRIX,
                   as_shot_neutral=AS_SHOT_NEUTRAL, camera="microisp synthetic 12-bit")
     return path
-
-
-_LIBRAW_WORKER = r"""
-import json, resource, sys, time
-import rawpy
-from microisp_cli.bench import read_status_mb, reset_peak_rss, summarise
-path, runs, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-idle = read_status_mb("VmRSS")
-exact = reset_peak_rss()
-times, cpu = [], []
-def cpu_now():
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
-for _ in range(warmup + runs):
-    c0, start = cpu_now(), time.perf_counter()
-    with rawpy.imread(path) as raw:
-        rgb = raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, output_bps=16,
-                              use_camera_wb=True)
-    times.append(time.perf_counter() - start)
-    cpu.append(cpu_now() - c0)
-    del rgb
-out = {"runs_s": times[warmup:], "first_run_s": times[0], "idle_rss_mb": idle,
-       "cpu_median_s": sorted(cpu[warmup:])[len(cpu[warmup:]) // 2],
-       "peak_rss_mb": read_status_mb("VmHWM") if exact else None,
-       "libraw": ".".join(map(str, rawpy.libraw_version)), "rawpy": rawpy.__version__}
-out.update(summarise(times[warmup:]))
-print(json.dumps(out))
-"""
 
 
 def run_libraw(frames: dict[str, tuple[int, int]], directory: Path, results: Path,
                log: list[str]) -> None:
     for frame, (runs, warmup) in frames.items():
         dng = write_synthetic_dng(frame, directory)
-        command = [sys.executable, "-c", _LIBRAW_WORKER, str(dng), str(runs), str(warmup)]
-        print("$ LibRaw AHD on", dng.name, flush=True)
-        proc = subprocess.run(command, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(proc.stderr[-2000:], file=sys.stderr)
-            continue
-        data = json.loads(proc.stdout.strip().splitlines()[-1])
         res = parse_resolution(frame)
-        data.update(frame=frame, megapixels=res.megapixels, dng=dng.name,
+        print("$ LibRaw AHD on", dng.name, flush=True)
+        result = bench.run_isolated(bench.BenchConfig(res, backend="libraw", input=str(dng),
+                                                      runs=runs, warmup=warmup))
+        if not result.ok:
+            print(result.error, file=sys.stderr)
+            continue
+        data = {key: getattr(result, key) for key in (
+            "runs_s", "first_run_s", "idle_rss_mb", "cpu_median_s", "peak_rss_mb", "median_s",
+            "p90_s", "min_s", "max_s")}
+        data.update(result.network or {}, frame=frame, megapixels=res.megapixels, dng=dng.name,
                     mp_per_s=res.megapixels / data["median_s"])
         (results / f"libraw-{frame}.json").write_text(json.dumps(data, indent=2) + "\n")
     log.append("LibRaw: rawpy.imread(DNG).postprocess(demosaic_algorithm=AHD, output_bps=16, "
-               "use_camera_wb=True), in a fresh process per frame (see the script)")
+               "use_camera_wb=True), in a fresh process per frame (the bench's libraw backend)")
 
 
 def run_develop_split(frame: str, directory: Path, results: Path, log: list[str]) -> None:
@@ -298,7 +272,7 @@ def render(frames: list[str], runtimes: list[str], results: Path, commands: list
         f"own memory is included). Tiles are {TILE} output pixels (the default), exact global "
         "attention; the input is held as a packed float32 frame (2 bytes per output pixel). The "
         "frame is the same deterministic synthetic 12-bit RGGB frame everywhere "
-        "(`bench.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
+        "(`synthetic.synthetic_mosaic`), given to LibRaw as a DNG.", ""]
     lines += _main_table(frames, runtimes, results)
     columns = _columns(runtimes)
 

@@ -41,14 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import cpu_model, load, write_doc  # noqa: E402
 
 START, END = "<!-- darktable:start -->", "<!-- darktable:end -->"
-LIBRAW = """
-import sys, rawpy
-from microisp_cli.encode import write_image
-with rawpy.imread(sys.argv[1]) as raw:
-    rgb = raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, use_camera_wb=True,
-                          output_bps=8, no_auto_bright=True)
-write_image(sys.argv[2], rgb, overwrite=True)
-"""
+#: LibRaw's AHD develop of one file, a process of its own (``bench.libraw_develop``).
+LIBRAW = [sys.executable, "-m", "microisp_cli.bench", "--libraw-develop"]
 MICROISP = "from microisp_cli.cli.main import main; main()"
 
 
@@ -80,8 +74,7 @@ def commands(dng: Path, out: Path, scratch: Path, darktable: str) -> dict[str, t
             microisp + [str(out / "b.png"), "--weights", "mhc"], out / "b.png"),
         "darktable-cli (LMMSE, neutral)": (
             [darktable, *darktable_command(dng, out / "c.png", config, xmp)[1:]], out / "c.png"),
-        "LibRaw AHD (rawpy)": ([sys.executable, "-c", LIBRAW, str(dng), str(out / "d.png")],
-                               out / "d.png"),
+        "LibRaw AHD (rawpy)": ([*LIBRAW, str(dng), str(out / "d.png")], out / "d.png"),
     }
 
 

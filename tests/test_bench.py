@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microisp_cli import bench, defaults
+from microisp_cli import bench, defaults, synthetic
 from microisp_cli.cli.main import cli
 from microisp_cli.resolution import NAMED, Resolution, parse_resolution
 
@@ -52,7 +52,7 @@ def test_summarise():
 
 def test_synthetic_packed_is_deterministic_and_in_range():
     res = Resolution(64, 48)
-    a, b = bench.synthetic_packed(res), bench.synthetic_packed(res)
+    a, b = synthetic.synthetic_packed(res), synthetic.synthetic_packed(res)
     assert a.shape == (24, 32, 4) and a.dtype == np.float32
     assert np.array_equal(a, b)
     assert 0.0 <= a.min() and a.max() < 1.0
@@ -177,19 +177,19 @@ def test_macs_per_pixel_of_the_default_and_published_networks():
 
 
 def test_synthetic_mosaic_is_a_12_bit_rggb_frame():
-    mosaic = bench.synthetic_mosaic(Resolution(64, 48))
+    mosaic = synthetic.synthetic_mosaic(Resolution(64, 48))
     assert mosaic.shape == (48, 64) and mosaic.dtype == np.uint16
-    assert bench.SYNTHETIC_BLACK <= mosaic.min() and mosaic.max() <= bench.SYNTHETIC_WHITE
-    packed = bench.synthetic_packed(Resolution(64, 48))
-    expected = (mosaic[0::2, 1::2] - bench.SYNTHETIC_BLACK) / (bench.SYNTHETIC_WHITE - bench.SYNTHETIC_BLACK)
+    assert synthetic.SYNTHETIC_BLACK <= mosaic.min() and mosaic.max() <= synthetic.SYNTHETIC_WHITE
+    packed = synthetic.synthetic_packed(Resolution(64, 48))
+    expected = (mosaic[0::2, 1::2] - synthetic.SYNTHETIC_BLACK) / (synthetic.SYNTHETIC_WHITE - synthetic.SYNTHETIC_BLACK)
     assert np.allclose(packed[..., 1], expected, atol=1e-6)
 
 
 def test_bench_input_reports_the_stages(tmp_path):
     from microisp_cli.training.dng import write_dng
 
-    dng = write_dng(tmp_path / "frame.dng", bench.synthetic_mosaic(Resolution(320, 240)),
-                    black_level=bench.SYNTHETIC_BLACK, white_level=bench.SYNTHETIC_WHITE)
+    dng = write_dng(tmp_path / "frame.dng", synthetic.synthetic_mosaic(Resolution(320, 240)),
+                    black_level=synthetic.SYNTHETIC_BLACK, white_level=synthetic.SYNTHETIC_WHITE)
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(cli, ["bench", "--input", str(dng), "--tile-size", "0",
                                       "--runs", "1", "--warmup", "0", "--json", str(out)])
@@ -250,3 +250,39 @@ def test_benchmarks_time_v_parser():
                             "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02.50\n"
                             "\tMaximum resident set size (kbytes): 1048576\n")
     assert fields == {"user_s": 12.5, "system_s": 1.5, "wall_s": 62.5, "max_rss_mb": 1024.0}
+
+
+def test_libraw_backend_needs_an_input():
+    with pytest.raises(bench.BenchError, match="libraw backend develops a RAW file"):
+        bench.BenchConfig(Resolution(320, 240), backend="libraw")
+
+
+def test_libraw_backend_times_libraw_in_a_fresh_process(tmp_path):
+    from microisp_cli.training.dng import write_dng
+
+    dng = write_dng(tmp_path / "frame.dng", synthetic.synthetic_mosaic(Resolution(320, 240)),
+                    black_level=synthetic.SYNTHETIC_BLACK, white_level=synthetic.SYNTHETIC_WHITE)
+    config = bench.BenchConfig(Resolution(320, 240), backend="libraw", input=str(dng), runs=2,
+                               warmup=1)
+    result = bench.run_isolated(config)
+    assert result.ok, result.error
+    assert len(result.runs_s) == 2 and result.median_s > 0 and result.peak_rss_mb > 0
+    assert result.macs_per_pixel is None and result.stages is None
+    assert set(result.network) == {"libraw", "rawpy"} and config.label == "320x240 LibRaw AHD"
+
+
+def test_libraw_develop_writes_the_file(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from microisp_cli.training.dng import write_dng
+
+    dng = write_dng(tmp_path / "frame.dng", synthetic.synthetic_mosaic(Resolution(320, 240)),
+                    black_level=synthetic.SYNTHETIC_BLACK, white_level=synthetic.SYNTHETIC_WHITE)
+    out = tmp_path / "libraw.png"
+    subprocess.run([sys.executable, "-m", "microisp_cli.bench", "--libraw-develop", str(dng), str(out)],
+                   check=True)
+    with Image.open(out) as image:
+        assert image.size == (320, 240) and image.mode == "RGB"
