@@ -201,11 +201,11 @@ def test_cli_export_bad_input(weights, tmp_path, args, message):
 def _dng(path):
     from microisp_cli.training.dng import write_dng
 
-    scene = export.synthetic_scene(300, seed=11)[:260, :300]  # linear RGB, 300x260 pixels
-    mosaic = np.empty(scene.shape[:2])
-    for i, c in enumerate("RGGB"):
-        dy, dx = divmod(i, 2)
-        mosaic[dy::2, dx::2] = scene[dy::2, dx::2, "RGB".index(c)]
+    from microisp_cli.bayer import mosaic_rggb
+    from microisp_cli.synthetic import synthetic_scene
+
+    scene = synthetic_scene(300, seed=11)[:260, :300]  # linear RGB, 300x260 pixels
+    mosaic = mosaic_rggb(scene.astype(np.float64))
     return write_dng(path, np.round(mosaic * 4000 + 64).astype(np.uint16), "RGGB",
                      black_level=64, white_level=4095)
 

@@ -8,6 +8,7 @@ import tifffile
 
 from conftest import shared_file
 from microisp_cli.errors import InputError, UnsupportedSensorError
+from microisp_cli.synthetic import random_mosaic
 from microisp_cli.raw import CFA_PATTERNS, DumpFormat, Mosaic, decode, grey_world, parse_size
 from microisp_cli.training.dng import write_dng
 
@@ -15,8 +16,7 @@ XYZ_TO_CAM = np.array([[0.6722, -0.0635, -0.0963], [-0.4287, 1.1460, 0.3246], [-
 
 
 def _mosaic(h=40, w=62, bits=12, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(64, 2 ** bits - 1, (h, w)).astype(np.uint16)
+    return random_mosaic(h, w, seed, low=64, high=2 ** bits - 1)
 
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)

@@ -35,11 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from .bayer import mosaic_rggb
 from .colour import srgb_decode
 from .errors import ExportError, MicroISPError, OutputError
 from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
 from .resolution import Resolution, parse_resolution
 from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
+from .synthetic import synthetic_scene
 from .tensorflow_import import import_tensorflow
 from .weights import Conditioning, Weights
 
@@ -174,26 +176,6 @@ def _pack_rggb(mosaic: np.ndarray, channels: Sequence[str]) -> np.ndarray:
     return np.stack([sites[c] for c in channels], axis=-1).astype(np.float32)
 
 
-def synthetic_scene(size: int, seed: int) -> np.ndarray:
-    """A drawn test scene (size, size, 3) in linear [0, 1]: smooth gradients, flat colour
-    patches, discs and a fine grating, so a calibration sees edges, flats and textures (not
-    noise)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    img = np.stack([a + b * yy + c * xx for a, b, c in rng.uniform(0, 0.5, (3, 3))], -1)
-    for _ in range(6):
-        y0, x0 = rng.integers(0, size, 2)
-        h, w = rng.integers(size // 8, size // 2, 2)
-        img[y0:y0 + h, x0:x0 + w] = rng.uniform(0, 1, 3)
-    for _ in range(4):
-        cy, cx, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.2)
-        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 1, 3)
-    period = rng.uniform(2.5, 6.0)
-    band = (yy > 0.75) & (xx < 0.5)
-    img[band] *= (0.5 + 0.5 * np.sin(2 * np.pi * xx * size / period))[band][:, None]
-    return np.clip(srgb_decode(np.clip(img, 0, 1)), 0, 1).astype(np.float32)
-
-
 def _photo(path: Path, size: int) -> np.ndarray:
     """An sRGB photo (PNG, JPEG, 8/16-bit TIFF) -> linear RGB, top-left (size, size) crop."""
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -228,7 +210,7 @@ def calibration_set(conditioning: Conditioning, sources: Iterable[str | Path] = 
 
     ``sources``: RAW files (decoded with the weights' conditioning), photos (PNG, JPEG, TIFF:
     linearised and mosaicked, as the synthetic training pairs are) or folders of either; up to
-    ``per_file`` crops of each. Plus ``synthetic`` drawn scenes (:func:`synthetic_scene`).
+    ``per_file`` crops of each. Plus ``synthetic`` drawn scenes (``synthetic.synthetic_scene``).
     """
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
@@ -242,7 +224,7 @@ def calibration_set(conditioning: Conditioning, sources: Iterable[str | Path] = 
             img = _photo(path, 2 * size)
             if min(img.shape[:2]) < 2 * size:
                 continue
-            out.append(_pack_rggb(_mosaic(img), conditioning.channels))
+            out.append(_pack_rggb(mosaic_rggb(img), conditioning.channels))
             continue
         try:
             packed = _raw_packed(path, conditioning)
@@ -257,17 +239,10 @@ def calibration_set(conditioning: Conditioning, sources: Iterable[str | Path] = 
     for k in range(synthetic):
         scene = synthetic_scene(2 * size, seed + k)
         scene = scene * rng.uniform(0.3, 1.0)  # exposure
-        out.append(_pack_rggb(_mosaic(scene), conditioning.channels))
+        out.append(_pack_rggb(mosaic_rggb(scene), conditioning.channels))
     # [0, 1]: the range a conditioned input is meant to have (a 14-bit file under a 10-bit
     # conditioning would otherwise stretch every quantization range)
     return [np.clip(p, 0.0, 1.0).astype(np.float32) for p in out]
-
-
-def _mosaic(rgb: np.ndarray) -> np.ndarray:
-    m = np.empty(rgb.shape[:2], np.float32)
-    m[0::2, 0::2], m[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
-    m[1::2, 0::2], m[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
-    return m
 
 
 def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
@@ -472,7 +447,7 @@ def check_input(config: ModelConfig, conditioning: Conditioning, shape: tuple[in
     h, w = shape if shape is not None else (max(CHECK_SIZE, config.min_packed_size),) * 2
     side = 2 * max(h, w)
     scene = synthetic_scene(side, seed)[:2 * h, :2 * w]
-    return _pack_rggb(_mosaic(scene), conditioning.channels)
+    return _pack_rggb(mosaic_rggb(scene), conditioning.channels)
 
 
 def check_accuracy(path: str | Path, weights: Weights, packed: np.ndarray | None = None,
@@ -492,4 +467,4 @@ def check_accuracy(path: str | Path, weights: Weights, packed: np.ndarray | None
 
 __all__ = ["ALLOWED_OPS", "PRECISIONS", "Accuracy", "ExportError", "ExportResult", "audit_ops",
            "calibration_set", "check_accuracy", "export_tflite", "fixed_input_shape", "model_ops",
-           "psnr", "read_metadata", "run_tflite", "synthetic_scene"]
+           "psnr", "read_metadata", "run_tflite"]
