@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from microisp_cli.synthetic import random_mosaic
+from microisp_cli.training.malformed import npz_bytes
+
 CLI_KINDS = ["names", "special", "npy-header", "weights", "tflite", "options", "same-file"]
 
 
@@ -40,8 +43,7 @@ class Assets:
         from microisp_cli.training.dng import write_dng
 
         folder.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng([seed, 14])
-        mosaic = rng.integers(100, 4000, (48, 64)).astype(np.uint16)
+        mosaic = random_mosaic(48, 64, [seed, 14])
         self.dng = write_dng(folder / "small.dng", mosaic, "GBRG", black_level=64, white_level=4095,
                              as_shot_neutral=[0.5, 1.0, 0.7]).read_bytes()
         self.folder = folder
@@ -191,14 +193,6 @@ def b_npy_header(rng, assets, case_dir):
 
 
 # --- weights --------------------------------------------------------------------------------------
-def _npz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def _npy(shape, dtype="<f4", body: bytes | None = None) -> bytes:
     from numpy.lib import format as npy
 
@@ -252,7 +246,7 @@ def b_weights(rng, assets, case_dir):
             np.lib.format.read_magic(stream)
             shape = np.lib.format.read_array_header_1_0(stream)[0]
             members[name] = _npy(shape, rng.choice(["<c8", "|O", "<U4", "<i4", "<f8"]))
-        npz = _npz(members)
+        npz = npz_bytes(members)
         if what == "member repeated":
             buffer = io.BytesIO(npz)
             with warnings.catch_warnings(), zipfile.ZipFile(buffer, "a") as archive:

@@ -11,26 +11,18 @@ import tifffile
 from click.testing import CliRunner
 
 from conftest import shared_file
+from helpers import develop, small_dng
 from microisp_cli.cli.main import cli
 from microisp_cli.encode import srgb_icc_profile
 from microisp_cli.training.data import camera_matrix
-from microisp_cli.training.dng import write_dng
 
 
 @pytest.fixture(scope="module")
 def dng(tmp_path_factory):
     """A small valid DNG, with the white balance and colour matrix a camera writes (no fallback
     warnings)."""
-    folder = tmp_path_factory.mktemp("in")
-    mosaic = np.random.default_rng(0).integers(100, 4000, (60, 84)).astype(np.uint16)
-    return write_dng(folder / "shot.dng", mosaic, "GBRG", black_level=64, white_level=4095,
-                     as_shot_neutral=[0.5, 1.0, 0.7], color_matrix=camera_matrix("Canon EOS 550D"))
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, ["develop", *map(str, args)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
+    return small_dng(tmp_path_factory.mktemp("in") / "shot.dng", cfa="GBRG",
+                     color_matrix=camera_matrix("Canon EOS 550D"))
 
 
 def _lines(result):
@@ -38,7 +30,7 @@ def _lines(result):
 
 
 def test_single_file_to_png(tmp_path, dng):
-    result = run(dng, "-o", tmp_path / "out.png")
+    result = develop(dng, "-o", tmp_path / "out.png")
     assert result.exit_code == 0, result.output
     data = (tmp_path / "out.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and b"iCCP" in data[:data.index(b"IDAT")]
@@ -49,19 +41,19 @@ def test_single_file_to_png(tmp_path, dng):
 
 
 def test_tiff_16_bit_default_and_8_bit_option(tmp_path, dng):
-    assert run(dng, "-o", tmp_path / "a.tif").exit_code == 0
+    assert develop(dng, "-o", tmp_path / "a.tif").exit_code == 0
     with tifffile.TiffFile(tmp_path / "a.tif") as tif:
         assert tif.asarray().dtype == np.uint16 and tif.asarray().shape == (60, 84, 3)
         assert bytes(tif.pages[0].tags[34675].value) == srgb_icc_profile()
-    assert run(dng, "-o", tmp_path / "b.tiff", "--bits", "8").exit_code == 0
+    assert develop(dng, "-o", tmp_path / "b.tiff", "--bits", "8").exit_code == 0
     assert tifffile.imread(tmp_path / "b.tiff").dtype == np.uint8
 
 
 def test_png_16_bit_and_jpeg_quality(tmp_path, dng):
-    assert run(dng, "-o", tmp_path / "a.png", "--bits", "16").exit_code == 0
+    assert develop(dng, "-o", tmp_path / "a.png", "--bits", "16").exit_code == 0
     assert (tmp_path / "a.png").read_bytes()[24] == 16
-    assert run(dng, "-o", tmp_path / "hi.jpg", "--quality", "98").exit_code == 0
-    assert run(dng, "-o", tmp_path / "lo.jpg", "--quality", "20").exit_code == 0
+    assert develop(dng, "-o", tmp_path / "hi.jpg", "--quality", "98").exit_code == 0
+    assert develop(dng, "-o", tmp_path / "lo.jpg", "--quality", "20").exit_code == 0
     hi, lo = (tmp_path / "hi.jpg").read_bytes(), (tmp_path / "lo.jpg").read_bytes()
     assert b"ICC_PROFILE" in hi and len(lo) < len(hi)
 
@@ -72,7 +64,7 @@ def test_folder_in_folder_out_recursive(tmp_path, dng):
     shutil.copy(dng, src / "a.dng")
     shutil.copy(dng, src / "day2" / "b.DNG")
     (src / "notes.txt").write_text("not a raw")  # ignored: not a RAW extension
-    result = run(src, "-o", tmp_path / "out", "--format", "tif", "--quiet")
+    result = develop(src, "-o", tmp_path / "out", "--format", "tif", "--quiet")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == ""  # quiet: nothing when all is well
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.tif")) \
@@ -82,7 +74,7 @@ def test_folder_in_folder_out_recursive(tmp_path, dng):
 def test_same_stem_gets_full_names(tmp_path, dng):
     shutil.copy(dng, tmp_path / "x.dng")
     shutil.copy(dng, tmp_path / "x.nef")  # a DNG under another name: LibRaw reads it by content
-    result = run(tmp_path / "x.dng", tmp_path / "x.nef", "-o", tmp_path / "out")
+    result = develop(tmp_path / "x.dng", tmp_path / "x.nef", "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.dng.png", "x.nef.png"]
 
@@ -90,12 +82,12 @@ def test_same_stem_gets_full_names(tmp_path, dng):
 def test_existing_output_is_skipped_unless_overwrite(tmp_path, dng):
     target = tmp_path / "out.png"
     target.write_bytes(b"old")
-    result = run(dng, "-o", target)
+    result = develop(dng, "-o", target)
     assert result.exit_code == 0
     assert f"skipped {dng}: {target} exists (use --overwrite to replace it)" in result.output
     assert "0 done, 1 skipped, 0 failed" in result.output
     assert target.read_bytes() == b"old"
-    result = run(dng, "-o", target, "--overwrite")
+    result = develop(dng, "-o", target, "--overwrite")
     assert result.exit_code == 0 and "(replaced" in result.output
     assert target.read_bytes()[:4] == b"\x89PNG"
 
@@ -103,7 +95,7 @@ def test_existing_output_is_skipped_unless_overwrite(tmp_path, dng):
 # --- bad input: one line naming the file, nothing written, the batch goes on ---------------------
 def _bad_batch(tmp_path, dng, bad, expected):
     out = tmp_path / "out"
-    result = run(bad, dng, "-o", out)
+    result = develop(bad, dng, "-o", out)
     assert result.exit_code == 1, result.output
     errors = [ln for ln in _lines(result) if ln.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: ") and expected in errors[0], result.output
@@ -156,7 +148,7 @@ def test_pixel_stripped_files(tmp_path, dng, name):
 def test_unwritable_output_location(tmp_path, dng):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
-    result = run(dng, "-o", blocker / "out.png")
+    result = develop(dng, "-o", blocker / "out.png")
     assert result.exit_code == 1
     errors = [ln for ln in _lines(result) if ln.startswith("error:")]
     assert len(errors) == 1 and f"error: {dng}: " in errors[0] and "cannot write" in errors[0]
@@ -166,19 +158,19 @@ def test_unwritable_output_location(tmp_path, dng):
 
 # --- usage errors: exit code 2 ----------------------------------------------------------------------
 def test_usage_errors(tmp_path, dng):
-    assert run("-o", tmp_path / "x.png").exit_code == 2  # no input
-    assert run(dng).exit_code == 2  # no -o
-    result = run(dng, "-o", tmp_path / "x.jpg", "--bits", "16")
+    assert develop("-o", tmp_path / "x.png").exit_code == 2  # no input
+    assert develop(dng).exit_code == 2  # no -o
+    result = develop(dng, "-o", tmp_path / "x.jpg", "--bits", "16")
     assert result.exit_code == 2 and "JPEG is 8-bit only" in result.output
-    result = run(dng, dng, "-o", tmp_path / "x.png")
+    result = develop(dng, dng, "-o", tmp_path / "x.png")
     assert result.exit_code == 2 and "give a folder" in result.output
-    result = run(dng, "-o", tmp_path / "x.gif")
+    result = develop(dng, "-o", tmp_path / "x.gif")
     assert result.exit_code == 2 and "unknown output format" in result.output
-    result = run(dng, "-o", tmp_path / "x.png", "--weights", "no-such-weights")
+    result = develop(dng, "-o", tmp_path / "x.png", "--weights", "no-such-weights")
     assert result.exit_code == 2 and "unknown weights name" in result.output
-    assert run(dng, "-o", tmp_path / "x.png", "--bits", "12").exit_code == 2
-    assert run(dng, "-o", tmp_path / "x.png", "--tile-size", "7").exit_code == 2
-    assert run(dng, "-o", tmp_path / "x.png", "--raw-size", "12").exit_code == 2
+    assert develop(dng, "-o", tmp_path / "x.png", "--bits", "12").exit_code == 2
+    assert develop(dng, "-o", tmp_path / "x.png", "--tile-size", "7").exit_code == 2
+    assert develop(dng, "-o", tmp_path / "x.png", "--raw-size", "12").exit_code == 2
     assert not list(tmp_path.iterdir())
 
 
@@ -195,9 +187,9 @@ def test_help_lists_the_options():
 def test_headerless_dump(tmp_path):
     mosaic = np.random.default_rng(1).integers(0, 16383, (70, 90)).astype("<u2")
     mosaic.tofile(tmp_path / "frame.raw")
-    result = run(tmp_path / "frame.raw", "-o", tmp_path / "frame.png")
+    result = develop(tmp_path / "frame.raw", "-o", tmp_path / "frame.png")
     assert result.exit_code == 1 and "needs --raw-size" in result.output
-    result = run(tmp_path / "frame.raw", "-o", tmp_path / "frame.png", "--raw-size", "90x70",
+    result = develop(tmp_path / "frame.raw", "-o", tmp_path / "frame.png", "--raw-size", "90x70",
                  "--cfa", "GRBG", "--bits-per-sample", "14", "--black-level", "512")
     assert result.exit_code == 0, result.output
     assert struct.unpack(">II", (tmp_path / "frame.png").read_bytes()[16:24]) == (90, 70)
@@ -206,7 +198,7 @@ def test_headerless_dump(tmp_path):
 @pytest.mark.slow
 def test_every_shared_raw_file(tmp_path):
     folder = shared_file("data", "raw")
-    result = run(folder, "-o", tmp_path / "out", "--raw-size", "768x512", "--bits-per-sample", "14",
+    result = develop(folder, "-o", tmp_path / "out", "--raw-size", "768x512", "--bits-per-sample", "14",
                  "--tile-size", "0")
     assert result.exit_code == 1  # the files in bad/ fail
     errors = [ln for ln in _lines(result) if ln.startswith("error:")]
@@ -218,6 +210,6 @@ def test_every_shared_raw_file(tmp_path):
 
 
 def test_max_megapixels(tmp_path, dng):
-    result = run(dng, "-o", tmp_path / "x.png", "--max-megapixels", "0.001")
+    result = develop(dng, "-o", tmp_path / "x.png", "--max-megapixels", "0.001")
     assert result.exit_code == 1 and "MP limit" in result.output
     assert not (tmp_path / "x.png").exists()

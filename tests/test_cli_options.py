@@ -10,12 +10,11 @@ import numpy as np
 import pyexiv2
 import pytest
 import tifffile
-from click.testing import CliRunner
 from PIL import Image
 
 from conftest import shared_file
+from helpers import develop, small_dng
 from microisp_cli.colour import COLOUR_SPACES, icc_profile
-from microisp_cli.cli.main import cli
 from microisp_cli.training.dng import write_dng
 
 
@@ -25,21 +24,13 @@ def dng(tmp_path_factory):
     folder = tmp_path_factory.mktemp("in")
     yy, xx = np.mgrid[0:60, 0:84]
     mosaic = (200 + 1500 * (xx / 84) + 800 * (yy / 60)).astype(np.uint16)
-    return write_dng(folder / "shot.dng", mosaic, "RGGB", black_level=64, white_level=4095,
-                     as_shot_neutral=[0.5, 1.0, 0.7], camera="Test Camera X1")
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, ["develop", *map(str, args)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    return result
+    return small_dng(folder / "shot.dng", mosaic=mosaic, cfa="RGGB", camera="Test Camera X1")
 
 
 def develop_json(tmp_path, *args, name="out.tif"):
     """Develop ``dng`` with ``args``; the output path and its --json record."""
     report = tmp_path / f"{name}.json"
-    result = run(*args, "-o", tmp_path / name, "--json", report, "--overwrite")
+    result = develop(*args, "-o", tmp_path / name, "--json", report, "--overwrite")
     assert result.exit_code == 0, result.output
     (record,) = json.loads(report.read_text())
     return tmp_path / name, record
@@ -53,7 +44,7 @@ def linear(path):
 @pytest.mark.parametrize("extension", ["png", "tif", "jpg", "webp"])
 def test_exif_and_profile_in_every_format(tmp_path, dng, extension):
     out = tmp_path / f"x.{extension}"
-    assert run(dng, "-o", out).exit_code == 0
+    assert develop(dng, "-o", out).exit_code == 0
     with pyexiv2.Image(str(out)) as image:
         exif = image.read_exif()
     assert exif["Exif.Image.Model"] == "Test Camera X1" and exif["Exif.Image.Make"] == "microisp"
@@ -67,7 +58,7 @@ def test_exif_and_profile_in_every_format(tmp_path, dng, extension):
         assert shown[:2] == ["Test Camera X1", "sRGB IEC61966-2.1 (microisp)"]
     # --strip-metadata leaves the camera out, keeps the profile
     stripped = tmp_path / f"s.{extension}"
-    assert run(dng, "-o", stripped, "--strip-metadata").exit_code == 0
+    assert develop(dng, "-o", stripped, "--strip-metadata").exit_code == 0
     with pyexiv2.Image(str(stripped)) as image:
         assert "Exif.Image.Model" not in image.read_exif()
 
@@ -75,7 +66,7 @@ def test_exif_and_profile_in_every_format(tmp_path, dng, extension):
 def test_exif_of_a_real_camera_file(tmp_path):
     canon = shared_file("data", "raw", "canon550d_colorchart.dng")
     out = tmp_path / "canon.jpg"
-    assert run(canon, "-o", out, "--half-size").exit_code == 0
+    assert develop(canon, "-o", out, "--half-size").exit_code == 0
     with pyexiv2.Image(str(out)) as image:
         exif = image.read_exif()
     assert exif["Exif.Image.Make"] == "Canon" and exif["Exif.Image.Model"] == "Canon EOS Kiss X4"
@@ -118,12 +109,12 @@ def test_wb_fallback_is_one_warning_line(tmp_path):
     folder.mkdir()
     plain = write_dng(folder / "plain.dng", np.random.default_rng(1).integers(300, 3000, (40, 40)).astype(np.uint16),
                       "RGGB", white_level=4095)
-    result = run(plain, "-o", tmp_path / "p.png")
+    result = develop(plain, "-o", tmp_path / "p.png")
     assert result.exit_code == 0
     lines = [ln for ln in result.output.splitlines() if "white balance" in ln]
     assert lines == [f"warning: {plain}: the file has no as-shot white balance; using grey world gains instead"]
     # asking for grey world explicitly is no fallback: no white-balance warning
-    result = run(plain, "-o", tmp_path / "q.png", "--wb", "auto")
+    result = develop(plain, "-o", tmp_path / "q.png", "--wb", "auto")
     assert result.exit_code == 0 and "white balance" not in result.output
 
 
@@ -158,12 +149,12 @@ def test_half_size_and_size(tmp_path, dng):
 
 
 def test_thumbnail(tmp_path, dng):
-    result = run(dng, "-o", tmp_path / "t.jpg", "--thumbnail")
+    result = develop(dng, "-o", tmp_path / "t.jpg", "--thumbnail")
     assert result.exit_code == 1
     assert f"error: {dng}: no embedded preview" in result.output and not (tmp_path / "t.jpg").exists()
     kodak = shared_file("data", "raw", "kodak_dc50_grbg.kdc")
     out = tmp_path / "k.jpg"
-    assert run(kodak, "-o", out, "--thumbnail").exit_code == 0
+    assert develop(kodak, "-o", out, "--thumbnail").exit_code == 0
     with Image.open(out) as picture:
         assert picture.size == (96, 64)
 
@@ -172,10 +163,10 @@ def test_bad_values_are_usage_errors(tmp_path, dng):
     for args, message in ((("--wb", "1,2"), "--wb"), (("--wb", "-1,1,1"), "--wb"),
                           (("--exposure", "bright"), "--exposure"), (("--subsampling", "411"), "--subsampling"),
                           (("--colorspace", "cmyk"), "--colorspace"), (("--preset", "nope"), "--preset")):
-        result = run(dng, "-o", tmp_path / "x.png", *args)
+        result = develop(dng, "-o", tmp_path / "x.png", *args)
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert not (tmp_path / "x.png").exists()
-    result = run(dng, "-o", tmp_path / "x.webp", "--bits", "16")
+    result = develop(dng, "-o", tmp_path / "x.webp", "--bits", "16")
     assert result.exit_code == 2 and "8-bit" in result.output
 
 
@@ -187,7 +178,7 @@ def test_no_recursive_and_json(tmp_path, dng):
     shutil.copy(dng, shoot / "day2" / "b.dng")
     (shoot / "bad.dng").write_bytes(b"not a raw")
     report = tmp_path / "report.json"
-    result = run(shoot, "-o", tmp_path / "out", "--no-recursive", "--json", report)
+    result = develop(shoot, "-o", tmp_path / "out", "--no-recursive", "--json", report)
     assert result.exit_code == 1  # bad.dng failed, a.dng done, day2/ not searched
     records = {r["input"]: r for r in json.loads(report.read_text())}
     assert set(records) == {str(shoot / "a.dng"), str(shoot / "bad.dng")}
@@ -195,12 +186,12 @@ def test_no_recursive_and_json(tmp_path, dng):
     assert done["status"] == "done" and done["error"] is None and done["seconds"] > 0
     assert done["wb_source"] == "as shot" and len(done["matrix"]) == 3
     assert failed["status"] == "failed" and failed["error"]
-    assert run(shoot, "-o", tmp_path / "all", "--overwrite").output.count("->") == 2  # recursive
+    assert develop(shoot, "-o", tmp_path / "all", "--overwrite").output.count("->") == 2  # recursive
 
 
 # --- presets ----------------------------------------------------------------------------------------
 def test_presets(tmp_path, dng):
-    listed = run("--list-presets")
+    listed = develop("--list-presets")
     assert listed.exit_code == 0 and "proof" in listed.output and "web" in listed.output
     out, record = develop_json(tmp_path, dng, "--preset", "proof")
     assert tifffile.imread(out).shape == (30, 42, 3) and record["exposure"] != 0  # half size, auto
@@ -211,5 +202,5 @@ def test_presets(tmp_path, dng):
     _, record = develop_json(tmp_path, dng, "--preset", mine, name="m.tif")
     assert record["wb"] == [2.0, 1.0, 1.0] and record["colorspace"] == "display-p3"
     mine.write_text("tile_size = 64\n")
-    result = run(dng, "-o", tmp_path / "y.png", "--preset", mine)
+    result = develop(dng, "-o", tmp_path / "y.png", "--preset", mine)
     assert result.exit_code == 2 and "tile_size cannot be set by a preset" in result.output

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from microisp_cli.training.dng import write_dng
+from helpers import small_dng
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 OPTIONAL = ("tensorflow", "ai_edge_litert", "dask", "distributed")
@@ -36,9 +35,7 @@ def microisp(args: list[str], hide: tuple[str, ...] = (), report: bool = False):
 
 @pytest.fixture(scope="module")
 def dng(tmp_path_factory):
-    mosaic = np.random.default_rng(0).integers(100, 4000, (200, 240)).astype(np.uint16)
-    return write_dng(tmp_path_factory.mktemp("in") / "shot.dng", mosaic, "RGGB", black_level=64,
-                     white_level=4095, as_shot_neutral=[0.5, 1.0, 0.7])
+    return small_dng(tmp_path_factory.mktemp("in") / "shot.dng", 200, 240, "RGGB")
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])

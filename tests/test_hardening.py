@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,28 +23,21 @@ from microisp_cli.options import DevelopOptions
 import tifffile
 from click.testing import CliRunner
 
+from helpers import develop, small_dng
 from microisp_cli import defaults
 from microisp_cli.batch import (Interrupted, atomic_file, printable, remove_stale_temporaries,
                                 sigterm_as_interrupt)
 from microisp_cli.errors import InputError, OutputExistsError, UnsupportedSensorError, WeightsError
 from microisp_cli.raw import decode
-from microisp_cli.training.dng import write_dng
+from microisp_cli.synthetic import random_mosaic
+from microisp_cli.training.malformed import npz_bytes
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _dng(path: Path, h: int = 60, w: int = 84, **kwargs) -> Path:
     """A small DNG with a colour matrix and an as-shot white balance (no fallback warnings)."""
-    mosaic = np.random.default_rng(len(str(path))).integers(100, 4000, (h, w)).astype(np.uint16)
-    kwargs = {"color_matrix": np.eye(3), "as_shot_neutral": (0.5, 1.0, 0.7), **kwargs}
-    return write_dng(path, mosaic, "GBRG", black_level=64, white_level=4095, **kwargs)
-
-
-def run(*args):
-    result = CliRunner().invoke(cli_main(), ["develop", *map(str, args)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    return result
+    return small_dng(path, h, w, "GBRG", seed=len(str(path)), **{"color_matrix": np.eye(3), **kwargs})
 
 
 def cli_main():
@@ -122,7 +114,7 @@ def test_output_that_is_the_input_is_refused(tmp_path, how):
         target.symlink_to(source)
     elif how == "hard link":
         os.link(source, target)
-    result = run(source, "-o", target, "--overwrite")
+    result = develop(source, "-o", target, "--overwrite")
     assert result.exit_code == 1
     assert f"error: {source}: {target} is the input file itself" in result.output
     assert source.read_bytes() == before
@@ -138,7 +130,7 @@ def test_names_that_are_not_utf8_develop_and_print_escaped(tmp_path):
     except (OSError, UnicodeError):
         pytest.skip("this file system refuses names that are not UTF-8")
     _dng(src / "b.dng")
-    result = run(src, "-o", tmp_path / "out", "--tile-size", "0")
+    result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 0, result.output
     assert f"{src}/Caf\\xe9.dng -> {tmp_path}/out/Caf_.png (wrote" in result.output
     assert sorted(os.listdir(tmp_path / "out")) == ["Caf_.png", "b.png"]
@@ -150,7 +142,7 @@ def test_control_characters_in_names_are_escaped_in_every_line(tmp_path):
     (src / "x\n12 done, 0 skipped, 0 failed\r.dng").write_bytes(b"II*\0 not a raw")
     (src / "\x1b[31mred\x1b[0m.dng").write_bytes(b"")
     _dng(src / "ok\u202e.dng")
-    result = run(src, "-o", tmp_path / "out", "--tile-size", "0")
+    result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 1
     lines = _lines(result)
     assert lines[-1] == "1 done, 0 skipped, 2 failed" and len(lines) == 4, lines
@@ -202,7 +194,7 @@ def test_npy_batch_goes_on_after_empty_and_sparse_files(tmp_path):
     np.save(src / "a_empty.npy", np.zeros((0, 0), np.uint16))
     _sparse_npy(src / "b_huge.npy", (2 ** 30,))
     np.save(src / "c_good.npy", np.random.default_rng(0).integers(0, 4000, (40, 60)).astype(np.uint16))
-    result = run(src, "-o", tmp_path / "out", "--tile-size", "0")
+    result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 1 and _lines(result)[-1] == "1 done, 0 skipped, 2 failed"
     assert os.listdir(tmp_path / "out") == ["c_good.png"]
 
@@ -225,7 +217,7 @@ def test_fifo_and_devices_as_inputs_fail_at_once(tmp_path):
     os.mkfifo(fifo)
     good = _dng(tmp_path / "good.dng")
     with deadline(120):
-        result = run(fifo, "/dev/urandom", "/dev/null", good, "-o", tmp_path / "out", "--tile-size", "0")
+        result = develop(fifo, "/dev/urandom", "/dev/null", good, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 1
     lines = _lines(result)
     assert f"error: {fifo}: is a FIFO (named pipe), not a regular file" in lines
@@ -241,7 +233,7 @@ def test_fifo_inside_a_folder_is_passed_over(tmp_path):
     os.mkfifo(src / "f.dng")
     _dng(src / "a.dng")
     with deadline(120):
-        result = run(src, "-o", tmp_path / "out", "--tile-size", "0")
+        result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 0 and _lines(result)[-1] == "1 done, 0 skipped, 0 failed"
 
 
@@ -252,7 +244,7 @@ def test_special_files_as_weights_are_refused(tmp_path, special):
         weights = tmp_path / "w.json"
         os.mkfifo(weights)
     with deadline(60):
-        result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--weights", weights)
+        result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--weights", weights)
     assert result.exit_code == 2
     kind = "a FIFO (named pipe)" if special == "fifo" else "a character device"
     assert f"{weights}: the weights manifest is {kind}, not a regular file" in result.output
@@ -266,7 +258,7 @@ def test_special_files_as_presets_are_refused(tmp_path, special):
         preset = tmp_path / "look.toml"
         os.mkfifo(preset)
     with deadline(60):
-        result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--preset", preset)
+        result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--preset", preset)
     assert result.exit_code == 2 and "not a regular file" in result.output
     assert not (tmp_path / "a.png").exists()
 
@@ -285,14 +277,6 @@ def _manifest(tmp_path: Path, model=None, npz: bytes | None = None, text: str | 
         manifest["sha256"] = hashlib.sha256(npz).hexdigest()
     path.write_text(text if text is not None else json.dumps(manifest))
     return path
-
-
-def _npz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def _npy_bytes(shape, dtype="<f4", body: bytes = b"") -> bytes:
@@ -325,9 +309,9 @@ def test_hostile_weights_are_one_line(tmp_path, case, message):
     elif case == "large manifest":
         path = _manifest(tmp_path, text=" " * (defaults.MAX_MANIFEST_BYTES + 1))
     elif case == "inflates beyond its shape":  # 64 MB of zeros behind a (3, 3, 4, 4) header
-        path = _manifest(tmp_path, npz=_npz({"s0.b0.conv0.kernel.npy": _npy_bytes((3, 3, 4, 4), body=bytes(64 << 20))}))
+        path = _manifest(tmp_path, npz=npz_bytes({"s0.b0.conv0.kernel.npy": _npy_bytes((3, 3, 4, 4), body=bytes(64 << 20))}))
     elif case == "declares another shape":
-        path = _manifest(tmp_path, npz=_npz({"s0.b0.conv0.kernel.npy": _npy_bytes((40000, 40000))}))
+        path = _manifest(tmp_path, npz=npz_bytes({"s0.b0.conv0.kernel.npy": _npy_bytes((40000, 40000))}))
     else:
         path = _manifest(tmp_path, npz=b"PK not a zip")
     from microisp_cli.weights import load_weights
@@ -339,7 +323,7 @@ def test_hostile_weights_are_one_line(tmp_path, case, message):
 
 def test_hostile_weights_through_the_cli(tmp_path):
     path = _manifest(tmp_path, model={"blocks": 1e9})
-    result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--weights", path)
+    result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--weights", path)
     assert result.exit_code == 2 and "ModelConfig.blocks must be an integer 0..16" in result.output
 
 
@@ -412,7 +396,7 @@ def test_tflite_that_loads_but_cannot_run_fails_each_file_in_one_line(tflite, tm
                 op.builtinOptions.strideH = 1 << 15
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
-    result = run(_dng(tmp_path / "a.dng"), _dng(tmp_path / "b.dng"), "-o", tmp_path / "out", "--tile-size", "64",
+    result = develop(_dng(tmp_path / "a.dng"), _dng(tmp_path / "b.dng"), "-o", tmp_path / "out", "--tile-size", "64",
                  "--backend", "tflite", "--model", bad, "--weights", manifest)
     assert result.exit_code == 1 and _lines(result)[-1] == "0 done, 0 skipped, 2 failed"
     assert f"{bad}: LiteRT cannot run it (" in _lines(result)[0] and not (tmp_path / "out").exists()
@@ -421,7 +405,7 @@ def test_tflite_that_loads_but_cannot_run_fails_each_file_in_one_line(tflite, tm
 def test_hostile_tflite_through_the_cli(tflite, tmp_path):
     good, manifest = tflite
     bad = _hostile_tflite(good, "truncated 50%", tmp_path)
-    result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--backend", "tflite",
+    result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--backend", "tflite",
                  "--model", bad, "--weights", manifest)
     assert result.exit_code == 2 and "truncated or corrupt TFLite file" in result.output
     assert not (tmp_path / "a.png").exists()
@@ -466,7 +450,7 @@ def test_the_next_run_removes_stale_temporaries_of_its_outputs(tmp_path):
     other = out / f".z.png.{dead.pid}-abcdefgh.part"  # an output this run does not write
     for path in [*stale, alive, other]:
         path.write_bytes(b"partial")
-    result = run(_dng(tmp_path / "a.dng"), "-o", out / "a.png", "--tile-size", "0")
+    result = develop(_dng(tmp_path / "a.dng"), "-o", out / "a.png", "--tile-size", "0")
     assert result.exit_code == 0
     assert sorted(os.listdir(out)) == sorted(["a.png", alive.name, other.name])
     assert remove_stale_temporaries([out / "z.png"]) == 1
@@ -481,7 +465,7 @@ def _tiff_dng(path: Path, data: np.ndarray, tags: list, make: bool = True) -> Pa
 
 
 def test_plain_and_odd_tiffs_named_dng_say_what_is_wrong(tmp_path):
-    mosaic = np.random.default_rng(0).integers(100, 4000, (64, 80)).astype(np.uint16)
+    mosaic = random_mosaic(64, 80)
     tifffile.imwrite(tmp_path / "gray.dng", mosaic, photometric="minisblack", metadata=None)
     _tiff_dng(tmp_path / "nan.dng", np.full((64, 80), np.nan, np.float32),
               [(33422, "B", 4, (0, 1, 1, 2), True), (50717, "I", 1, 1, True)])
@@ -490,7 +474,7 @@ def test_plain_and_odd_tiffs_named_dng_say_what_is_wrong(tmp_path):
     _tiff_dng(tmp_path / "neg.dng", mosaic, [(33422, "B", 4, (0, 1, 1, 2), True), (50714, "2i", 1, (-64, 1), True),
                                              (50717, "I", 1, 4095, True)])
     names = ["gray", "nan", "rgbe", "neg"]
-    result = run(*[tmp_path / f"{n}.dng" for n in names], "-o", tmp_path / "out")
+    result = develop(*[tmp_path / f"{n}.dng" for n in names], "-o", tmp_path / "out")
     lines = dict(ln.split(": ", 1)[1].split(": ", 1) for ln in _lines(result)[:-1])
     assert lines[f"{tmp_path}/gray.dng"] == "a plain TIFF image (no CFA, DNG or camera metadata), not a camera RAW"
     assert "floating-point pixel data without finite values" in lines[f"{tmp_path}/nan.dng"]
@@ -511,7 +495,7 @@ def test_plain_and_odd_tiffs_named_dng_say_what_is_wrong(tmp_path):
     (["--scheduler", "not a url"], "'not a url' is not a scheduler address tcp://HOST:PORT"),
 ])
 def test_option_values_are_usage_errors(tmp_path, args, message):
-    result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", *args)
+    result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", *args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "a.png").exists()
 
@@ -523,13 +507,13 @@ def test_a_refused_scheduler_fails_at_once(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     started = time.perf_counter()
-    result = run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--scheduler", f"tcp://127.0.0.1:{port}")
+    result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--scheduler", f"tcp://127.0.0.1:{port}")
     assert time.perf_counter() - started < 10
     assert result.exit_code == 2 and "connection refused" in result.output
 
 
 def test_smallest_tile_size_develops(tmp_path):
-    assert run(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--tile-size", "32").exit_code == 0
+    assert develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--tile-size", "32").exit_code == 0
 
 
 # --- 15: -o - and names without an extension --------------------------------------------------------
@@ -538,7 +522,7 @@ def test_standard_output(tmp_path):
     result = CliRunner().invoke(cli_main(), ["develop", str(source), "-o", "-", "--format", "png",
                                              "--tile-size", "0"])
     assert result.exit_code == 0, result.output
-    assert run(source, "-o", tmp_path / "a.png", "--tile-size", "0").exit_code == 0
+    assert develop(source, "-o", tmp_path / "a.png", "--tile-size", "0").exit_code == 0
     assert result.stdout_bytes == (tmp_path / "a.png").read_bytes()
     assert "a.dng -> standard output (wrote" in result.stderr
     assert sorted(os.listdir(tmp_path)) == ["a.dng", "a.png"] and not (Path.cwd() / "-").exists()
@@ -554,7 +538,7 @@ def test_output_rules(tmp_path, inputs, args, message):
     sources = [_dng(tmp_path / f"{name}.dng") for name in "ab"[:inputs]]
     before = sorted(os.listdir(tmp_path))
     with contextlib.chdir(tmp_path):
-        result = run(*sources, *args)
+        result = develop(*sources, *args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert sorted(os.listdir(tmp_path)) == before  # no folder named - or noext
 
@@ -562,6 +546,6 @@ def test_output_rules(tmp_path, inputs, args, message):
 def test_extensionless_outputs_that_are_folders(tmp_path):
     source = _dng(tmp_path / "a.dng")
     with contextlib.chdir(tmp_path):
-        assert run(source, "-o", "one/", "--tile-size", "0").exit_code == 0
-        assert run(source, _dng(tmp_path / "b.dng"), "-o", "two", "--tile-size", "0").exit_code == 0
+        assert develop(source, "-o", "one/", "--tile-size", "0").exit_code == 0
+        assert develop(source, _dng(tmp_path / "b.dng"), "-o", "two", "--tile-size", "0").exit_code == 0
     assert os.listdir(tmp_path / "one") == ["a.png"] and sorted(os.listdir(tmp_path / "two")) == ["a.png", "b.png"]

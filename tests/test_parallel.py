@@ -14,24 +14,16 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from click.testing import CliRunner
 
+from helpers import develop, small_dng
 from microisp_cli import defaults
-from microisp_cli.cli.main import cli
 from microisp_cli.develop import cached_runner, develop_file
 from microisp_cli.errors import MicroISPError
 from microisp_cli.parallel import KEY_PREFIX, develop_files, local_cluster
-from microisp_cli.training.dng import write_dng
 from microisp_cli.weights import load_weights
 
 distributed = pytest.importorskip("distributed")
-
-
-def _dng(path: Path, h: int, w: int, cfa: str, seed: int) -> Path:
-    mosaic = np.random.default_rng(seed).integers(100, 4000, (h, w)).astype(np.uint16)
-    return write_dng(path, mosaic, cfa, black_level=64, white_level=4095, as_shot_neutral=[0.5, 1.0, 0.7])
 
 
 def _runner_id() -> int:
@@ -66,15 +58,9 @@ def shoot(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("shoot")
     (folder / "day2").mkdir()
     for i, (cfa, h, w) in enumerate([("RGGB", 120, 160), ("GBRG", 97, 131), ("BGGR", 160, 120)]):
-        _dng(folder / f"img{i}.dng", h, w, cfa, i)
-    _dng(folder / "day2" / "img3.dng", 100, 150, "GRBG", 3)
+        small_dng(folder / f"img{i}.dng", h, w, cfa, i)
+    small_dng(folder / "day2" / "img3.dng", 100, 150, "GRBG", 3)
     return folder
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, ["develop", *map(str, args)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -85,9 +71,9 @@ def _files(folder: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_scheduler_equals_serial_skip_and_overwrite(tmp_path, shoot, client):
     address = client.scheduler.address
-    serial = run(shoot, "-o", tmp_path / "serial", "--threads", "1")
+    serial = develop(shoot, "-o", tmp_path / "serial", "--threads", "1")
     assert serial.exit_code == 0 and "4 done, 0 skipped, 0 failed" in serial.output, serial.output
-    parallel = run(shoot, "-o", tmp_path / "parallel", "--scheduler", address)
+    parallel = develop(shoot, "-o", tmp_path / "parallel", "--scheduler", address)
     assert parallel.exit_code == 0 and "4 done, 0 skipped, 0 failed" in parallel.output, parallel.output
     assert "2 workers, 2 files at a time, 1 backend thread each" in parallel.output
     assert _files(tmp_path / "parallel") == _files(tmp_path / "serial")  # byte-equal PNGs, no .part
@@ -99,11 +85,11 @@ def test_scheduler_equals_serial_skip_and_overwrite(tmp_path, shoot, client):
     assert again == warm
 
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "parallel").rglob("*.png")}
-    result = run(shoot, "-o", tmp_path / "parallel", "--scheduler", address)
+    result = develop(shoot, "-o", tmp_path / "parallel", "--scheduler", address)
     assert result.exit_code == 0 and "0 done, 4 skipped, 0 failed" in result.output
     assert f"skipped {shoot / 'img0.dng'}: {tmp_path / 'parallel' / 'img0.png'} exists" in result.output
     assert {p: p.stat().st_mtime_ns for p in before} == before
-    result = run(shoot, "-o", tmp_path / "parallel", "--scheduler", address, "--overwrite")
+    result = develop(shoot, "-o", tmp_path / "parallel", "--scheduler", address, "--overwrite")
     assert result.exit_code == 0 and "4 done, 0 skipped, 0 failed" in result.output
     assert result.output.count("(replaced,") == 4
     assert _files(tmp_path / "parallel") == _files(tmp_path / "serial")
@@ -115,7 +101,7 @@ def test_bad_files_fail_alone(tmp_path, shoot, client):
     (bad / "notes.dng").write_text("shopping list\n")
     blob = (shoot / "img0.dng").read_bytes()
     (bad / "cut.dng").write_bytes(blob[:len(blob) // 3])
-    result = run(shoot / "img0.dng", bad / "notes.dng", bad / "cut.dng", tmp_path / "missing.dng",
+    result = develop(shoot / "img0.dng", bad / "notes.dng", bad / "cut.dng", tmp_path / "missing.dng",
                  "-o", tmp_path / "out", "--scheduler", client.scheduler.address)
     assert result.exit_code == 1, result.output
     errors = sorted(ln for ln in result.output.splitlines() if ln.startswith("error:"))
@@ -166,7 +152,7 @@ def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
     pids = client.run(os.getpid)  # worker address -> pid
     # two files, one per worker, each long enough (a second or more) to be killed mid-way; the
     # killed worker's file goes to the other, warm worker while the nanny restarts the victim
-    sources = [_dng(tmp_path / f"big{i}.dng", 800, 1200, "RGGB", 10 + i) for i in range(2)]
+    sources = [small_dng(tmp_path / f"big{i}.dng", 800, 1200, "RGGB", 10 + i) for i in range(2)]
     pairs = [(s, tmp_path / "out" / (s.stem + ".png")) for s in sources]
     killed: dict[str, object] = {}
 

@@ -3,7 +3,6 @@ names that cannot leave the output folder. The fuzz campaign itself is benchmark
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
 import warnings
@@ -11,44 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 
+from helpers import small_dng
 from microisp_cli import defaults
 from microisp_cli.bayer import mosaic_rggb
 from microisp_cli.errors import ImageTooLargeError, InputError, MicroISPError, MicroISPWarning
 from microisp_cli.colour import matrix_problem
 from microisp_cli.raw import DumpFormat, decode
+from microisp_cli.synthetic import gradient_scene
 from microisp_cli.training.dng import write_dng
+from microisp_cli.training.malformed import patch_tag
 
 XYZ_TO_CAM = np.array([[0.65, -0.12, -0.09], [-0.38, 1.16, 0.25], [-0.08, 0.19, 0.65]])
 
-# TIFF types: SHORT 3, LONG 4, RATIONAL 5, SRATIONAL 10, DOUBLE 12
-_FORMATS = {3: "H", 4: "I", 5: "II", 10: "ii", 12: "d"}
-
-
 def _dng(path: Path, h: int = 64, w: int = 80, cfa: str = "RGGB", **kwargs) -> Path:
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    scene = np.stack([0.2 + 0.6 * x, 0.2 + 0.5 * y, 0.3 + 0.3 * x * y], -1)
-    mosaic = np.round(mosaic_rggb(scene, cfa) * 4000 + 64).astype(np.uint16)
-    args = dict(black_level=64, white_level=4095, color_matrix=XYZ_TO_CAM, as_shot_neutral=[0.5, 1.0, 0.7])
-    args.update(kwargs)
-    return write_dng(path, mosaic, cfa, **args)
-
-
-def _patch(path: Path, code: int, values, new_type: int | None = None) -> Path:
-    """Overwrite the values of tag ``code`` of a DNG in place (optionally retyping it first)."""
-    with tifffile.TiffFile(path) as tif:
-        tag = tif.pages[0].tags[code]
-        entry, at, old_type = tag.offset, tag.valueoffset, int(tag.dtype)
-    blob = bytearray(path.read_bytes())
-    kind = new_type or old_type
-    if new_type is not None:
-        struct.pack_into("<H", blob, entry + 2, new_type)
-    fmt = "<" + _FORMATS[kind]
-    for i, value in enumerate(values):
-        struct.pack_into(fmt, blob, at + i * struct.calcsize(fmt), *np.atleast_1d(value).tolist())
-    path.write_bytes(bytes(blob))
-    return path
+    mosaic = np.round(mosaic_rggb(gradient_scene(h, w), cfa) * 4000 + 64).astype(np.uint16)
+    return small_dng(path, mosaic=mosaic, cfa=cfa, **{"color_matrix": XYZ_TO_CAM, **kwargs})
 
 
 def _decode_warned(path: Path, **kwargs):
@@ -62,7 +39,7 @@ def _decode_warned(path: Path, **kwargs):
 def test_declared_frame_over_the_limit_fails_before_allocating(tmp_path):
     """A 64x80 file that declares 20000x12500 (250 MP, 500 MB of samples): refused from its header
     in a child whose address space could not hold those samples."""
-    path = _patch(_patch(_dng(tmp_path / "big.dng"), 256, [20000]), 257, [12500])
+    path = patch_tag(patch_tag(_dng(tmp_path / "big.dng"), 256, [20000]), 257, [12500])
     code = (
         "import resource, sys\n"
         "from microisp_cli.raw import decode\n"
@@ -109,7 +86,7 @@ def test_singular_colour_matrix_falls_back_with_a_warning(tmp_path, matrix):
 def test_non_finite_colour_matrix_falls_back(tmp_path, value):
     """LibRaw itself drops a ColorMatrix1 with a NaN or inf (it reports no matrix): identity."""
     path = _dng(tmp_path / "m.dng")
-    _patch(path, 50721, [value] + XYZ_TO_CAM.reshape(-1)[1:].tolist(), new_type=12)  # SRATIONAL -> DOUBLE
+    patch_tag(path, 50721, [value] + XYZ_TO_CAM.reshape(-1)[1:].tolist(), new_type=12)  # SRATIONAL -> DOUBLE
     mosaic, _ = _decode_warned(path)
     assert np.all(np.isfinite(mosaic.cam_to_srgb)) and mosaic.matrix_source.startswith("identity")
 
@@ -142,7 +119,7 @@ def test_extreme_white_balance_falls_back_with_a_warning(tmp_path, neutral, why)
 
 
 def test_nan_white_balance_falls_back_with_a_warning(tmp_path):
-    path = _patch(_dng(tmp_path / "wb.dng"), 50728, [float("nan"), 1.0, 0.7], new_type=12)
+    path = patch_tag(_dng(tmp_path / "wb.dng"), 50728, [float("nan"), 1.0, 0.7], new_type=12)
     mosaic, messages = _decode_warned(path)
     assert mosaic.wb_source != "as shot" and np.all(np.isfinite(mosaic.wb))
     assert any("white balance is unusable" in m for m in messages)
@@ -178,14 +155,14 @@ def _truncate(path: Path, keep: float) -> Path:
 MUTATIONS = {
     "truncated in the header": lambda p: _truncate(p, 0.01),
     "truncated in the pixels": lambda p: _truncate(p, 0.6),
-    "huge width": lambda p: _patch(p, 256, [2 ** 32 - 1]),
-    "huge width and height": lambda p: _patch(_patch(p, 256, [60000]), 257, [60000]),
-    "huge height, within the limit": lambda p: _patch(p, 257, [9000]),
-    "zero white level": lambda p: _patch(p, 50717, [0]),
-    "white level below black": lambda p: _patch(p, 50717, [10]),
-    "NaN black level": lambda p: _patch(p, 50714, [float("nan")] * 4, new_type=12),
-    "zero-denominator neutral": lambda p: _patch(p, 50728, [(1, 0), (1, 1), (0, 0)]),
-    "CFA pattern dims 6x6": lambda p: _patch(p, 33421, [6, 6]),
+    "huge width": lambda p: patch_tag(p, 256, [2 ** 32 - 1]),
+    "huge width and height": lambda p: patch_tag(patch_tag(p, 256, [60000]), 257, [60000]),
+    "huge height, within the limit": lambda p: patch_tag(p, 257, [9000]),
+    "zero white level": lambda p: patch_tag(p, 50717, [0]),
+    "white level below black": lambda p: patch_tag(p, 50717, [10]),
+    "NaN black level": lambda p: patch_tag(p, 50714, [float("nan")] * 4, new_type=12),
+    "zero-denominator neutral": lambda p: patch_tag(p, 50728, [(1, 0), (1, 1), (0, 0)]),
+    "CFA pattern dims 6x6": lambda p: patch_tag(p, 33421, [6, 6]),
 }
 
 
