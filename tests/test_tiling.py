@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows, packed_tile_size,
-    run_array, run_tiled, split_axis,
+    HEAD_SPAN, MIN_TILE_SIZE, RAM_DIRECTORY, ArraySource, StateStore, feather_weights, fixed_windows,
+    packed_tile_size, run_array, run_tiled, split_axis, state_directory,
 )
 from microisp_cli.weights import Conditioning, Weights, load_weights
 
@@ -101,6 +103,23 @@ def test_state_store_round_trips_rectangles(tmp_path):
     assert list(tmp_path.iterdir()) == []  # unlinked
 
 
+def test_state_store_bands_are_shared_maps_of_one_file(tmp_path):
+    with StateStore((9, 4), 3, directory=str(tmp_path)) as store:
+        store.band(2, 5)[:] = 7.0  # written through the map ...
+        assert (store.read(0, 9, 0, 4)[2:5] == 7).all() and (store.read(0, 2, 0, 4) == 0).all()
+        assert store.band(4, 6)[0, 1, 2] == 7.0  # ... and seen by another map of the same rows
+
+
+def test_state_directory_prefers_ram_unless_told(tmp_path, monkeypatch):
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert state_directory(1, str(tmp_path)) == str(tmp_path)
+    if os.path.isdir(RAM_DIRECTORY):
+        assert state_directory(1) == RAM_DIRECTORY
+        assert state_directory(1 << 62) is None  # no room: the system's temporary folder
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert state_directory(1) is None  # tempfile then honours $TMPDIR
+
+
 # --- exact tiling equals the whole frame --------------------------------------------------------
 @pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 50, 96, 262, 1000])
 def test_small_model_tiled_equals_whole_frame(small_runner, tile_size):
@@ -124,6 +143,15 @@ def test_default_weights_tiled_equal_whole_frame(default_runner, tile_size):
     packed = frame(83, 101, seed=2)
     expected = whole(default_runner, packed)
     assert np.abs(run_array(default_runner, packed, tile_size) - expected).max() <= TOLERANCE
+
+
+def test_attention_head_fed_band_by_band_equals_the_whole_frame():
+    """OpenVINO's head is summed over blocks of HEAD_SPAN map rows as rows of tiles finish;
+    a frame several blocks tall, in many rows of tiles, still equals the whole frame."""
+    runner = make_runner(PUBLISHED, seed=4, backend="openvino")
+    packed = frame(3 * 3 * HEAD_SPAN + 5, 90, seed=4)
+    expected = whole(runner, packed)
+    assert np.abs(run_array(runner, packed, MIN_TILE_SIZE) - expected).max() <= TOLERANCE
 
 
 def test_openvino_engine_equals_the_tensorflow_network():

@@ -33,6 +33,7 @@ Any :class:`runtimes.base.SegmentRunner` works (OpenVINO, TensorFlow, LiteRT).
 from __future__ import annotations
 
 import concurrent.futures
+import mmap
 import os
 import tempfile
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from typing import Protocol
 import numpy as np
 
 from . import defaults
-from .model import ATTENTION_STRIDE, probe_samples
+from .model import ATTENTION_STRIDE, ATTENTION_STRIDED_CONVS, probe_samples
 from .runtimes.base import SegmentRunner
 
 #: Smallest tile side accepted, in output pixels (16 packed pixels). Smaller cores would spend
@@ -53,6 +54,9 @@ MIN_TILE_SIZE = 32
 TILE_OVERLAP = 16
 
 ATTENTION_MODES = ("exact", "tile")
+
+#: Map rows (and columns) of one block of the attention head's strided convolutions.
+HEAD_SPAN = ATTENTION_STRIDE ** ATTENTION_STRIDED_CONVS
 
 
 class PackedSource(Protocol):
@@ -147,11 +151,31 @@ def packed_tile_size(tile_size: int) -> int:
 
 
 # --- the state between attention points ----------------------------------------------------------
-class StateStore:
-    """A (h, w, c) array kept in an unlinked temporary file, read and written by rectangles.
+#: Where the state file goes when neither ``temp_dir`` nor ``$TMPDIR`` says: a RAM file system
+#: (no write-back to disk) if it has room for the whole state, else the system's temporary folder.
+RAM_DIRECTORY = "/dev/shm"
 
-    Plain ``pread``/``pwrite`` on a file: the data lives in the page cache, which the kernel can
-    drop or write back, and never counts in this process's resident memory (a memory map would).
+
+def state_directory(size: int, temp_dir: str | None = None) -> str | None:
+    """The folder for a state file of ``size`` bytes (None: ``tempfile``'s default)."""
+    if temp_dir is not None or os.environ.get("TMPDIR"):
+        return temp_dir
+    try:
+        stats = os.statvfs(RAM_DIRECTORY)
+    except OSError:
+        return None
+    room = stats.f_bavail * stats.f_frsize
+    return RAM_DIRECTORY if room > 2 * size else None
+
+
+class StateStore:
+    """A (h, w, c) array kept in an unlinked temporary file and used a band of rows at a time.
+
+    :meth:`band` maps rows ``[y0, y1)`` (all columns) into memory: reads and writes go straight
+    into the file's pages, no copy through system calls, and only the mapped band counts in this
+    process's resident memory (the rest is page cache, which the kernel can write back and drop).
+    The file is in :func:`state_directory`; if the space cannot be reserved there (a full RAM
+    file system), it moves to the system's temporary folder.
     """
 
     def __init__(self, shape: tuple[int, int], channels: int, dtype=np.float32,
@@ -159,14 +183,17 @@ class StateStore:
         self.shape = (int(shape[0]), int(shape[1]), int(channels))
         self.dtype = np.dtype(dtype)
         self._row = self.shape[1] * self.shape[2] * self.dtype.itemsize
-        self._pixel = self.shape[2] * self.dtype.itemsize
-        self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=directory)
-        self._fd = self._file.fileno()
-        size = self.shape[0] * self._row
-        try:  # reserved blocks: first writes ~10x faster than into a sparse file (ext4)
-            os.posix_fallocate(self._fd, 0, size)
+        size = max(1, self.shape[0] * self._row)
+        chosen = state_directory(size, directory)
+        self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=chosen)
+        try:
+            os.posix_fallocate(self._file.fileno(), 0, size)  # reserved: no SIGBUS when mapped
         except OSError:
-            os.ftruncate(self._fd, size)
+            self._file.close()
+            if chosen != RAM_DIRECTORY:
+                raise
+            self._file = tempfile.TemporaryFile(prefix="microisp-state-")
+            os.posix_fallocate(self._file.fileno(), 0, size)
 
     def close(self) -> None:
         self._file.close()
@@ -177,41 +204,22 @@ class StateStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def write(self, y0: int, x0: int, data: np.ndarray) -> None:
-        data = np.asarray(data, self.dtype)
-        h, w, _ = data.shape
-        if w == self.shape[1] and data.flags.c_contiguous:
-            os.pwrite(self._fd, memoryview(data).cast("B"), y0 * self._row)
-            return
-        for r in range(h):  # a rectangle: one call per row, straight from the (strided) view
-            row = np.ascontiguousarray(data[r])  # a view already when rows are contiguous
-            os.pwrite(self._fd, memoryview(row).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
+    def band(self, y0: int, y1: int) -> np.ndarray:
+        """Rows ``[y0, y1)``, all columns, as a (y1 - y0, w, c) array on a shared memory map of
+        the file: writes go straight into its pages. The map is released with the last
+        reference to the array or a view of it."""
+        offset = y0 * self._row
+        start = offset // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
+        length = offset - start + (y1 - y0) * self._row
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # all pages mapped at once
+        pages = mmap.mmap(self._file.fileno(), max(1, length), flags=flags, offset=start)
+        return np.ndarray((y1 - y0, *self.shape[1:]), self.dtype, pages, offset - start)
 
-    def read_rows(self, y0: int, y1: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows [y0, y1) of the whole width, in one read (into ``out``'s first rows if given)."""
-        if out is None:
-            return self.read(y0, y1, 0, self.shape[1])
-        out = out[:y1 - y0]
-        self._read_into(out, y0 * self._row)
-        return out
+    def write(self, y0: int, x0: int, data: np.ndarray) -> None:
+        self.band(y0, y0 + data.shape[0])[:, x0:x0 + data.shape[1]] = data
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
-        if x0 == 0 and x1 == self.shape[1]:
-            self._read_into(out, y0 * self._row)
-        else:
-            for r in range(y1 - y0):
-                self._read_into(out[r], (y0 + r) * self._row + x0 * self._pixel)
-        return out
-
-    def _read_into(self, out: np.ndarray, offset: int) -> None:
-        view = memoryview(out).cast("B")
-        done = 0
-        while done < len(view):
-            n = os.preadv(self._fd, [view[done:]], offset + done)
-            if n <= 0:
-                raise OSError(f"short read from the state file at offset {offset + done}")
-            done += n
+        return self.band(y0, y1)[:, x0:x1].copy()
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -276,28 +284,69 @@ def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, in
     return [((a, b), _fixed_window(a, b, size, length)) for a, b in runs]
 
 
+class _Probes:
+    """The stride-3 probe samples of one attention point, and its head.
+
+    The head's strided convolutions read non-overlapping blocks of ``HEAD_SPAN`` map rows, so a
+    runner that sums its head over bands (``head_sum``/``head_mean``, the OpenVINO runner) is fed
+    each block as soon as its rows are final, beside the network, and only the rows not yet fed
+    are kept. Other runners get the whole map at the end.
+    """
+
+    def __init__(self, runner: SegmentRunner, index: int, shape: tuple[int, int], band_rows: int):
+        s, config = ATTENTION_STRIDE, runner.config
+        self.runner, self.index = runner, index
+        self.rows = -(-shape[0] // s)
+        self.incremental = hasattr(runner, "head_sum")
+        held = min(self.rows, HEAD_SPAN + band_rows // s + 2) if self.incremental else self.rows
+        self.map = np.empty((held, -(-shape[1] // s), config.probe_channels), np.float32)
+        self.first = 0  # global map row of self.map[0]
+        self.sums: list = []
+
+    def put(self, cy0: int, cy1: int, cx0: int, cx1: int, kept: np.ndarray) -> None:
+        """The samples of a core's state (rows [cy0, cy1), columns [cx0, cx1) packed)."""
+        s = ATTENTION_STRIDE
+        fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
+        self.map[(cy0 + fy) // s - self.first:-(-cy1 // s) - self.first, (cx0 + fx) // s:-(-cx1 // s)] = \
+            kept[fy::s, fx::s, :self.map.shape[2]]
+
+    def final(self, cy1: int) -> None:
+        """Every map row from packed rows below ``cy1`` is final: feed whole blocks to the head."""
+        if not self.incremental:
+            return
+        ready = (-(-cy1 // ATTENTION_STRIDE) - self.first) // HEAD_SPAN * HEAD_SPAN
+        if ready:
+            self.sums.append(self.runner.head_sum(self.index, self.map[None, :ready]))
+            left = self.map.shape[0] - ready
+            self.map[:left] = self.map[ready:].copy()
+            self.first += ready
+
+    def attention(self) -> np.ndarray:
+        if not self.incremental:
+            return self.runner.head(self.index, self.map[None])
+        return self.runner.head_mean(self.index, self.sums)
+
+
 def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
                progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
     """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
 
-    One store holds the state, updated in place: each row of tiles reads the rows its windows
-    need (a band of the full frame width) in one call, and each tile writes its core's new state
-    back. The rows above a row's cores were already overwritten by the row of tiles before, so
-    their old values are moved up from that row's band, still in memory. The probe samples go
-    straight into the in-memory map the head reads.
+    One store holds the state, updated in place through a memory map of the rows a row of tiles
+    needs. Windows read the old state, and each tile writes its core's new state once the next
+    window (the only other one that overlaps it: cores are at least ``2 * halo + 2``) has been
+    copied. The old values of the rows above the next row's cores, which this row overwrites,
+    are kept aside first (a strip a few rows high). The probe samples go to :class:`_Probes`.
     """
     config = runner.config
     h, w = source.shape
     n = config.num_segments
     halo = max(config.segment_radius(i) for i in range(n))
+    core = max(core, 2 * halo + 2)
     rows, cols = fixed_windows(h, core, halo), fixed_windows(w, core, halo)
     total, done = n * len(rows) * len(cols), 0
-    s = ATTENTION_STRIDE
     reads_input = getattr(runner, "reads_input", lambda index: True)
-    probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
-    # buffers reused by every row of tiles and every window (no page faults after the first)
     size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
-    buffer = np.empty((size_y, w, config.state_channels), state_dtype)
+    # window buffers reused by every window, in turn (the window before may still be running)
     windows = [np.empty((1, size_y, size_x, config.state_channels), np.float32) for _ in range(2)]
     store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
 
@@ -309,10 +358,8 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
             sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
         else:
             kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
-            store.write(cy0, cx0, kept)
-            fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
-            probes[(cy0 + fy) // s:-(-cy1 // s), (cx0 + fx) // s:-(-cx1 // s)] = \
-                kept[fy::s, fx::s, :config.probe_channels]
+            band[:cy1 - cy0, cx0:cx1] = kept  # the band starts at row cy0 when it is written
+            probes.put(cy0, cy1, cx0, cx1, kept)
         done += 1
         if progress:
             progress(done, total)
@@ -320,37 +367,47 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     # The network runs one window in a thread while this one prepares the next and stores the
     # one before (the runtimes release the GIL): both cores stay busy.
     engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
-    pending = None
+    pending = band = None
     att = None
     try:
         for index in range(n):
-            last = index == n - 1
-            band = above = None  # the band of the row of tiles before, and its first row
-            for (cy0, cy1), (wy0, wy1) in rows:
-                if index:
-                    old = 0 if band is None else cy0 - wy0  # rows [wy0, cy0): overwritten
-                    if old:
-                        buffer[:old] = band[wy0 - above:cy0 - above]
-                    band, above = buffer[:wy1 - wy0], wy0
-                    store.read_rows(wy0 + old, wy1, band[old:])
+            last, middle = index == n - 1, 0 < index < n - 1
+            probes = None if last else _Probes(runner, index, (h, w), core + 1)
+            strip = None  # old state of rows [wy0, cy0) of this row's windows
+            for r, ((cy0, cy1), (wy0, wy1)) in enumerate(rows):
+                # rows read (the old state, from cy0 where the strip holds the rows above) and
+                # written (the cores); the first segment only writes, the last only reads
+                top = wy0 if last else cy0
+                band = store.band(top, cy1 if index == 0 else wy1) if store is not None else None
+                above = 0 if strip is None else len(strip)
+                if middle and r + 1 < len(rows):
+                    following = rows[r + 1][1][0]  # the next row's first window row
+                    strip_next = band[following - top:cy1 - top].copy()
                 for (cx0, cx1), (wx0, wx1) in cols:
                     x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
                          if reads_input(index) else None)
                     state = None
-                    if band is not None:
+                    if index:
                         state = windows[0]
-                        windows.reverse()  # the window before may still be running
-                        np.copyto(state[0], band[:, wx0:wx1])
+                        windows.reverse()
+                        if above:
+                            np.copyto(state[0, :above], strip[:, wx0:wx1])
+                        np.copyto(state[0, above:], band[wy0 + above - top:wy1 - top, wx0:wx1])
                     running = engine.submit(runner.segment, index, x, state, att)
                     if pending is not None:
                         finish(*pending)
                     pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
-                finish(*pending)  # the next row's band overwrites rows this row still reads
-                pending = None
+                finish(*pending)  # this row's band is released before the next is mapped
+                pending = band = None
+                if middle:
+                    strip = strip_next if r + 1 < len(rows) else None
+                if probes is not None:
+                    probes.final(cy1)
             if not last:
-                att = runner.head(index, probes[None])
+                att = probes.attention()
     finally:
         engine.shutdown(wait=True, cancel_futures=True)
+        band = None
         if store is not None:
             store.close()
 

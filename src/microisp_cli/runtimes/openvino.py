@@ -156,14 +156,16 @@ class OpenVINORunner:
             [self.params[n + ".alpha"] for n in names])
         return kernel, np.concatenate([self.params[n + ".bias"] for n in names]), alpha
 
-    def _head(self, index: int, samples: np.ndarray) -> np.ndarray:
-        """The attention head in numpy, a band of map rows at a time (bounded memory).
+    def head_sum(self, index: int, samples: np.ndarray) -> tuple[np.ndarray, int]:
+        """The attention head's strided part, summed: (sum over its outputs, their count).
 
-        Its 3x3 convolutions have stride 3 and no padding: non-overlapping blocks, so each band
-        of 27 * k rows (of the first 27 * floor(h / 27) rows and columns, all that the VALID
-        chain reads) gives its own outputs, and the mean is taken over all of them."""
+        Its 3x3 convolutions have stride 3 and no padding: non-overlapping blocks, so any band
+        of 27 * k rows of the map (rows counted from the map's first, columns cut to a multiple
+        of 27, all that the VALID chain reads) gives its own outputs; :meth:`head_mean` finishes
+        the head from the sums of all bands (bounded memory, and the tiling feeds bands as they
+        become final)."""
         span = 3 ** ATTENTION_STRIDED_CONVS
-        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 3)]
+        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 1)]
         _, h, w, c = samples.shape
         h, w = h // span * span, w // span * span
         total, count = np.zeros(c, np.float64), 0
@@ -172,14 +174,20 @@ class OpenVINORunner:
             x = np.ascontiguousarray(samples[0, y0:y0 + rows, :w]).reshape(-1, c)
             y = _prelu(x @ kernels[0][0][0, 0] + kernels[0][1], kernels[0][2])
             a, b = rows, w
-            for kernel, bias, alpha in kernels[1:ATTENTION_STRIDED_CONVS + 1]:
+            for kernel, bias, alpha in kernels[1:]:
                 a, b = a // 3, b // 3  # 3x3 blocks of (a, b) pixels -> one GEMM
                 blocks = y.reshape(a, 3, b, 3, c).transpose(0, 2, 1, 3, 4).reshape(a * b, 9 * c)
                 y = _prelu(blocks @ kernel.reshape(9 * c, -1) + bias, alpha)
             total += y.sum(0, dtype=np.float64)
             count += y.shape[0]
-        mean = (total / count).astype(np.float32)
-        (k4, b4, a4), (k5, b5, _) = kernels[-2:]
+        return total, count
+
+    def head_mean(self, index: int, sums: list[tuple[np.ndarray, int]]) -> np.ndarray:
+        """The attention scales (1, 1, 1, 3F) from the :meth:`head_sum` results of all bands."""
+        total = np.sum([t for t, _ in sums], axis=0)
+        mean = (total / sum(n for _, n in sums)).astype(np.float32)
+        (k4, b4, a4), (k5, b5, _) = [self._head_kernel(index, m) for m in
+                                     (ATTENTION_STRIDED_CONVS + 1, ATTENTION_STRIDED_CONVS + 2)]
         y = _prelu(mean @ k4[0, 0] + b4, a4) @ k5[0, 0] + b5
         return (1.0 / (1.0 + np.exp(-y))).astype(np.float32).reshape(1, 1, 1, -1)
 
@@ -214,7 +222,7 @@ class OpenVINORunner:
         return request.get_output_tensor(0).data
 
     def head(self, index, samples) -> np.ndarray:
-        return self._head(index, np.asarray(samples, np.float32))
+        return self.head_mean(index, [self.head_sum(index, np.asarray(samples, np.float32))])
 
 
 def _prelu(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
