@@ -154,6 +154,20 @@ def test_attention_head_fed_band_by_band_equals_the_whole_frame():
     assert np.abs(run_array(runner, packed, MIN_TILE_SIZE) - expected).max() <= TOLERANCE
 
 
+def test_rows_of_tiles_shorten_on_wide_frames_and_stay_exact(small_runner, monkeypatch):
+    """Where a band of the frame's width would map more than STATE_BAND_BYTES, the rows of tiles
+    get shorter (down to 2 * halo + 2 packed rows): the result does not change."""
+    from microisp_cli import defaults
+
+    packed = frame(97, 131)
+    expected = whole(small_runner, packed)
+    tiles = []
+    monkeypatch.setattr(defaults, "STATE_BAND_BYTES", 1)
+    got = run_array(small_runner, packed, 96, progress=lambda done, total: tiles.append(total))
+    assert np.abs(got - expected).max() <= TOLERANCE
+    assert tiles[0] > small_runner.config.num_segments * 3 * 3  # more rows of tiles than 96 gives
+
+
 def test_openvino_engine_equals_the_tensorflow_network():
     """The OpenVINO graphs built from the parameters compute TensorFlow's network (float32)."""
     weights = load_weights("default")

@@ -98,6 +98,43 @@ def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | Non
                         look=look, stream=stream)
 
 
+class RowBands:
+    """An (H, W, 3) image held only as the bands of rows not yet read by the encoder.
+
+    The pipeline fills one band per row of tiles (:meth:`band`); the encoder reads rows in order
+    (``image[a:b]``, rows already final), and every band wholly above the rows it asks for is
+    dropped. The encoder compresses a band faster than the network makes the next, so a few rows
+    of tiles are held, not the image. ``mirror``: the rows are read mirrored (LibRaw flip 1).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], dtype, mirror: bool = False):
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), 3
+        self.itemsize = self.dtype.itemsize
+        self._mirror = mirror
+        self._bands: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def band(self, y0: int, y1: int) -> np.ndarray:
+        """Rows [y0, y1) to fill, all columns (the same array for every tile of a row of tiles)."""
+        with self._lock:
+            if y0 not in self._bands:
+                self._bands[y0] = np.empty((y1 - y0, *self.shape[1:]), self.dtype)
+            return self._bands[y0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        a, b = rows.start or 0, min(self.shape[0], self.shape[0] if rows.stop is None else rows.stop)
+        with self._lock:
+            for start in [s for s, band in self._bands.items() if s + len(band) <= a]:
+                del self._bands[start]  # read: the encoder reads in order
+            parts = [band[max(a, s) - s:min(b, s + len(band)) - s]
+                     for s, band in sorted(self._bands.items()) if s < b and s + len(band) > a]
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return block[:, ::-1] if self._mirror else block
+
+
 class StreamedImage:
     """The image :func:`run_pipeline` is developing, as an encoder in another thread reads it.
 
@@ -167,12 +204,15 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
     source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
                                conditioning, min_size=runner.config.min_packed_size)
     top, left, height, width = source.crop
-    out = np.empty((height, width, 3), dtype)
-    image = render.orient(out, mosaic.orientation)
+    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
+    if in_order:  # streamed: only the rows of tiles not yet encoded are held
+        out = image = RowBands((height, width, 3), dtype, mirror=mosaic.orientation == 1)
+    else:
+        out = np.empty((height, width, 3), dtype)
+        image = render.orient(out, mosaic.orientation)
     matrix = mosaic.cam_to_srgb
     # white-balanced channels saturate at their gain; all of them are reliable up to the smallest
     clip_level = float(mosaic.wb.min()) if conditioning.white_balance else 1.0
-    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
     filled = np.zeros(height, np.int64) if in_order else None
     final = 0
     if stream is not None:
@@ -184,8 +224,9 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
         if y0 >= y1 or x0 >= x1:
             return
         tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
-        out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
-            tile, conditioning.output, matrix, bits, look, clip_level)
+        rows = out.band(y0 - top, y1 - top) if in_order else out[y0 - top:y1 - top]
+        rows[:, x0 - left:x1 - left] = render.render_tile(tile, conditioning.output, matrix, bits, look,
+                                                          clip_level)
         if in_order:
             nonlocal final
             filled[y0 - top:y1 - top] += x1 - x0

@@ -334,7 +334,8 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     One store holds the state, updated in place through a memory map of the rows a row of tiles
     needs. Windows read the old state, and each tile writes its core's new state once the next
     window (the only other one that overlaps it: cores are at least ``2 * halo + 2``) has been
-    copied. The old values of the rows above the next row's cores, which this row overwrites,
+    copied. Rows of tiles are shorter than ``core`` where a band of the frame's width would map
+    more than ``defaults.STATE_BAND_BYTES``. The old values of the rows above the next row's cores, which this row overwrites,
     are kept aside first (a strip a few rows high). The probe samples go to :class:`_Probes`.
     """
     config = runner.config
@@ -342,7 +343,9 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     n = config.num_segments
     halo = max(config.segment_radius(i) for i in range(n))
     core = max(core, 2 * halo + 2)
-    rows, cols = fixed_windows(h, core, halo), fixed_windows(w, core, halo)
+    row_bytes = w * config.state_channels * np.dtype(state_dtype).itemsize
+    core_y = max(2 * halo + 2, min(core, defaults.STATE_BAND_BYTES // row_bytes - 2 * halo))
+    rows, cols = fixed_windows(h, core_y, halo), fixed_windows(w, core, halo)
     total, done = n * len(rows) * len(cols), 0
     reads_input = getattr(runner, "reads_input", lambda index: True)
     size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
@@ -372,7 +375,7 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     try:
         for index in range(n):
             last, middle = index == n - 1, 0 < index < n - 1
-            probes = None if last else _Probes(runner, index, (h, w), core + 1)
+            probes = None if last else _Probes(runner, index, (h, w), core_y + 1)
             strip = None  # old state of rows [wy0, cy0) of this row's windows
             for r, ((cy0, cy1), (wy0, wy1)) in enumerate(rows):
                 # rows read (the old state, from cy0 where the strip holds the rows above) and
