@@ -352,6 +352,8 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     # window buffers reused by every window, in turn (the window before may still be running)
     windows = [np.empty((1, size_y, size_x, config.state_channels), np.float32) for _ in range(2)]
     store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
+    if hasattr(runner, "prepare"):  # the graphs of every segment compile beside the network
+        runner.prepare([(index, size_y, size_x) for index in range(n)])
 
     def finish(running, index, cy0, cy1, cx0, cx1, oy, ox) -> None:
         """What a window's result becomes: the sink's RGB, or its core's state and probes."""

@@ -15,6 +15,8 @@ held 125 MB per head).
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import numpy as np
 
 from .. import defaults
@@ -81,6 +83,20 @@ class OpenVINORunner:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
         self._compiled: dict[tuple[int, int, int], object] = {}  # (segment, height, width)
         self._live: tuple[tuple[int, int, int], list] | None = None
+        self._compiler: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def prepare(self, keys: list[tuple[int, int, int]]) -> None:
+        """Compile the graphs of these (segment, window height, window width) in a background
+        thread, in order, so that a segment's first window does not wait for its compilation.
+        Call before running any of them (the tiling does, once per frame)."""
+        if self._compiler is None:
+            self._compiler = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-compile")
+        for key in keys:
+            if key not in self._compiled:
+                self._compiled[key] = self._compiler.submit(self._compile, *key)
+
+    def _compile(self, index: int, height: int, width: int):
+        return self._core.compile_model(self._segment_model(index, height, width), "CPU", self._settings)
 
     def reads_input(self, index: int) -> bool:
         """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
@@ -204,6 +220,8 @@ class OpenVINORunner:
             for old in [k for k in self._compiled if k[1:] != key[1:]]:  # another window shape
                 del self._compiled[old]
             compiled = self._compiled[key] = self._core.compile_model(build(), "CPU", self._settings)
+        elif isinstance(compiled, concurrent.futures.Future):  # compiled by prepare()
+            compiled = self._compiled[key] = compiled.result()
         self._live = (key, [compiled.create_infer_request() for _ in range(2)])
         return self._live[1][0]
 
