@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    HEAD_SPAN, MIN_TILE_SIZE, RAM_DIRECTORY, ArraySource, StateStore, feather_weights, fixed_windows,
-    packed_tile_size, run_array, run_tiled, split_axis, state_directory,
+    HEAD_SPAN, MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows,
+    packed_tile_size, run_array, run_tiled, split_axis,
 )
 from microisp_cli.weights import Conditioning, Weights, load_weights
 
@@ -108,16 +106,6 @@ def test_state_store_bands_are_shared_maps_of_one_file(tmp_path):
         store.band(2, 5)[:] = 7.0  # written through the map ...
         assert (store.read(0, 9, 0, 4)[2:5] == 7).all() and (store.read(0, 2, 0, 4) == 0).all()
         assert store.band(4, 6)[0, 1, 2] == 7.0  # ... and seen by another map of the same rows
-
-
-def test_state_directory_prefers_ram_unless_told(tmp_path, monkeypatch):
-    monkeypatch.delenv("TMPDIR", raising=False)
-    assert state_directory(1, str(tmp_path)) == str(tmp_path)
-    if os.path.isdir(RAM_DIRECTORY):
-        assert state_directory(1) == RAM_DIRECTORY
-        assert state_directory(1 << 62) is None  # no room: the system's temporary folder
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    assert state_directory(1) is None  # tempfile then honours $TMPDIR
 
 
 # --- exact tiling equals the whole frame --------------------------------------------------------

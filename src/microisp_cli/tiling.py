@@ -33,6 +33,7 @@ Any :class:`runtimes.base.SegmentRunner` works (OpenVINO, TensorFlow, LiteRT).
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import mmap
 import os
 import tempfile
@@ -151,31 +152,14 @@ def packed_tile_size(tile_size: int) -> int:
 
 
 # --- the state between attention points ----------------------------------------------------------
-#: Where the state file goes when neither ``temp_dir`` nor ``$TMPDIR`` says: a RAM file system
-#: (no write-back to disk) if it has room for the whole state, else the system's temporary folder.
-RAM_DIRECTORY = "/dev/shm"
-
-
-def state_directory(size: int, temp_dir: str | None = None) -> str | None:
-    """The folder for a state file of ``size`` bytes (None: ``tempfile``'s default)."""
-    if temp_dir is not None or os.environ.get("TMPDIR"):
-        return temp_dir
-    try:
-        stats = os.statvfs(RAM_DIRECTORY)
-    except OSError:
-        return None
-    room = stats.f_bavail * stats.f_frsize
-    return RAM_DIRECTORY if room > 2 * size else None
-
-
 class StateStore:
     """A (h, w, c) array kept in an unlinked temporary file and used a band of rows at a time.
 
     :meth:`band` maps rows ``[y0, y1)`` (all columns) into memory: reads and writes go straight
-    into the file's pages, no copy through system calls, and only the mapped band counts in this
-    process's resident memory (the rest is page cache, which the kernel can write back and drop).
-    The file is in :func:`state_directory`; if the space cannot be reserved there (a full RAM
-    file system), it moves to the system's temporary folder.
+    into the file's pages, with no copy through system calls, and only the mapped band counts in
+    this process's resident memory. The rest is page cache of a file in ``directory`` (None:
+    ``tempfile``'s, i.e. ``$TMPDIR`` or /tmp), which the kernel can write back and drop under
+    memory pressure (``TMPDIR=/dev/shm`` is faster, but holds it in RAM; docs/tiling.md).
     """
 
     def __init__(self, shape: tuple[int, int], channels: int, dtype=np.float32,
@@ -183,17 +167,15 @@ class StateStore:
         self.shape = (int(shape[0]), int(shape[1]), int(channels))
         self.dtype = np.dtype(dtype)
         self._row = self.shape[1] * self.shape[2] * self.dtype.itemsize
+        self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=directory)
         size = max(1, self.shape[0] * self._row)
-        chosen = state_directory(size, directory)
-        self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=chosen)
-        try:
-            os.posix_fallocate(self._file.fileno(), 0, size)  # reserved: no SIGBUS when mapped
-        except OSError:
-            self._file.close()
-            if chosen != RAM_DIRECTORY:
-                raise
-            self._file = tempfile.TemporaryFile(prefix="microisp-state-")
+        try:  # reserved blocks: faster first writes, and no SIGBUS in a map on a full disk
             os.posix_fallocate(self._file.fileno(), 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # e.g. no space: say so now
+                self._file.close()
+                raise
+            os.ftruncate(self._file.fileno(), size)  # a file system without it
 
     def close(self) -> None:
         self._file.close()
