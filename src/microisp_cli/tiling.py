@@ -33,7 +33,9 @@ Any :class:`runtimes.base.SegmentRunner` works (OpenVINO, TensorFlow, LiteRT).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import errno
+import functools
 import mmap
 import os
 import tempfile
@@ -351,9 +353,13 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
         if progress:
             progress(done, total)
 
-    # The network runs one window in a thread while this one prepares the next and stores the
-    # one before (the runtimes release the GIL): both cores stay busy.
-    engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
+    # The network runs a window (OpenVINO: two side by side) while this thread prepares the next
+    # and stores the one before (the runtimes release the GIL): both cores stay busy.
+    engine = None
+    submit = getattr(runner, "submit", None)
+    if submit is None:
+        engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
+        submit = functools.partial(engine.submit, runner.segment)
     pending = band = None
     att = None
     try:
@@ -380,7 +386,7 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                         if above:
                             np.copyto(state[0, :above], strip[:, wx0:wx1])
                         np.copyto(state[0, above:], band[wy0 + above - top:wy1 - top, wx0:wx1])
-                    running = engine.submit(runner.segment, index, x, state, att)
+                    running = submit(index, x, state, att)
                     if pending is not None:
                         finish(*pending)
                     pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
@@ -393,7 +399,11 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
             if not last:
                 att = probes.attention()
     finally:
-        engine.shutdown(wait=True, cancel_futures=True)
+        if engine is not None:
+            engine.shutdown(wait=True, cancel_futures=True)
+        elif pending is not None:  # a failure: the window still running reads the band
+            with contextlib.suppress(Exception):
+                pending[0].result()
         band = None
         if store is not None:
             store.close()

@@ -72,15 +72,19 @@ class OpenVINORunner:
     bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
     """
 
-    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS):
+    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS,
+                 streams: int = defaults.OPENVINO_STREAMS):
         ov = import_openvino()
         self._ov = ov
         self.config: ModelConfig = weights.config
         self.params = weights.params
         self._core = ov.Core()
-        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        # streams: windows run side by side, each on its own threads (no barriers between the
+        # threads of one small convolution); docs/benchmarks.md has the measurements
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": int(streams)}
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
+            self._settings["NUM_STREAMS"] = min(int(streams), int(threads))
         self._compiled: dict[tuple[int, int, int], object] = {}  # (segment, height, width)
         self._live: tuple[tuple[int, int, int], list] | None = None
         self._compiler: concurrent.futures.ThreadPoolExecutor | None = None
@@ -226,21 +230,38 @@ class OpenVINORunner:
         return self._live[1][0]
 
     # --- SegmentRunner ------------------------------------------------------------------------
-    def segment(self, index, x, state=None, attention=None) -> np.ndarray:
-        """Segment ``index`` on one window. The result is a view into an output buffer of the
-        runner, valid until the second call after this one (so the pipeline can post-process
-        one window while the next runs)."""
+    def submit(self, index, x, state=None, attention=None) -> _Running:
+        """Start segment ``index`` on one window and return at once; ``.result()`` waits for it.
+        Up to ``streams`` windows run at the same time, each on its own threads. The result is a
+        view into an output buffer of the runner, valid until the second call after this one
+        (so the pipeline can post-process one window while the next runs). The inputs must not
+        change until then either (they are shared, not copied)."""
         _, h, w, _ = (x if index == 0 else state).shape
         request = self._request((index, h, w), lambda: self._segment_model(index, h, w))
         feeds = [np.ascontiguousarray(x, np.float32)] if self.reads_input(index) else []
         if index > 0:
             feeds += [np.ascontiguousarray(state, np.float32),
                       np.ascontiguousarray(attention, np.float32)]
-        request.infer(feeds, share_inputs=True, share_outputs=True)
-        return request.get_output_tensor(0).data
+        request.start_async(feeds, share_inputs=True)
+        return _Running(request, feeds)
+
+    def segment(self, index, x, state=None, attention=None) -> np.ndarray:
+        """Segment ``index`` on one window (:meth:`submit` and wait)."""
+        return self.submit(index, x, state, attention).result()
 
     def head(self, index, samples) -> np.ndarray:
         return self.head_mean(index, [self.head_sum(index, np.asarray(samples, np.float32))])
+
+
+class _Running:
+    """A started infer request (:meth:`OpenVINORunner.submit`); keeps its inputs alive."""
+
+    def __init__(self, request, feeds: list[np.ndarray]):
+        self._request, self._feeds = request, feeds
+
+    def result(self) -> np.ndarray:
+        self._request.wait()
+        return self._request.get_output_tensor(0).data
 
 
 def _prelu(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
