@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from microisp_cli.bayer import mosaic_rggb
-from microisp_cli.develop import RowBands, develop, develop_to_file, make_runner
+from microisp_cli.develop import develop, develop_to_file, make_runner
 from microisp_cli.encode import write_image
 from microisp_cli.errors import InputError, MicroISPError, OutputError
 from microisp_cli.raw import CFA_PATTERNS
 from microisp_cli.render import srgb_encode
+from microisp_cli.streaming import RowBands
 from microisp_cli.training.dng import write_dng
 from microisp_cli.weights import load_weights
 

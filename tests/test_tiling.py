@@ -7,9 +7,10 @@ import pytest
 
 from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    HEAD_SPAN, MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows,
+    HEAD_SPAN, MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
     packed_tile_size, run_array, run_tiled, split_axis,
 )
+from microisp_cli.state_store import StateStore
 from microisp_cli.weights import Conditioning, Weights, load_weights
 
 TOLERANCE = 1e-4
