@@ -1,8 +1,8 @@
 """microisp beside LibRaw AHD, darktable LMMSE and RawTherapee AMaZE on every real RAW file in
 ../shared/data/raw: writes docs/real-files.md and its pictures in docs/images/.
 
-For each file: the whole frame (downscaled to at most 600 pixels wide per panel) and a 256-pixel 1:1
-crop from the centre, microisp on the left, then each peer (``microisp_cli.peers``, neutral
+For each file: the whole frame (downscaled to at most 600 pixels wide per panel) and 128-pixel 1:1
+crops of detail, edges, highlights and dark noise (``crop_centres``), microisp on the left, then each peer (``microisp_cli.peers``, neutral
 settings; a peer that cannot read a file is left out of its row). The peers read the DNG and KDC
 files themselves; the headerless dumps and the .npy patch are handed to them as a DNG holding the
 very same mosaic (same CFA, black and white level, white balance, no colour matrix, as microisp
@@ -97,6 +97,36 @@ def side_by_side(panels: list[np.ndarray], scale: int = 1) -> np.ndarray:
     return np.concatenate(row, 1)
 
 
+def crop_centres(image: np.ndarray, clipped: np.ndarray, r: int) -> dict[str, tuple[int, int]]:
+    """Centres of 1:1 crops of side 2r: ``detail`` (most luma variance), ``highlights`` (the
+    most even mix of ``clipped`` and unclipped pixels), ``dark`` (darkest window with some signal, where
+    noise shows) and ``edges`` (strongest mean gradient), on a grid of windows, distinct kinds
+    in distinct places where the frame allows."""
+    luma = image[..., :3].mean(axis=-1)
+    h, w = luma.shape
+    step = max(1, r // 2)
+    centres = [(y, x) for y in range(r, h - r + 1, step) for x in range(r, w - r + 1, step)] or [(h // 2, w // 2)]
+
+    def window(a, y, x):
+        return a[y - r:y + r, x - r:x + r]
+
+    gy, gx = np.abs(np.diff(luma, axis=0, append=luma[-1:])), np.abs(np.diff(luma, axis=1, append=luma[:, -1:]))
+    scores = {
+        "detail": lambda y, x: window(luma, y, x).var(),
+        "edges": lambda y, x: window(gy + gx, y, x).mean(),
+        "highlights": lambda y, x: (lambda c: c.mean() * (1 - c.mean()))(window(clipped, y, x)),
+        "dark": lambda y, x: -window(luma, y, x).mean() if window(luma, y, x).mean() > 0.01 else -np.inf,
+    }
+    chosen: dict[str, tuple[int, int]] = {}
+    for kind, score in scores.items():
+        if kind == "highlights" and not clipped.any():
+            continue
+        free = [c for c in centres if all(abs(c[0] - y) >= 2 * r or abs(c[1] - x) >= 2 * r
+                                          for y, x in chosen.values())] or centres
+        chosen[kind] = max(free, key=lambda c: score(*c))
+    return chosen
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     from microisp_cli.encode import write_image
 
@@ -140,8 +170,11 @@ def main() -> None:
         stem = name.split(".")[0]
         scale = -(-w // 600)
         write_png(IMAGES / f"{stem}-side-by-side.png", side_by_side(panels, scale))
-        cy, cx, r = h // 2, w // 2, min(128, h // 2, w // 2)
-        write_png(IMAGES / f"{stem}-crop.png", side_by_side([p[cy - r:cy + r, cx - r:cx + r] for p in panels]))
+        r = min(64, h // 2, w // 2)
+        crops = crop_centres(ours[:h, :w], (ours[:h, :w] >= 0.99).any(axis=-1), r)  # as oriented
+        for kind, (cy, cx) in crops.items():
+            write_png(IMAGES / f"{stem}-crop-{kind}.png",
+                      side_by_side([p[cy - r:cy + r, cx - r:cx + r] for p in panels]))
         clipped = int((mosaic.data >= mosaic.white).sum())
         for k, (label, panel) in enumerate(zip(labels, panels)):
             first = k == 0
@@ -149,9 +182,10 @@ def main() -> None:
                          f"{f'{clipped:,}' if first else ''} | {label} | {rgb(panel)} | {checker(panel):.2f} |")
             print(lines[-1], flush=True)
         pictures += [f"### `{name}`", "", "Left to right: " + ", ".join(labels) + "; whole frame"
-                     + (f" at 1/{scale}" if scale > 1 else "") + ", then a 1:1 crop from the centre.", "",
-                     f"![{stem}](images/{stem}-side-by-side.png)", "",
-                     f"![{stem} crop](images/{stem}-crop.png)", ""]
+                     + (f" at 1/{scale}" if scale > 1 else "") + ", then crops of "
+                     + ", ".join(crops) + " at 1:1 (chosen by `crop_centres`).", "",
+                     f"![{stem}](images/{stem}-side-by-side.png)", ""]
+        pictures += [f"![{stem} {kind}](images/{stem}-crop-{kind}.png)" for kind in crops] + [""]
         if name.startswith("canon"):
             about = ("Grey patches of the colour checker (white to black, 40x40 windows), mean RGB. "
                      "Both developers use the file's as-shot white balance, which leaves these greys warm "

@@ -11,6 +11,7 @@ from microisp_cli.encode import write_image
 from microisp_cli.errors import InputError, MicroISPError, OutputError
 from microisp_cli.raw import CFA_PATTERNS
 from microisp_cli.render import srgb_encode
+from microisp_cli.streaming import RowBands
 from microisp_cli.training.dng import write_dng
 from microisp_cli.weights import load_weights
 
@@ -124,6 +125,21 @@ def test_png_encoded_beside_the_network_is_the_developed_image(tmp_path, weights
     write_image(tmp_path / "reference.png", image)
     develop_to_file(path, tmp_path / "x.png", weights, runner=runner, tile_size=64, strip_metadata=True)
     assert (tmp_path / "x.png").read_bytes() == (tmp_path / "reference.png").read_bytes()
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_row_bands_hold_only_the_rows_not_yet_read(mirror):
+    image = np.arange(10 * 4 * 3, dtype=np.uint8).reshape(10, 4, 3)
+    bands = RowBands(image.shape, np.uint8, mirror=mirror)
+    for y0, y1 in [(0, 3), (3, 6), (6, 10)]:  # rows of tiles, each filled by two tiles
+        bands.band(y0, y1)[:, :2] = image[y0:y1, :2]
+        bands.band(y0, y1)[:, 2:] = image[y0:y1, 2:]
+    expected = image[:, ::-1] if mirror else image
+    np.testing.assert_array_equal(bands[0:4], expected[0:4])  # across two bands
+    np.testing.assert_array_equal(bands[4:7], expected[4:7])
+    assert sorted(bands._bands) == [3, 6]  # rows 0-2 were read: their band is gone
+    np.testing.assert_array_equal(bands[7:10], expected[7:10])
+    assert sorted(bands._bands) == [6] and len(bands) == 10
 
 
 def test_png_unwritable_output_stops_the_network_and_leaves_nothing(tmp_path, weights, runner):

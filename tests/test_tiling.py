@@ -7,9 +7,10 @@ import pytest
 
 from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    MIN_TILE_SIZE, ArraySource, StateStore, feather_weights, fixed_windows, packed_tile_size,
-    run_array, run_tiled, split_axis,
+    HEAD_SPAN, MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
+    packed_tile_size, run_array, run_tiled, split_axis,
 )
+from microisp_cli.state_store import StateStore
 from microisp_cli.weights import Conditioning, Weights, load_weights
 
 TOLERANCE = 1e-4
@@ -101,6 +102,13 @@ def test_state_store_round_trips_rectangles(tmp_path):
     assert list(tmp_path.iterdir()) == []  # unlinked
 
 
+def test_state_store_bands_are_shared_maps_of_one_file(tmp_path):
+    with StateStore((9, 4), 3, directory=str(tmp_path)) as store:
+        store.band(2, 5)[:] = 7.0  # written through the map ...
+        assert (store.read(0, 9, 0, 4)[2:5] == 7).all() and (store.read(0, 2, 0, 4) == 0).all()
+        assert store.band(4, 6)[0, 1, 2] == 7.0  # ... and seen by another map of the same rows
+
+
 # --- exact tiling equals the whole frame --------------------------------------------------------
 @pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 50, 96, 262, 1000])
 def test_small_model_tiled_equals_whole_frame(small_runner, tile_size):
@@ -124,6 +132,29 @@ def test_default_weights_tiled_equal_whole_frame(default_runner, tile_size):
     packed = frame(83, 101, seed=2)
     expected = whole(default_runner, packed)
     assert np.abs(run_array(default_runner, packed, tile_size) - expected).max() <= TOLERANCE
+
+
+def test_attention_head_fed_band_by_band_equals_the_whole_frame():
+    """OpenVINO's head is summed over blocks of HEAD_SPAN map rows as rows of tiles finish;
+    a frame several blocks tall, in many rows of tiles, still equals the whole frame."""
+    runner = make_runner(PUBLISHED, seed=4, backend="openvino")
+    packed = frame(3 * 3 * HEAD_SPAN + 5, 90, seed=4)
+    expected = whole(runner, packed)
+    assert np.abs(run_array(runner, packed, MIN_TILE_SIZE) - expected).max() <= TOLERANCE
+
+
+def test_rows_of_tiles_shorten_on_wide_frames_and_stay_exact(small_runner, monkeypatch):
+    """Where a band of the frame's width would map more than STATE_BAND_BYTES, the rows of tiles
+    get shorter (down to 2 * halo + 2 packed rows): the result does not change."""
+    from microisp_cli import defaults
+
+    packed = frame(97, 131)
+    expected = whole(small_runner, packed)
+    tiles = []
+    monkeypatch.setattr(defaults, "STATE_BAND_BYTES", 1)
+    got = run_array(small_runner, packed, 96, progress=lambda done, total: tiles.append(total))
+    assert np.abs(got - expected).max() <= TOLERANCE
+    assert tiles[0] > small_runner.config.num_segments * 3 * 3  # more rows of tiles than 96 gives
 
 
 def test_openvino_engine_equals_the_tensorflow_network():

@@ -9,6 +9,9 @@ WEIGHTS = "default"
 #: 512 from measurements (docs/tiling.md, docs/benchmarks.md): as fast as 1024 at 12 MP, and
 #: about 140 MB less working memory, which keeps a 32 MP develop under 1 GB.
 TILE_SIZE = 512
+#: Most bytes of state a row of tiles maps at once in the exact mode; on wider frames the rows of
+#: tiles get shorter (memory stays flat with frame size; see tiling._run_exact).
+STATE_BAND_BYTES = 160 << 20
 
 #: How attention is computed when tiling: "exact" (global, two-pass) or "tile" (per tile).
 ATTENTION = "exact"
@@ -29,6 +32,8 @@ BACKEND = "openvino"
 
 #: Threads for the backend (None: the runtime's default).
 THREADS = None
+#: Windows the OpenVINO engine runs at the same time (each on its share of the threads).
+OPENVINO_STREAMS = 2
 
 # --- training (``microisp train``) and evaluation (``microisp eval``) ---------------------------
 #: Folder of sRGB photos for synthetic pairs (held-out split: see ``training.data.split_photos``).

@@ -32,6 +32,7 @@ from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
 from .runtimes.base import SegmentRunner
+from .streaming import RowBands, StreamAborted, StreamedImage
 from .weights import Conditioning, Weights, load_weights
 
 Progress = Callable[[int, int], None]
@@ -97,59 +98,6 @@ def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | Non
                         look=look, stream=stream)
 
 
-class StreamedImage:
-    """The image :func:`run_pipeline` is developing, as an encoder in another thread reads it.
-
-    ``image[a:b]`` waits until rows ``a:b`` are final, so the encoder runs beside the network
-    (:func:`develop_to_file`); ``shape``, ``dtype``, ``ndim`` and ``itemsize`` wait for the
-    pipeline to start. After :meth:`abort` every wait raises :class:`StreamAborted`, on either side.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._image: np.ndarray | None = None
-        self._rows = 0
-        self._aborted = False
-
-    def start(self, image: np.ndarray) -> None:
-        with self._condition:
-            self._image = image
-            self._condition.notify_all()
-
-    def ready(self, rows: int) -> None:
-        """The first ``rows`` rows are final; raises :class:`StreamAborted` once aborted."""
-        with self._condition:
-            if self._aborted:
-                raise StreamAborted
-            self._rows = rows
-            self._condition.notify_all()
-
-    def abort(self) -> None:
-        with self._condition:
-            self._aborted = True
-            self._condition.notify_all()
-
-    def _wait(self, rows: int) -> np.ndarray:
-        with self._condition:
-            self._condition.wait_for(lambda: self._aborted or (
-                self._image is not None and self._rows >= min(rows, len(self._image))))
-            if self._aborted:
-                raise StreamAborted
-            return self._image
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        return self._wait(1 << 62 if rows.stop is None else rows.stop)[rows]
-
-    def __getattr__(self, name: str):  # shape, dtype, ndim, itemsize of the image
-        if name in ("shape", "dtype", "ndim", "itemsize"):
-            return getattr(self._wait(0), name)
-        raise AttributeError(name)
-
-
-class StreamAborted(Exception):
-    """A :class:`StreamedImage` was abandoned (its pipeline or its encoder failed)."""
-
-
 def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunner,
                  bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
                  attention: str = defaults.ATTENTION, progress: Progress | None = None,
@@ -166,12 +114,15 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
     source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
                                conditioning, min_size=runner.config.min_packed_size)
     top, left, height, width = source.crop
-    out = np.empty((height, width, 3), dtype)
-    image = render.orient(out, mosaic.orientation)
+    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
+    if in_order:  # streamed: only the rows of tiles not yet encoded are held
+        out = image = RowBands((height, width, 3), dtype, mirror=mosaic.orientation == 1)
+    else:
+        out = np.empty((height, width, 3), dtype)
+        image = render.orient(out, mosaic.orientation)
     matrix = mosaic.cam_to_srgb
     # white-balanced channels saturate at their gain; all of them are reliable up to the smallest
     clip_level = float(mosaic.wb.min()) if conditioning.white_balance else 1.0
-    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
     filled = np.zeros(height, np.int64) if in_order else None
     final = 0
     if stream is not None:
@@ -183,8 +134,9 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
         if y0 >= y1 or x0 >= x1:
             return
         tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
-        out[y0 - top:y1 - top, x0 - left:x1 - left] = render.render_tile(
-            tile, conditioning.output, matrix, bits, look, clip_level)
+        rows = out.band(y0 - top, y1 - top) if in_order else out[y0 - top:y1 - top]
+        rows[:, x0 - left:x1 - left] = render.render_tile(tile, conditioning.output, matrix, bits, look,
+                                                          clip_level)
         if in_order:
             nonlocal final
             filled[y0 - top:y1 - top] += x1 - x0

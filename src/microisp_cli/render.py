@@ -95,7 +95,7 @@ def encode_srgb(linear: np.ndarray, bits: int) -> np.ndarray:
     table = srgb_lut(bits)
     index = np.clip(linear, 0.0, 1.0, out=linear)
     index *= np.float32(len(table) - 1)
-    return table[np.rint(index, out=index).astype(np.intp)]
+    return np.take(table, np.rint(index, out=index).astype(np.intp))  # take: faster than table[...]
 
 
 def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bits: int,

@@ -33,16 +33,17 @@ Any :class:`runtimes.base.SegmentRunner` works (OpenVINO, TensorFlow, LiteRT).
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import tempfile
+import contextlib
+import functools
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from . import defaults
-from .model import ATTENTION_STRIDE, probe_samples
+from .model import ATTENTION_STRIDE, ATTENTION_STRIDED_CONVS, probe_samples
 from .runtimes.base import SegmentRunner
+from .state_store import StateStore
 
 #: Smallest tile side accepted, in output pixels (16 packed pixels). Smaller cores would spend
 #: most of their time on the halo (up to 5 packed pixels per side for the published layout).
@@ -53,6 +54,9 @@ MIN_TILE_SIZE = 32
 TILE_OVERLAP = 16
 
 ATTENTION_MODES = ("exact", "tile")
+
+#: Map rows (and columns) of one block of the attention head's strided convolutions.
+HEAD_SPAN = ATTENTION_STRIDE ** ATTENTION_STRIDED_CONVS
 
 
 class PackedSource(Protocol):
@@ -146,74 +150,6 @@ def packed_tile_size(tile_size: int) -> int:
     return tile_size // 2
 
 
-# --- the state between attention points ----------------------------------------------------------
-class StateStore:
-    """A (h, w, c) array kept in an unlinked temporary file, read and written by rectangles.
-
-    Plain ``pread``/``pwrite`` on a file: the data lives in the page cache, which the kernel can
-    drop or write back, and never counts in this process's resident memory (a memory map would).
-    """
-
-    def __init__(self, shape: tuple[int, int], channels: int, dtype=np.float32,
-                 directory: str | None = None):
-        self.shape = (int(shape[0]), int(shape[1]), int(channels))
-        self.dtype = np.dtype(dtype)
-        self._row = self.shape[1] * self.shape[2] * self.dtype.itemsize
-        self._pixel = self.shape[2] * self.dtype.itemsize
-        self._file = tempfile.TemporaryFile(prefix="microisp-state-", dir=directory)
-        self._fd = self._file.fileno()
-        size = self.shape[0] * self._row
-        try:  # reserved blocks: first writes ~10x faster than into a sparse file (ext4)
-            os.posix_fallocate(self._fd, 0, size)
-        except OSError:
-            os.ftruncate(self._fd, size)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def write(self, y0: int, x0: int, data: np.ndarray) -> None:
-        data = np.asarray(data, self.dtype)
-        h, w, _ = data.shape
-        if w == self.shape[1] and data.flags.c_contiguous:
-            os.pwrite(self._fd, memoryview(data).cast("B"), y0 * self._row)
-            return
-        for r in range(h):  # a rectangle: one call per row, straight from the (strided) view
-            row = np.ascontiguousarray(data[r])  # a view already when rows are contiguous
-            os.pwrite(self._fd, memoryview(row).cast("B"), (y0 + r) * self._row + x0 * self._pixel)
-
-    def read_rows(self, y0: int, y1: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows [y0, y1) of the whole width, in one read (into ``out``'s first rows if given)."""
-        if out is None:
-            return self.read(y0, y1, 0, self.shape[1])
-        out = out[:y1 - y0]
-        self._read_into(out, y0 * self._row)
-        return out
-
-    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        out = np.empty((y1 - y0, x1 - x0, self.shape[2]), self.dtype)
-        if x0 == 0 and x1 == self.shape[1]:
-            self._read_into(out, y0 * self._row)
-        else:
-            for r in range(y1 - y0):
-                self._read_into(out[r], (y0 + r) * self._row + x0 * self._pixel)
-        return out
-
-    def _read_into(self, out: np.ndarray, offset: int) -> None:
-        view = memoryview(out).cast("B")
-        done = 0
-        while done < len(view):
-            n = os.preadv(self._fd, [view[done:]], offset + done)
-            if n <= 0:
-                raise OSError(f"short read from the state file at offset {offset + done}")
-            done += n
-
-
 # --- the pipeline -------------------------------------------------------------------------------
 def run_tiled(runner: SegmentRunner, source: PackedSource, sink: Sink,
               tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
@@ -276,30 +212,76 @@ def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, in
     return [((a, b), _fixed_window(a, b, size, length)) for a, b in runs]
 
 
+class _Probes:
+    """The stride-3 probe samples of one attention point, and its head.
+
+    The head's strided convolutions read non-overlapping blocks of ``HEAD_SPAN`` map rows, so a
+    runner that sums its head over bands (``head_sum``/``head_mean``, the OpenVINO runner) is fed
+    each block as soon as its rows are final, beside the network, and only the rows not yet fed
+    are kept. Other runners get the whole map at the end.
+    """
+
+    def __init__(self, runner: SegmentRunner, index: int, shape: tuple[int, int], band_rows: int):
+        s, config = ATTENTION_STRIDE, runner.config
+        self.runner, self.index = runner, index
+        self.rows = -(-shape[0] // s)
+        self.incremental = hasattr(runner, "head_sum")
+        held = min(self.rows, HEAD_SPAN + band_rows // s + 2) if self.incremental else self.rows
+        self.map = np.empty((held, -(-shape[1] // s), config.probe_channels), np.float32)
+        self.first = 0  # global map row of self.map[0]
+        self.sums: list = []
+
+    def put(self, cy0: int, cy1: int, cx0: int, cx1: int, kept: np.ndarray) -> None:
+        """The samples of a core's state (rows [cy0, cy1), columns [cx0, cx1) packed)."""
+        s = ATTENTION_STRIDE
+        fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
+        self.map[(cy0 + fy) // s - self.first:-(-cy1 // s) - self.first, (cx0 + fx) // s:-(-cx1 // s)] = \
+            kept[fy::s, fx::s, :self.map.shape[2]]
+
+    def final(self, cy1: int) -> None:
+        """Every map row from packed rows below ``cy1`` is final: feed whole blocks to the head."""
+        if not self.incremental:
+            return
+        ready = (-(-cy1 // ATTENTION_STRIDE) - self.first) // HEAD_SPAN * HEAD_SPAN
+        if ready:
+            self.sums.append(self.runner.head_sum(self.index, self.map[None, :ready]))
+            left = self.map.shape[0] - ready
+            self.map[:left] = self.map[ready:].copy()
+            self.first += ready
+
+    def attention(self) -> np.ndarray:
+        if not self.incremental:
+            return self.runner.head(self.index, self.map[None])
+        return self.runner.head_mean(self.index, self.sums)
+
+
 def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
                progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
     """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
 
-    One store holds the state, updated in place: each row of tiles reads the rows its windows
-    need (a band of the full frame width) in one call, and each tile writes its core's new state
-    back. The rows above a row's cores were already overwritten by the row of tiles before, so
-    their old values are moved up from that row's band, still in memory. The probe samples go
-    straight into the in-memory map the head reads.
+    One store holds the state, updated in place through a memory map of the rows a row of tiles
+    needs. Windows read the old state, and each tile writes its core's new state once the next
+    window (the only other one that overlaps it: cores are at least ``2 * halo + 2``) has been
+    copied. Rows of tiles are shorter than ``core`` where a band of the frame's width would map
+    more than ``defaults.STATE_BAND_BYTES``. The old values of the rows above the next row's cores, which this row overwrites,
+    are kept aside first (a strip a few rows high). The probe samples go to :class:`_Probes`.
     """
     config = runner.config
     h, w = source.shape
     n = config.num_segments
     halo = max(config.segment_radius(i) for i in range(n))
-    rows, cols = fixed_windows(h, core, halo), fixed_windows(w, core, halo)
+    core = max(core, 2 * halo + 2)
+    row_bytes = w * config.state_channels * np.dtype(state_dtype).itemsize
+    core_y = max(2 * halo + 2, min(core, defaults.STATE_BAND_BYTES // row_bytes - 2 * halo))
+    rows, cols = fixed_windows(h, core_y, halo), fixed_windows(w, core, halo)
     total, done = n * len(rows) * len(cols), 0
-    s = ATTENTION_STRIDE
     reads_input = getattr(runner, "reads_input", lambda index: True)
-    probes = np.empty((-(-h // s), -(-w // s), config.probe_channels), np.float32)
-    # buffers reused by every row of tiles and every window (no page faults after the first)
     size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
-    buffer = np.empty((size_y, w, config.state_channels), state_dtype)
+    # window buffers reused by every window, in turn (the window before may still be running)
     windows = [np.empty((1, size_y, size_x, config.state_channels), np.float32) for _ in range(2)]
     store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
+    if hasattr(runner, "prepare"):  # the graphs of every segment compile beside the network
+        runner.prepare([(index, size_y, size_x) for index in range(n)])
 
     def finish(running, index, cy0, cy1, cx0, cx1, oy, ox) -> None:
         """What a window's result becomes: the sink's RGB, or its core's state and probes."""
@@ -309,48 +291,64 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
             sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
         else:
             kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
-            store.write(cy0, cx0, kept)
-            fy, fx = -cy0 % s, -cx0 % s  # first global grid sample inside the core
-            probes[(cy0 + fy) // s:-(-cy1 // s), (cx0 + fx) // s:-(-cx1 // s)] = \
-                kept[fy::s, fx::s, :config.probe_channels]
+            band[:cy1 - cy0, cx0:cx1] = kept  # the band starts at row cy0 when it is written
+            probes.put(cy0, cy1, cx0, cx1, kept)
         done += 1
         if progress:
             progress(done, total)
 
-    # The network runs one window in a thread while this one prepares the next and stores the
-    # one before (the runtimes release the GIL): both cores stay busy.
-    engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
-    pending = None
+    # The network runs a window (OpenVINO: two side by side) while this thread prepares the next
+    # and stores the one before (the runtimes release the GIL): both cores stay busy.
+    engine = None
+    submit = getattr(runner, "submit", None)
+    if submit is None:
+        engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
+        submit = functools.partial(engine.submit, runner.segment)
+    pending = band = None
     att = None
     try:
         for index in range(n):
-            last = index == n - 1
-            band = above = None  # the band of the row of tiles before, and its first row
-            for (cy0, cy1), (wy0, wy1) in rows:
-                if index:
-                    old = 0 if band is None else cy0 - wy0  # rows [wy0, cy0): overwritten
-                    if old:
-                        buffer[:old] = band[wy0 - above:cy0 - above]
-                    band, above = buffer[:wy1 - wy0], wy0
-                    store.read_rows(wy0 + old, wy1, band[old:])
+            last, middle = index == n - 1, 0 < index < n - 1
+            probes = None if last else _Probes(runner, index, (h, w), core_y + 1)
+            strip = None  # old state of rows [wy0, cy0) of this row's windows
+            for r, ((cy0, cy1), (wy0, wy1)) in enumerate(rows):
+                # rows read (the old state, from cy0 where the strip holds the rows above) and
+                # written (the cores); the first segment only writes, the last only reads
+                top = wy0 if last else cy0
+                band = store.band(top, cy1 if index == 0 else wy1) if store is not None else None
+                above = 0 if strip is None else len(strip)
+                if middle and r + 1 < len(rows):
+                    following = rows[r + 1][1][0]  # the next row's first window row
+                    strip_next = band[following - top:cy1 - top].copy()
                 for (cx0, cx1), (wx0, wx1) in cols:
                     x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
                          if reads_input(index) else None)
                     state = None
-                    if band is not None:
+                    if index:
                         state = windows[0]
-                        windows.reverse()  # the window before may still be running
-                        np.copyto(state[0], band[:, wx0:wx1])
-                    running = engine.submit(runner.segment, index, x, state, att)
+                        windows.reverse()
+                        if above:
+                            np.copyto(state[0, :above], strip[:, wx0:wx1])
+                        np.copyto(state[0, above:], band[wy0 + above - top:wy1 - top, wx0:wx1])
+                    running = submit(index, x, state, att)
                     if pending is not None:
                         finish(*pending)
                     pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
-                finish(*pending)  # the next row's band overwrites rows this row still reads
-                pending = None
+                finish(*pending)  # this row's band is released before the next is mapped
+                pending = band = None
+                if middle:
+                    strip = strip_next if r + 1 < len(rows) else None
+                if probes is not None:
+                    probes.final(cy1)
             if not last:
-                att = runner.head(index, probes[None])
+                att = probes.attention()
     finally:
-        engine.shutdown(wait=True, cancel_futures=True)
+        if engine is not None:
+            engine.shutdown(wait=True, cancel_futures=True)
+        elif pending is not None:  # a failure: the window still running reads the band
+            with contextlib.suppress(Exception):
+                pending[0].result()
+        band = None
         if store is not None:
             store.close()
 

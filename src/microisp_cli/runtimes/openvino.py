@@ -15,6 +15,8 @@ held 125 MB per head).
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import numpy as np
 
 from .. import defaults
@@ -70,17 +72,35 @@ class OpenVINORunner:
     bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
     """
 
-    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS):
+    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS,
+                 streams: int = defaults.OPENVINO_STREAMS):
         ov = import_openvino()
         self._ov = ov
         self.config: ModelConfig = weights.config
         self.params = weights.params
         self._core = ov.Core()
-        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        # streams: windows run side by side, each on its own threads (no barriers between the
+        # threads of one small convolution); docs/benchmarks.md has the measurements
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": int(streams)}
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
+            self._settings["NUM_STREAMS"] = min(int(streams), int(threads))
         self._compiled: dict[tuple[int, int, int], object] = {}  # (segment, height, width)
         self._live: tuple[tuple[int, int, int], list] | None = None
+        self._compiler: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def prepare(self, keys: list[tuple[int, int, int]]) -> None:
+        """Compile the graphs of these (segment, window height, window width) in a background
+        thread, in order, so that a segment's first window does not wait for its compilation.
+        Call before running any of them (the tiling does, once per frame)."""
+        if self._compiler is None:
+            self._compiler = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-compile")
+        for key in keys:
+            if key not in self._compiled:
+                self._compiled[key] = self._compiler.submit(self._compile, *key)
+
+    def _compile(self, index: int, height: int, width: int):
+        return self._core.compile_model(self._segment_model(index, height, width), "CPU", self._settings)
 
     def reads_input(self, index: int) -> bool:
         """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
@@ -156,14 +176,16 @@ class OpenVINORunner:
             [self.params[n + ".alpha"] for n in names])
         return kernel, np.concatenate([self.params[n + ".bias"] for n in names]), alpha
 
-    def _head(self, index: int, samples: np.ndarray) -> np.ndarray:
-        """The attention head in numpy, a band of map rows at a time (bounded memory).
+    def head_sum(self, index: int, samples: np.ndarray) -> tuple[np.ndarray, int]:
+        """The attention head's strided part, summed: (sum over its outputs, their count).
 
-        Its 3x3 convolutions have stride 3 and no padding: non-overlapping blocks, so each band
-        of 27 * k rows (of the first 27 * floor(h / 27) rows and columns, all that the VALID
-        chain reads) gives its own outputs, and the mean is taken over all of them."""
+        Its 3x3 convolutions have stride 3 and no padding: non-overlapping blocks, so any band
+        of 27 * k rows of the map (rows counted from the map's first, columns cut to a multiple
+        of 27, all that the VALID chain reads) gives its own outputs; :meth:`head_mean` finishes
+        the head from the sums of all bands (bounded memory, and the tiling feeds bands as they
+        become final)."""
         span = 3 ** ATTENTION_STRIDED_CONVS
-        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 3)]
+        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 1)]
         _, h, w, c = samples.shape
         h, w = h // span * span, w // span * span
         total, count = np.zeros(c, np.float64), 0
@@ -172,14 +194,20 @@ class OpenVINORunner:
             x = np.ascontiguousarray(samples[0, y0:y0 + rows, :w]).reshape(-1, c)
             y = _prelu(x @ kernels[0][0][0, 0] + kernels[0][1], kernels[0][2])
             a, b = rows, w
-            for kernel, bias, alpha in kernels[1:ATTENTION_STRIDED_CONVS + 1]:
+            for kernel, bias, alpha in kernels[1:]:
                 a, b = a // 3, b // 3  # 3x3 blocks of (a, b) pixels -> one GEMM
                 blocks = y.reshape(a, 3, b, 3, c).transpose(0, 2, 1, 3, 4).reshape(a * b, 9 * c)
                 y = _prelu(blocks @ kernel.reshape(9 * c, -1) + bias, alpha)
             total += y.sum(0, dtype=np.float64)
             count += y.shape[0]
-        mean = (total / count).astype(np.float32)
-        (k4, b4, a4), (k5, b5, _) = kernels[-2:]
+        return total, count
+
+    def head_mean(self, index: int, sums: list[tuple[np.ndarray, int]]) -> np.ndarray:
+        """The attention scales (1, 1, 1, 3F) from the :meth:`head_sum` results of all bands."""
+        total = np.sum([t for t, _ in sums], axis=0)
+        mean = (total / sum(n for _, n in sums)).astype(np.float32)
+        (k4, b4, a4), (k5, b5, _) = [self._head_kernel(index, m) for m in
+                                     (ATTENTION_STRIDED_CONVS + 1, ATTENTION_STRIDED_CONVS + 2)]
         y = _prelu(mean @ k4[0, 0] + b4, a4) @ k5[0, 0] + b5
         return (1.0 / (1.0 + np.exp(-y))).astype(np.float32).reshape(1, 1, 1, -1)
 
@@ -196,25 +224,44 @@ class OpenVINORunner:
             for old in [k for k in self._compiled if k[1:] != key[1:]]:  # another window shape
                 del self._compiled[old]
             compiled = self._compiled[key] = self._core.compile_model(build(), "CPU", self._settings)
+        elif isinstance(compiled, concurrent.futures.Future):  # compiled by prepare()
+            compiled = self._compiled[key] = compiled.result()
         self._live = (key, [compiled.create_infer_request() for _ in range(2)])
         return self._live[1][0]
 
     # --- SegmentRunner ------------------------------------------------------------------------
-    def segment(self, index, x, state=None, attention=None) -> np.ndarray:
-        """Segment ``index`` on one window. The result is a view into an output buffer of the
-        runner, valid until the second call after this one (so the pipeline can post-process
-        one window while the next runs)."""
+    def submit(self, index, x, state=None, attention=None) -> _Running:
+        """Start segment ``index`` on one window and return at once; ``.result()`` waits for it.
+        Up to ``streams`` windows run at the same time, each on its own threads. The result is a
+        view into an output buffer of the runner, valid until the second call after this one
+        (so the pipeline can post-process one window while the next runs). The inputs must not
+        change until then either (they are shared, not copied)."""
         _, h, w, _ = (x if index == 0 else state).shape
         request = self._request((index, h, w), lambda: self._segment_model(index, h, w))
         feeds = [np.ascontiguousarray(x, np.float32)] if self.reads_input(index) else []
         if index > 0:
             feeds += [np.ascontiguousarray(state, np.float32),
                       np.ascontiguousarray(attention, np.float32)]
-        request.infer(feeds, share_inputs=True, share_outputs=True)
-        return request.get_output_tensor(0).data
+        request.start_async(feeds, share_inputs=True)
+        return _Running(request, feeds)
+
+    def segment(self, index, x, state=None, attention=None) -> np.ndarray:
+        """Segment ``index`` on one window (:meth:`submit` and wait)."""
+        return self.submit(index, x, state, attention).result()
 
     def head(self, index, samples) -> np.ndarray:
-        return self._head(index, np.asarray(samples, np.float32))
+        return self.head_mean(index, [self.head_sum(index, np.asarray(samples, np.float32))])
+
+
+class _Running:
+    """A started infer request (:meth:`OpenVINORunner.submit`); keeps its inputs alive."""
+
+    def __init__(self, request, feeds: list[np.ndarray]):
+        self._request, self._feeds = request, feeds
+
+    def result(self) -> np.ndarray:
+        self._request.wait()
+        return self._request.get_output_tensor(0).data
 
 
 def _prelu(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
