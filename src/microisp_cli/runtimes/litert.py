@@ -14,6 +14,7 @@ The helpers :func:`read_metadata` and :func:`model_ops` read a ``.tflite`` flatb
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +136,14 @@ class LiteRTRunner:
             raise ModelFileError(f"{self.path}: its signatures do not match the network its metadata "
                                  f"describes ({exc})") from None
 
-    def check_weights(self, weights) -> None:
-        """Raise :class:`ModelFileError` unless ``weights`` (a :class:`weights.Weights`, whose
-        conditioning prepares the input) match the file's model config and conditioning."""
-        exported = self.metadata.get("conditioning")
-        if self.config != weights.config or exported != weights.conditioning.to_dict():
+    def check_matches(self, config: ModelConfig, conditioning: Mapping[str, Any], name: str) -> None:
+        """Raise :class:`ModelFileError` unless the file was exported from a network of ``config``
+        fed with ``conditioning`` (its ``to_dict()`` form, which prepares the input); ``name``
+        names those weights in the message."""
+        if self.config != config or self.metadata.get("conditioning") != dict(conditioning):
             raise ModelFileError(
                 f"{self.path} was exported from weights {self.metadata.get('weights')!r}, whose "
-                f"model or input conditioning differ from {weights.name!r}'s: pass the weights "
+                f"model or input conditioning differ from {name!r}'s: pass the weights "
                 "it was exported from (--weights)")
 
     def _split(self, array: np.ndarray, parts: int) -> list[np.ndarray]:

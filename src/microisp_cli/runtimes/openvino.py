@@ -1,7 +1,8 @@
 """OpenVINO runtime: the network built straight from the weights' numpy parameters.
 
 No TensorFlow and no exported file: each segment and head is an OpenVINO graph made with its
-Python opset API from :class:`weights.Weights`, so what runs is always what the ``.npz`` holds.
+Python opset API from a model config and its parameters, so what runs is always what the ``.npz``
+holds.
 The three colour branches run as one *grouped* convolution (``groups=3``) per layer, which on
 these small channel counts is much faster than three separate convolutions (docs/benchmarks.md);
 the maths is the TensorFlow network's, in float32 (exact to about 1e-6).
@@ -15,13 +16,14 @@ held 125 MB per head).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .. import defaults
 from ..errors import MicroISPError
 from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHIFT, ModelConfig,
-                     base_kernel)
-from ..weights import Weights
+                     base_kernel, check_parameters)
 
 
 def import_openvino():
@@ -64,17 +66,20 @@ class _Graph:
 
 
 class OpenVINORunner:
-    """Runs ``weights``' network with OpenVINO on the CPU. Implements ``SegmentRunner``.
+    """Runs the network of ``config`` and ``params`` (name -> array, as
+    :func:`model.parameter_shapes`) with OpenVINO on the CPU. Implements ``SegmentRunner``.
 
     ``threads``: CPU threads (None: all). Float32 throughout: OpenVINO would otherwise pick
     bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
     """
 
-    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS):
+    def __init__(self, config: ModelConfig, params: Mapping[str, np.ndarray],
+                 threads: int | None = defaults.THREADS):
+        check_parameters(config, params)
         ov = import_openvino()
         self._ov = ov
-        self.config: ModelConfig = weights.config
-        self.params = weights.params
+        self.config = config
+        self.params = params
         self._core = ov.Core()
         self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         if threads:
