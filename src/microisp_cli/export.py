@@ -37,7 +37,7 @@ import numpy as np
 
 from .colour import srgb_decode
 from .errors import ExportError, MicroISPError, OutputError
-from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
+from .model import BRANCHES, PACKED_CHANNELS, ModelConfig, forward_segments
 from .resolution import Resolution, parse_resolution
 from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
 from .tensorflow_import import import_tensorflow
@@ -291,22 +291,30 @@ def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
             if fixed is not None:
                 yield {"x": x}
                 continue
-            yield "segment_0", {"x": x}
-            state = net.segment(0, x)
-            for index in range(cfg.num_segments - 1):
-                samples_ = state[:, ::3, ::3, :cfg.probe_channels]
-                yield f"head_{index}", {f"samples_{i}": s for i, s in enumerate(split(samples_, 3))}
-                att = net.head(index, samples_)
-                feeds = {}
-                pieces = split(state, 2 * BRANCHES)
+            feeds: list[tuple[str, dict]] = []
+
+            def segment(index, x, state, att):
+                if index == 0:
+                    feeds.append(("segment_0", {"x": x}))
+                    return net.segment(0, x)
+                pieces, scales = split(state, 2 * BRANCHES), split(att, BRANCHES)
+                inputs = {}
                 for i in range(BRANCHES):
-                    feeds[f"pre_{i}"], feeds[f"skip_{i}"] = pieces[i], pieces[BRANCHES + i]
-                    feeds[f"scale_{i}"] = split(att, BRANCHES)[i]
-                if index + 1 == cfg.num_segments - 1 and cfg.base != "none":
-                    feeds["x"] = x
-                yield f"segment_{index + 1}", feeds
-                if index + 1 < cfg.num_segments - 1:
-                    state = net.segment(index + 1, x, state, att)
+                    inputs[f"pre_{i}"], inputs[f"skip_{i}"] = pieces[i], pieces[BRANCHES + i]
+                    inputs[f"scale_{i}"] = scales[i]
+                if index == cfg.num_segments - 1 and cfg.base != "none":
+                    inputs["x"] = x
+                feeds.append((f"segment_{index}", inputs))
+                # the last segment's output is not needed
+                return net.segment(index, x, state, att) if index < cfg.num_segments - 1 else None
+
+            def head(index, samples_):
+                feeds.append((f"head_{index}", {f"samples_{i}": s
+                                                for i, s in enumerate(split(samples_, BRANCHES))}))
+                return net.head(index, samples_)
+
+            forward_segments(cfg, x, segment, head)
+            yield from feeds
 
     return gen
 

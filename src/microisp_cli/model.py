@@ -10,8 +10,8 @@ tanh output of stage ``g`` of branch ``i``; the last stage's ``tanh * 0.58 + 0.5
 The attention blocks average over the whole image, so the network is exposed as *segments*, the
 local computations between attention points, and *heads*, the attention computations, which read
 only the stride-3 samples ``features[:, ::3, ::3, :]`` of the features before each attention point.
-``MicroISP.__call__`` composes them over a whole frame; ``tiling.py`` composes the very same
-functions tile by tile. Tensors crossing a segment boundary are:
+:func:`forward_segments` composes them over a whole frame (``MicroISP.__call__``, the runtimes'
+whole-frame path, export); ``tiling.py`` composes the very same functions tile by tile. Tensors crossing a segment boundary are:
 
 - ``state``: (N, h, w, 6F) float32, ``[pre_0, pre_1, pre_2, skip_0, skip_1, skip_2]`` where
   ``pre_i`` are branch ``i``'s features before the attention and ``skip_i`` its block's skip input;
@@ -25,7 +25,7 @@ listed by :func:`parameter_shapes`. TensorFlow is imported only when the network
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -440,20 +440,35 @@ class MicroISP:
 
     def __call__(self, x):
         """Whole-frame forward pass: (N, H/2, W/2, 4) -> (N, H, W, 3), float32."""
-        state = attention = None
-        for index in range(self.config.num_segments - 1):
-            state = self.segment(index, x, state, attention)
-            attention = self.head(index, probe_samples(state, self.config))
-        return self.segment(self.config.num_segments - 1, x, state, attention)
+        return forward_segments(self.config, x, self.segment, self.head)
 
     def call_branches(self, x):
         """``__call__`` composed per branch, each head reading its features with a stride-3
         convolution: the same function, traced without slicing ops (fixed-shape TFLite export)."""
-        pres = skips = scales = None
-        for index in range(self.config.num_segments - 1):
-            pres, skips = self.segment_branches(index, x, pres, skips, scales)
-            scales = [self.head_branch(index, i, pres[i], strided=True) for i in range(BRANCHES)]
-        return self.segment_branches(self.config.num_segments - 1, x, pres, skips, scales)
+        def segment(index, x, state, scales):
+            return self.segment_branches(index, x, *(state or (None, None)), scales)
+
+        def head(index, pres):
+            return [self.head_branch(index, i, p, strided=True) for i, p in enumerate(pres)]
+
+        return forward_segments(self.config, x, segment, head, samples=lambda state: state[0])
+
+
+def forward_segments(config: ModelConfig, x, segment: Callable, head: Callable,
+                     samples: Callable | None = None):
+    """The whole-frame forward pass, composed from the network's pieces in the one order they
+    run: ``segment(index, x, state, attention)`` then ``head(index, samples(state))`` at every
+    attention point, then the last segment, whose result is returned.
+
+    Used by :meth:`MicroISP.__call__` (TensorFlow), ``tiling`` over any runtime and export.
+    ``samples``: what a head reads of a state (default :func:`probe_samples`).
+    """
+    sample = samples if samples is not None else (lambda state: probe_samples(state, config))
+    state = attention = None
+    for index in range(config.num_segments - 1):
+        state = segment(index, x, state, attention)
+        attention = head(index, sample(state))
+    return segment(config.num_segments - 1, x, state, attention)
 
 
 def probe_samples(state, config: ModelConfig, origin: tuple[int, int] = (0, 0)):
