@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from conftest import SHARED
 from microisp_cli import export
 from microisp_cli.model import ModelConfig, init_parameters
-from microisp_cli.runtimes.litert import LiteRTRunner, ModelFileError, model_ops, read_metadata
+from microisp_cli.runtimes.litert import LiteRTRunner, ModelFileError
+from microisp_cli.tflite_format import model_ops, read_metadata
 from microisp_cli.weights import Conditioning, Weights, load_weights, save_weights
 
 CONFIG = ModelConfig(stages=1, blocks=2, base="mhc")

@@ -362,7 +362,7 @@ def tflite(tmp_path_factory):
 
 
 def _hostile_tflite(good: Path, case: str, folder: Path) -> Path:
-    from microisp_cli.runtimes.litert import read_metadata
+    from microisp_cli.tflite_format import read_metadata
 
     data = good.read_bytes()
     meta = json.dumps(read_metadata(good), sort_keys=True).encode()  # as export writes it

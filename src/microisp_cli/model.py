@@ -95,6 +95,10 @@ class ModelConfig:
     def num_segments(self) -> int:
         return len(self.attention_points) + 1
 
+    def segment_reads_input(self, index: int) -> bool:
+        """Whether segment ``index`` reads the packed input: the first, and the last with a base."""
+        return index == 0 or (index == self.num_segments - 1 and self.base != "none")
+
     @property
     def state_channels(self) -> int:
         return 2 * BRANCHES * self.features
@@ -139,7 +143,7 @@ def macs_per_pixel(config: ModelConfig) -> float:
     """Multiply-accumulates of the network's convolutions per full-resolution output pixel:
     every branch's 3x3 convs, the base demosaic and the attention heads (which read 1/9 of the
     packed pixels, then 1/81, ...). Bias, PReLU and the attention scaling are not counted."""
-    f, h = config.features, config.attention_hidden
+    f = config.features
     per_stage = 9 * PACKED_CHANNELS * f + 9 * f * f * (config.convs_per_branch - 1) \
         + 9 * f * PACKED_CHANNELS
     head = f * f / ATTENTION_STRIDE ** 2 + sum(9 * f * f / 9 ** (m + 1) / ATTENTION_STRIDE ** 2
@@ -341,9 +345,8 @@ class MicroISP:
         """Attention point ``index`` from the stride-3 samples of its probe (N, h, w, 3F)."""
         tf = import_tensorflow()
 
-        f = self.config.features
-        return tf.concat([self.head_branch(index, i, samples[..., i * f:(i + 1) * f])
-                          for i in range(BRANCHES)], axis=-1)
+        return tf.concat([self.head_branch(index, i, s)
+                          for i, s in enumerate(split_features(samples, self.config))], axis=-1)
 
     def head_branch(self, index: int, i: int, features, strided: bool = False):
         """Branch ``i``'s attention scales (N, 1, 1, F) at point ``index``.
@@ -374,17 +377,12 @@ class MicroISP:
         """
         tf = import_tensorflow()
 
-        f = self.config.features
         if index == 0:
             out = self.segment_branches(0, x)
         else:
-            def part(t, j):
-                return t[..., j * f:(j + 1) * f]
-
-            out = self.segment_branches(
-                index, x, [part(state, i) for i in range(BRANCHES)],
-                [part(state, BRANCHES + i) for i in range(BRANCHES)],
-                [part(attention, i) for i in range(BRANCHES)])
+            parts = split_features(state, self.config)
+            out = self.segment_branches(index, x, parts[:BRANCHES], parts[BRANCHES:],
+                                        split_features(attention, self.config))
         if index < len(self.config.attention_points):
             pres, skips = out
             return tf.concat(list(pres) + list(skips), axis=-1)
@@ -479,3 +477,10 @@ def probe_samples(state, config: ModelConfig, origin: tuple[int, int] = (0, 0)):
     """
     oy, ox = origin
     return state[:, oy::ATTENTION_STRIDE, ox::ATTENTION_STRIDE, :config.probe_channels]
+
+
+def split_features(t, config: ModelConfig) -> list:
+    """``t``'s channels in pieces of ``config.features``: a state (6F) -> ``pre_0..2, skip_0..2``,
+    attention scales or probe samples (3F) -> one per branch. Slices: numpy views or TF ops."""
+    f = config.features
+    return [t[..., j * f:(j + 1) * f] for j in range(t.shape[-1] // f)]

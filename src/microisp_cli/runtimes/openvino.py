@@ -89,7 +89,7 @@ class OpenVINORunner:
 
     def reads_input(self, index: int) -> bool:
         """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
-        return index == 0 or (index == self.config.num_segments - 1 and self.config.base != "none")
+        return self.config.segment_reads_input(index)
 
     # --- graphs -----------------------------------------------------------------------------
     def _prefixes(self, g: int) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import BRANCHES, MicroISP, ModelConfig
+from ..model import BRANCHES, MicroISP, ModelConfig, split_features
 from ..tensorflow_import import import_tensorflow
 
 
@@ -59,7 +59,6 @@ class TensorFlowRunner:
         return np.asarray(self._segments[index](x, state, attention))
 
     def head(self, index, samples) -> np.ndarray:
-        f = self.config.features
-        return np.concatenate([
-            fn(np.ascontiguousarray(samples[..., b * f:(b + 1) * f], np.float32)).numpy()
-            for b, fn in enumerate(self._heads[index])], axis=-1)
+        parts = split_features(samples, self.config)
+        return np.concatenate([fn(np.ascontiguousarray(part, np.float32)).numpy()
+                               for part, fn in zip(parts, self._heads[index])], axis=-1)
