@@ -22,8 +22,9 @@ import numpy as np
 
 from .. import defaults
 from ..errors import MicroISPError
+from ..base_demosaic import base_kernel
 from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHIFT, ModelConfig,
-                     base_kernel, check_parameters)
+                     check_parameters)
 
 
 def import_openvino():
