@@ -11,7 +11,8 @@ The attention blocks average over the whole image, so the network is exposed as 
 local computations between attention points, and *heads*, the attention computations, which read
 only the stride-3 samples ``features[:, ::3, ::3, :]`` of the features before each attention point.
 :func:`forward_segments` composes them over a whole frame (``MicroISP.__call__``, the runtimes'
-whole-frame path, export); ``tiling.py`` composes the very same functions tile by tile. Tensors crossing a segment boundary are:
+whole-frame path, export); ``tiling.py`` composes the very same functions tile by tile. Tensors
+crossing a segment boundary are:
 
 - ``state``: (N, h, w, 6F) float32, ``[pre_0, pre_1, pre_2, skip_0, skip_1, skip_2]`` where
   ``pre_i`` are branch ``i``'s features before the attention and ``skip_i`` its block's skip input;

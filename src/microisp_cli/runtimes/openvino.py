@@ -1,4 +1,4 @@
-"""OpenVINO runtime: the network built straight from the weights' numpy parameters.
+"""OpenVINO runtime: the network built straight from its numpy parameters.
 
 No TensorFlow and no exported file: each segment and head is an OpenVINO graph made with its
 Python opset API from a model config and its parameters, so what runs is always what the ``.npz``
@@ -21,8 +21,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import defaults
-from ..errors import MicroISPError
 from ..base_demosaic import base_kernel
+from ..errors import MicroISPError
 from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHIFT, ModelConfig,
                      check_parameters)
 
