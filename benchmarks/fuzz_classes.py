@@ -269,7 +269,7 @@ def b_weights(rng, assets, case_dir):
 
 # --- .tflite --------------------------------------------------------------------------------------
 def b_tflite(rng, assets, case_dir):
-    from microisp_cli.runtimes.litert import read_metadata
+    from microisp_cli.tflite_format import read_metadata
 
     data = bytearray(assets.tflite)
     meta = json.dumps(read_metadata(assets.tflite), sort_keys=True).encode()  # as export writes it

@@ -28,7 +28,7 @@ def main() -> None:
     from microisp_cli.weights import load_weights
 
     weights = load_weights(SHARED / "reference" / "upstream-microisp" / "MicroISP.ckpt")
-    runner = TensorFlowRunner(weights)
+    runner = TensorFlowRunner(weights.config, weights.params)
     with rawpy.imread(str(SHARED / "data" / "raw" / "canon550d_colorchart.dng")) as raw:
         mosaic = raw.raw_image_visible.astype(np.float32)
         black = float(np.mean(raw.black_level_per_channel))

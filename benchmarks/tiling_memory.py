@@ -141,7 +141,8 @@ class Synthetic:
         xx = np.arange(x0, x1, dtype=np.float32)[None, :, None] / self.shape[1]
         phase = np.arange(4, dtype=np.float32)
         return (0.4 + 0.3 * np.sin(7 * xx + 3 * yy + phase) * np.cos(5 * yy - 2 * xx)).astype(np.float32)
-runner = TensorFlowRunner(load_weights("default"))
+weights = load_weights("default")
+runner = TensorFlowRunner(weights.config, weights.params)
 out = np.empty((height, width, 3), np.uint16)
 def sink(y, x, rgb):
     out[y:y + rgb.shape[0], x:x + rgb.shape[1]] = np.clip(rgb * 65535 + 0.5, 0, 65535)
@@ -170,7 +171,8 @@ from microisp_cli.runtimes.tensorflow import TensorFlowRunner
 from microisp_cli.tiling import ArraySource, run_tiled
 width, height, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 tiles = [int(t) for t in sys.argv[4].split(",")]
-runner = TensorFlowRunner(load_weights("default"))
+weights = load_weights("default")
+runner = TensorFlowRunner(weights.config, weights.params)
 rng = np.random.default_rng(0)
 packed = (0.3 + 0.4 * rng.random((height // 2, width // 2, 4))).astype(np.float32)
 out = np.empty((height, width, 3), np.uint16)

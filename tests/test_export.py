@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from conftest import SHARED
 from microisp_cli import export
 from microisp_cli.model import ModelConfig, init_parameters
-from microisp_cli.runtimes.litert import LiteRTRunner, ModelFileError, model_ops, read_metadata
+from microisp_cli.runtimes.litert import LiteRTRunner, ModelFileError
+from microisp_cli.tflite_format import model_ops, read_metadata
 from microisp_cli.weights import Conditioning, Weights, load_weights, save_weights
 
 CONFIG = ModelConfig(stages=1, blocks=2, base="mhc")
@@ -113,7 +114,8 @@ def test_litert_tiled_equals_tensorflow_tiled(weights, exported, tile_size, atte
     from microisp_cli.tiling import run_array
 
     x = _input((131, 118), seed=3)  # odd, not a multiple of the tile
-    tf_out = run_array(TensorFlowRunner(weights), x, tile_size=tile_size, attention=attention)
+    tf_out = run_array(TensorFlowRunner(weights.config, weights.params), x, tile_size=tile_size,
+                       attention=attention)
     lite = LiteRTRunner(exported["fp32", "segments"].path, threads=2, xnnpack=xnnpack)
     lite_out = run_array(lite, x, tile_size=tile_size, attention=attention)
     assert lite_out.shape == (262, 236, 3)

@@ -346,7 +346,7 @@ def tflite(tmp_path_factory):
 
 
 def _hostile_tflite(good: Path, case: str, folder: Path) -> Path:
-    from microisp_cli.runtimes.litert import read_metadata
+    from microisp_cli.tflite_format import read_metadata
 
     data = good.read_bytes()
     meta = json.dumps(read_metadata(good), sort_keys=True).encode()  # as export writes it
@@ -356,6 +356,8 @@ def _hostile_tflite(good: Path, case: str, folder: Path) -> Path:
         data = data[:len(data) * int(case.split()[1].rstrip("%")) // 100] if "%" in case else data[:64]
     elif case == "claims another network":
         data = data.replace(b'"stages": 1', b'"stages": 2', 1)
+    elif case == "claims another base":  # same segments, but the last one's inputs differ
+        data = data.replace(b'"base": "mhc"', b'"base":"none"', 1)
     elif case == "metadata without model":
         data = data[:meta_at] + data[meta_at:].replace(b'"model"', b'"mode_"', 1)
     elif case == "metadata not an object":
@@ -368,7 +370,7 @@ def _hostile_tflite(good: Path, case: str, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", ["truncated 10%", "truncated 50%", "truncated 90%", "truncated 64 bytes",
-                                  "claims another network", "metadata without model",
+                                  "claims another network", "claims another base", "metadata without model",
                                   "metadata not an object", "random body"])
 def test_hostile_tflite_is_one_line_model_file_error(tflite, tmp_path, case):
     good, manifest = tflite
@@ -379,6 +381,8 @@ def test_hostile_tflite_is_one_line_model_file_error(tflite, tmp_path, case):
                          env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120)  # a crash ends only this
     assert out.returncode == 0 and out.stdout.startswith("ModelFileError"), (out.returncode, out.stdout, out.stderr)
     assert out.stdout.count("\n") == 1 and "Traceback" not in out.stderr
+    if case.startswith("claims another"):
+        assert "its signatures do not match the network its metadata describes" in out.stdout
 
 
 def test_tflite_that_loads_but_cannot_run_fails_each_file_in_one_line(tflite, tmp_path):

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from microisp_cli.base_demosaic import base_kernel
 from microisp_cli.model import (
-    PUBLISHED, MicroISP, ModelConfig, base_kernel, count_parameters, grow_parameters, init_parameters,
+    PUBLISHED, MicroISP, ModelConfig, count_parameters, grow_parameters, init_parameters,
 )
 
 

@@ -20,10 +20,10 @@ def runner_for(weights: Weights, backend: str = "tf"):
     if backend == "openvino":
         from microisp_cli.runtimes.openvino import OpenVINORunner
 
-        return OpenVINORunner(weights)
+        return OpenVINORunner(weights.config, weights.params)
     from microisp_cli.runtimes.tensorflow import TensorFlowRunner
 
-    return TensorFlowRunner(weights)
+    return TensorFlowRunner(weights.config, weights.params)
 
 
 def make_runner(config: ModelConfig, seed: int = 0, backend: str = "tf"):

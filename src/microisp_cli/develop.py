@@ -47,11 +47,11 @@ def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | 
     if backend == "openvino":
         from .runtimes.openvino import OpenVINORunner
 
-        return OpenVINORunner(weights, threads=threads)
+        return OpenVINORunner(weights.config, weights.params, threads=threads)
     if backend == "tf":
         from .runtimes.tensorflow import TensorFlowRunner
 
-        return TensorFlowRunner(weights, threads=threads)
+        return TensorFlowRunner(weights.config, weights.params, threads=threads)
     if backend == "tflite":
         if model is None:
             raise MicroISPError("the tflite backend runs an exported file: give --model FILE "
@@ -59,7 +59,7 @@ def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | 
         from .runtimes.litert import LiteRTRunner
 
         runner = LiteRTRunner(model, threads=threads)
-        runner.check_weights(weights)
+        runner.check_matches(weights.config, weights.conditioning.to_dict(), weights.name)
         return runner
     raise MicroISPError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
 

@@ -25,7 +25,6 @@ and synthetic scenes, see :func:`calibration_set`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 import warnings
@@ -38,11 +37,14 @@ import numpy as np
 from .bayer import mosaic_rggb
 from .colour import srgb_decode
 from .errors import ExportError, MicroISPError, OutputError
-from .model import BRANCHES, PACKED_CHANNELS, ModelConfig
+from .model import BRANCHES, PACKED_CHANNELS, ModelConfig, forward_segments
 from .resolution import Resolution, parse_resolution
-from .runtimes.litert import METADATA_FORMAT, METADATA_NAME, model_ops, read_metadata
 from .synthetic import synthetic_scene
 from .tensorflow_import import import_tensorflow
+from .tflite_format import (ATTENTION, METADATA_FORMAT, PRE, RGB, SCALE, SKIP, STATE, X, branch_input,
+                            head_feeds, head_inputs, head_key, model_ops, read_metadata,
+                            segment_feeds, segment_inputs, segment_key, signature_shapes,
+                            write_metadata)
 from .weights import Conditioning, Weights
 
 #: Ops of the published MicroISP.tflite: what NNAPI 1.2 and the mobile GPU delegates run.
@@ -109,32 +111,19 @@ def fixed_input_shape(resolution: str | Resolution | None = None,
     return None
 
 
-def _signature_specs(config: ModelConfig) -> dict[str, list[tuple[str, int]]]:
-    """Signature key -> [(input name, channels)] of a segmented export."""
-    f, last = config.features, config.num_segments - 1
-    specs: dict[str, list[tuple[str, int]]] = {"segment_0": [("x", PACKED_CHANNELS)]}
-    for index in range(1, config.num_segments):
-        names = [("x", PACKED_CHANNELS)] if index == last and config.base != "none" else []
-        names += [(f"{kind}_{i}", f) for kind in ("pre", "skip", "scale") for i in range(BRANCHES)]
-        specs[f"segment_{index}"] = names
-    for index in range(config.num_segments - 1):
-        specs[f"head_{index}"] = [(f"samples_{i}", f) for i in range(BRANCHES)]
-    return specs
-
-
-def _segment_fn(net, index: int, names: Sequence[str]):
+def _segment_fn(net, index: int):
     tf = import_tensorflow()
 
-    last = index == net.config.num_segments - 1
+    names = [name for name, _ in segment_inputs(net.config, index)]
 
     def run(*args):
         t = dict(zip(names, args))
-        parts = [[t[f"{kind}_{i}"] for i in range(BRANCHES)] if index else None
-                 for kind in ("pre", "skip", "scale")]
-        out = net.segment_branches(index, t.get("x"), *parts)
-        if last:
-            return {"rgb": out}
-        return {"state": tf.concat(out[0] + out[1], axis=-1)}
+        parts = [[t[branch_input(kind, i)] for i in range(BRANCHES)] if index else None
+                 for kind in (PRE, SKIP, SCALE)]
+        out = net.segment_branches(index, t.get(X), *parts)
+        if index == net.config.num_segments - 1:
+            return {RGB: out}
+        return {STATE: tf.concat(out[0] + out[1], axis=-1)}
 
     return run
 
@@ -143,8 +132,8 @@ def _head_fn(net, index: int):
     tf = import_tensorflow()
 
     def run(*samples):
-        return {"attention": tf.concat([net.head_branch(index, i, s) for i, s in enumerate(samples)],
-                                       axis=-1)}
+        return {ATTENTION: tf.concat([net.head_branch(index, i, s) for i, s in enumerate(samples)],
+                                     axis=-1)}
 
     return run
 
@@ -153,18 +142,20 @@ def _tf_functions(net, fixed: tuple[int, int] | None) -> dict[str, Any]:
     """Signature key -> tf.function with its input signature."""
     tf = import_tensorflow()
 
+    def specs(inputs):
+        return [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in inputs]
+
     if fixed is not None:
-        spec = tf.TensorSpec([1, *fixed, PACKED_CHANNELS], tf.float32, name="x")
-        return {"serving_default": tf.function(lambda x: {"rgb": net.call_branches(x)},
+        spec = tf.TensorSpec([1, *fixed, PACKED_CHANNELS], tf.float32, name=X)
+        return {"serving_default": tf.function(lambda x: {RGB: net.call_branches(x)},
                                                input_signature=[spec])}
-    functions = {}
-    for key, inputs in _signature_specs(net.config).items():
-        names = [n for n, _ in inputs]
-        specs = [tf.TensorSpec([1, 1, 1, c] if n.startswith("scale") else [1, None, None, c],
-                               tf.float32, name=n) for n, c in inputs]
-        index = int(key.split("_")[1])
-        fn = _segment_fn(net, index, names) if key.startswith("segment") else _head_fn(net, index)
-        functions[key] = tf.function(fn, input_signature=specs)
+    cfg = net.config
+    functions = {segment_key(i): tf.function(_segment_fn(net, i),
+                                                  input_signature=specs(segment_inputs(cfg, i)))
+                 for i in range(cfg.num_segments)}
+    functions.update({head_key(i): tf.function(_head_fn(net, i),
+                                               input_signature=specs(head_inputs(cfg)))
+                      for i in range(cfg.num_segments - 1)})
     return functions
 
 
@@ -250,11 +241,7 @@ def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
     ``samples`` (segments' states and heads' samples come from the FP32 network itself)."""
     tf = import_tensorflow()
 
-    cfg, f = net.config, net.config.features
-
-    def split(t, parts):
-        return [t[..., j * f:(j + 1) * f] for j in range(parts)]
-
+    cfg = net.config
     # The calibrator sizes each signature once, from its first sample (it resizes fixed-shape
     # graphs too, so a 12 MP model calibrates on small crops): crop all samples to one size.
     h = min(s.shape[0] for s in samples)
@@ -264,24 +251,21 @@ def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
         for sample in samples:
             x = tf.constant(np.ascontiguousarray(sample[:h, :w])[None])
             if fixed is not None:
-                yield {"x": x}
+                yield {X: x}
                 continue
-            yield "segment_0", {"x": x}
-            state = net.segment(0, x)
-            for index in range(cfg.num_segments - 1):
-                samples_ = state[:, ::3, ::3, :cfg.probe_channels]
-                yield f"head_{index}", {f"samples_{i}": s for i, s in enumerate(split(samples_, 3))}
-                att = net.head(index, samples_)
-                feeds = {}
-                pieces = split(state, 2 * BRANCHES)
-                for i in range(BRANCHES):
-                    feeds[f"pre_{i}"], feeds[f"skip_{i}"] = pieces[i], pieces[BRANCHES + i]
-                    feeds[f"scale_{i}"] = split(att, BRANCHES)[i]
-                if index + 1 == cfg.num_segments - 1 and cfg.base != "none":
-                    feeds["x"] = x
-                yield f"segment_{index + 1}", feeds
-                if index + 1 < cfg.num_segments - 1:
-                    state = net.segment(index + 1, x, state, att)
+            feeds: list[tuple[str, dict]] = []
+
+            def segment(index, x, state, att):
+                feeds.append((segment_key(index), segment_feeds(cfg, index, x, state, att)))
+                # the last segment's output is not needed
+                return net.segment(index, x, state, att) if index < cfg.num_segments - 1 else None
+
+            def head(index, probe):
+                feeds.append((head_key(index), head_feeds(cfg, probe)))
+                return net.head(index, probe)
+
+            forward_segments(cfg, x, segment, head)
+            yield from feeds
 
     return gen
 
@@ -309,22 +293,6 @@ def _convert(net, functions: dict[str, Any], precision: str, representative=None
                 return bytes(converter.convert())
         except Exception as exc:  # the converter raises ConverterError and friends
             raise ExportError(f"TFLite conversion failed: {str(exc).splitlines()[0]}") from None
-
-
-def _with_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
-    """``model`` with ``meta`` as JSON in its ``microisp`` metadata entry."""
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-    obj.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(obj.buffers) - 1
-    obj.metadata = [m for m in (obj.metadata or []) if m.name != METADATA_NAME] + [entry]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
 def audit_ops(ops: Iterable[str], precision: str = "fp32") -> None:
@@ -383,7 +351,7 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
         "model": config.to_dict(), "conditioning": weights.conditioning.to_dict(),
         "weights": weights.name, "input": [1, *fixed, PACKED_CHANNELS] if fixed else None,
     }
-    model = _with_metadata(model, meta)
+    model = write_metadata(model, meta)
     ops = model_ops(model)
     audit_ops(ops, precision)
 
@@ -401,21 +369,6 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
     if check:
         result.accuracy = check_accuracy(out, weights, threads=threads)
     return result
-
-
-def signature_shapes(path: str | Path):
-    """Signature -> {input name: shape} and {output name: shape} (-1 marks a dynamic dim)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path))
-    inputs, outputs = {}, {}
-    for key in interp.get_signature_list():
-        runner = interp.get_signature_runner(key)
-        inputs[key] = {n: tuple(int(v) for v in d["shape_signature"])
-                       for n, d in runner.get_input_details().items()}
-        outputs[key] = {n: tuple(int(v) for v in d["shape_signature"])
-                        for n, d in runner.get_output_details().items()}
-    return inputs, outputs
 
 
 # --- accuracy ------------------------------------------------------------------------------------

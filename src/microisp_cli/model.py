@@ -10,8 +10,9 @@ tanh output of stage ``g`` of branch ``i``; the last stage's ``tanh * 0.58 + 0.5
 The attention blocks average over the whole image, so the network is exposed as *segments*, the
 local computations between attention points, and *heads*, the attention computations, which read
 only the stride-3 samples ``features[:, ::3, ::3, :]`` of the features before each attention point.
-``MicroISP.__call__`` composes them over a whole frame; ``tiling.py`` composes the very same
-functions tile by tile. Tensors crossing a segment boundary are:
+:func:`forward_segments` composes them over a whole frame (``MicroISP.__call__``, the runtimes'
+whole-frame path, export); ``tiling.py`` composes the very same functions tile by tile. Tensors
+crossing a segment boundary are:
 
 - ``state``: (N, h, w, 6F) float32, ``[pre_0, pre_1, pre_2, skip_0, skip_1, skip_2]`` where
   ``pre_i`` are branch ``i``'s features before the attention and ``skip_i`` its block's skip input;
@@ -25,12 +26,13 @@ listed by :func:`parameter_shapes`. TensorFlow is imported only when the network
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 
 from . import defaults
+from .base_demosaic import base_kernel
 from .tensorflow_import import import_tensorflow
 
 BRANCHES = 3
@@ -95,6 +97,10 @@ class ModelConfig:
     def num_segments(self) -> int:
         return len(self.attention_points) + 1
 
+    def segment_reads_input(self, index: int) -> bool:
+        """Whether segment ``index`` reads the packed input: the first, and the last with a base."""
+        return index == 0 or (index == self.num_segments - 1 and self.base != "none")
+
     @property
     def state_channels(self) -> int:
         return 2 * BRANCHES * self.features
@@ -139,7 +145,7 @@ def macs_per_pixel(config: ModelConfig) -> float:
     """Multiply-accumulates of the network's convolutions per full-resolution output pixel:
     every branch's 3x3 convs, the base demosaic and the attention heads (which read 1/9 of the
     packed pixels, then 1/81, ...). Bias, PReLU and the attention scaling are not counted."""
-    f, h = config.features, config.attention_hidden
+    f = config.features
     per_stage = 9 * PACKED_CHANNELS * f + 9 * f * f * (config.convs_per_branch - 1) \
         + 9 * f * PACKED_CHANNELS
     head = f * f / ATTENTION_STRIDE ** 2 + sum(9 * f * f / 9 ** (m + 1) / ATTENTION_STRIDE ** 2
@@ -250,57 +256,6 @@ def check_parameters(config: ModelConfig, params: Mapping[str, Any]) -> None:
             raise ValueError(f"parameter {name} has shape {got}, expected {shape}")
 
 
-# --- fixed base demosaic ----------------------------------------------------------------------
-# Full-resolution 5x5 filters, indexed [colour][site] for an RGGB cell, where sites are
-# R (0,0), Gr (0,1), Gb (1,0), B (1,1) and colours R, G, B. Values from Malvar, He and Cutler,
-# "High-quality linear interpolation for demosaicing of Bayer-patterned color images" (2004).
-def _demosaic_filters(kind: str) -> dict[tuple[int, int], np.ndarray]:
-    z = np.zeros((5, 5))
-    ident = z.copy()
-    ident[2, 2] = 1.0
-    if kind == "mhc":
-        g_at_rb = np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1],
-                            [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]) / 8
-        row = np.array([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1],
-                        [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]]) / 8
-        diag = np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
-                         [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]]) / 8
-    else:  # bilinear
-        g_at_rb = np.array([[0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 1, 0, 1, 0],
-                            [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]) / 4
-        row = np.array([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 1, 0],
-                        [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]) / 2
-        diag = np.array([[0, 0, 0, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0],
-                         [0, 1, 0, 1, 0], [0, 0, 0, 0, 0]]) / 4
-    col = row.T
-    # (colour, site): R=0, G=1, B=2; sites 0=R, 1=Gr, 2=Gb, 3=B
-    return {
-        (0, 0): ident, (0, 1): row, (0, 2): col, (0, 3): diag,
-        (1, 0): g_at_rb, (1, 1): ident, (1, 2): ident, (1, 3): g_at_rb,
-        (2, 0): diag, (2, 1): col, (2, 2): row, (2, 3): ident,
-    }
-
-
-def base_kernel(kind: str) -> np.ndarray:
-    """The fixed demosaic as a packed-domain conv kernel, HWIO (3, 3, 4, 12) float32.
-
-    Input channels are the packed RGGB sites (R, Gr, Gb, B); output channel ``4 * c + s`` is
-    colour ``c`` at site ``s``, ready for a depth-to-space by 2 per colour.
-    """
-    kernel = np.zeros((3, 3, PACKED_CHANNELS, 3 * PACKED_CHANNELS))
-    for (colour, site), taps in _demosaic_filters(kind).items():
-        sy, sx = divmod(site, 2)
-        for dy in range(-2, 3):
-            for dx in range(-2, 3):
-                weight = taps[dy + 2, dx + 2]
-                if weight == 0.0:
-                    continue
-                y, x = sy + dy, sx + dx
-                src = 2 * (y % 2) + (x % 2)
-                kernel[y // 2 + 1, x // 2 + 1, src, 4 * colour + site] += weight
-    return kernel.astype(np.float32)
-
-
 # --- the network ------------------------------------------------------------------------------
 class MicroISP:
     """A MicroISP network: ``config`` plus parameters, callable on packed Bayer tensors.
@@ -341,9 +296,8 @@ class MicroISP:
         """Attention point ``index`` from the stride-3 samples of its probe (N, h, w, 3F)."""
         tf = import_tensorflow()
 
-        f = self.config.features
-        return tf.concat([self.head_branch(index, i, samples[..., i * f:(i + 1) * f])
-                          for i in range(BRANCHES)], axis=-1)
+        return tf.concat([self.head_branch(index, i, s)
+                          for i, s in enumerate(split_features(samples, self.config))], axis=-1)
 
     def head_branch(self, index: int, i: int, features, strided: bool = False):
         """Branch ``i``'s attention scales (N, 1, 1, F) at point ``index``.
@@ -374,17 +328,12 @@ class MicroISP:
         """
         tf = import_tensorflow()
 
-        f = self.config.features
         if index == 0:
             out = self.segment_branches(0, x)
         else:
-            def part(t, j):
-                return t[..., j * f:(j + 1) * f]
-
-            out = self.segment_branches(
-                index, x, [part(state, i) for i in range(BRANCHES)],
-                [part(state, BRANCHES + i) for i in range(BRANCHES)],
-                [part(attention, i) for i in range(BRANCHES)])
+            parts = split_features(state, self.config)
+            out = self.segment_branches(index, x, parts[:BRANCHES], parts[BRANCHES:],
+                                        split_features(attention, self.config))
         if index < len(self.config.attention_points):
             pres, skips = out
             return tf.concat(list(pres) + list(skips), axis=-1)
@@ -440,20 +389,35 @@ class MicroISP:
 
     def __call__(self, x):
         """Whole-frame forward pass: (N, H/2, W/2, 4) -> (N, H, W, 3), float32."""
-        state = attention = None
-        for index in range(self.config.num_segments - 1):
-            state = self.segment(index, x, state, attention)
-            attention = self.head(index, probe_samples(state, self.config))
-        return self.segment(self.config.num_segments - 1, x, state, attention)
+        return forward_segments(self.config, x, self.segment, self.head)
 
     def call_branches(self, x):
         """``__call__`` composed per branch, each head reading its features with a stride-3
         convolution: the same function, traced without slicing ops (fixed-shape TFLite export)."""
-        pres = skips = scales = None
-        for index in range(self.config.num_segments - 1):
-            pres, skips = self.segment_branches(index, x, pres, skips, scales)
-            scales = [self.head_branch(index, i, pres[i], strided=True) for i in range(BRANCHES)]
-        return self.segment_branches(self.config.num_segments - 1, x, pres, skips, scales)
+        def segment(index, x, state, scales):
+            return self.segment_branches(index, x, *(state or (None, None)), scales)
+
+        def head(index, pres):
+            return [self.head_branch(index, i, p, strided=True) for i, p in enumerate(pres)]
+
+        return forward_segments(self.config, x, segment, head, samples=lambda state: state[0])
+
+
+def forward_segments(config: ModelConfig, x, segment: Callable, head: Callable,
+                     samples: Callable | None = None):
+    """The whole-frame forward pass, composed from the network's pieces in the one order they
+    run: ``segment(index, x, state, attention)`` then ``head(index, samples(state))`` at every
+    attention point, then the last segment, whose result is returned.
+
+    Used by :meth:`MicroISP.__call__` (TensorFlow), ``tiling`` over any runtime and export.
+    ``samples``: what a head reads of a state (default :func:`probe_samples`).
+    """
+    sample = samples if samples is not None else (lambda state: probe_samples(state, config))
+    state = attention = None
+    for index in range(config.num_segments - 1):
+        state = segment(index, x, state, attention)
+        attention = head(index, sample(state))
+    return segment(config.num_segments - 1, x, state, attention)
 
 
 def probe_samples(state, config: ModelConfig, origin: tuple[int, int] = (0, 0)):
@@ -464,3 +428,10 @@ def probe_samples(state, config: ModelConfig, origin: tuple[int, int] = (0, 0)):
     """
     oy, ox = origin
     return state[:, oy::ATTENTION_STRIDE, ox::ATTENTION_STRIDE, :config.probe_channels]
+
+
+def split_features(t, config: ModelConfig) -> list:
+    """``t``'s channels in pieces of ``config.features``: a state (6F) -> ``pre_0..2, skip_0..2``,
+    attention scales or probe samples (3F) -> one per branch. Slices: numpy views or TF ops."""
+    f = config.features
+    return [t[..., j * f:(j + 1) * f] for j in range(t.shape[-1] // f)]

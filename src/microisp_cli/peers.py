@@ -36,16 +36,27 @@ DARKTABLE_METHODS = {"RCD": 5, "LMMSE": 6}
 RAWTHERAPEE_METHODS = {"AMaZE": "amaze", "LMMSE": "lmmse"}
 
 
-def libraw_render(path: str | Path, method: str = "AHD") -> np.ndarray:
-    """LibRaw's neutral sRGB rendering of ``path`` with demosaic ``method`` (see module doc)."""
+def libraw_postprocess(path: str | Path, method: str = "AHD", bits: int = 16) -> np.ndarray:
+    """LibRaw's neutral sRGB rendering of ``path`` with demosaic ``method`` (see module doc), as
+    LibRaw returns it: (H, W, 3) uint8 or uint16."""
     import rawpy
 
     with rawpy.imread(str(path)) as raw:
-        rgb = raw.postprocess(
+        return raw.postprocess(
             demosaic_algorithm=getattr(rawpy.DemosaicAlgorithm, method), use_camera_wb=True,
-            no_auto_bright=True, output_bps=16, gamma=(2.4, 12.92),
+            no_auto_bright=True, output_bps=bits, gamma=(2.4, 12.92),
             output_color=rawpy.ColorSpace.sRGB, user_flip=0, adjust_maximum_thr=0.0)
-    return rgb.astype(np.float32) / 65535.0
+
+
+def libraw_render(path: str | Path, method: str = "AHD") -> np.ndarray:
+    """:func:`libraw_postprocess` as float32 in [0, 1]."""
+    return libraw_postprocess(path, method).astype(np.float32) / 65535.0
+
+
+def libraw_versions() -> dict[str, str]:
+    import rawpy
+
+    return {"libraw": ".".join(map(str, rawpy.libraw_version)), "rawpy": rawpy.__version__}
 
 
 # --- darktable --------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from typing import Protocol
 import numpy as np
 
 from . import defaults
-from .model import ATTENTION_STRIDE, ATTENTION_STRIDED_CONVS, probe_samples
+from .model import ATTENTION_STRIDE, ATTENTION_STRIDED_CONVS, forward_segments
 from .runtimes.base import SegmentRunner
 from .state_store import StateStore
 
@@ -191,12 +191,8 @@ def _run_whole(runner: SegmentRunner, source: PackedSource, sink: Sink,
 
 
 def _forward(runner: SegmentRunner, x: np.ndarray) -> np.ndarray:
-    state = att = None
-    n = runner.config.num_segments
-    for index in range(n - 1):
-        state = runner.segment(index, x, state, att)
-        att = runner.head(index, np.ascontiguousarray(probe_samples(state, runner.config)))
-    return runner.segment(n - 1, x, state, att)
+    return forward_segments(runner.config, x, runner.segment,
+                            lambda index, samples: runner.head(index, np.ascontiguousarray(samples)))
 
 
 def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:

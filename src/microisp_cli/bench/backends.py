@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import defaults
 from ..errors import BenchError
+from ..peers import libraw_postprocess, libraw_versions
 from ..synthetic import synthetic_packed
 from .config import BenchConfig
 from .resources import summarise
@@ -180,28 +181,13 @@ class LibRawRun:
         self.runner = None  # no network
 
     def run(self) -> None:
-        import rawpy
-
-        with rawpy.imread(self.path) as raw:
-            raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, output_bps=16,
-                            use_camera_wb=True)
-
-
-def libraw_versions() -> dict[str, Any]:
-    import rawpy
-
-    return {"libraw": ".".join(map(str, rawpy.libraw_version)), "rawpy": rawpy.__version__}
+        libraw_postprocess(self.path, "AHD", 16)
 
 
 def libraw_develop(path: str | Path, output: str | Path) -> None:
-    """LibRaw's AHD develop of ``path`` as an 8-bit file ``output`` (PNG, ...): camera white
-    balance, no auto-brightening; what ``benchmarks/versus_darktable.py`` times as a process
+    """LibRaw's AHD develop of ``path`` as an 8-bit file ``output`` (PNG, ...), neutral as in
+    :mod:`peers`; what ``benchmarks/versus_darktable.py`` times as a process
     (``python -m microisp_cli.bench --libraw-develop RAW OUTPUT``)."""
-    import rawpy
-
     from ..encode import write_image
 
-    with rawpy.imread(str(path)) as raw:
-        rgb = raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, use_camera_wb=True,
-                              output_bps=8, no_auto_bright=True)
-    write_image(output, rgb, overwrite=True)
+    write_image(output, libraw_postprocess(path, "AHD", 8), overwrite=True)

@@ -162,7 +162,7 @@ def _model_precision(model: str, asked: str | None) -> str | None:
     """The precision a .tflite export declares in its metadata; a UsageError if it contradicts
     ``asked``."""
     from ..errors import MicroISPError
-    from ..runtimes.litert import read_metadata
+    from ..tflite_format import read_metadata
 
     try:
         meta = read_metadata(model) or {}

@@ -1,7 +1,8 @@
-"""OpenVINO runtime: the network built straight from the weights' numpy parameters.
+"""OpenVINO runtime: the network built straight from its numpy parameters.
 
 No TensorFlow and no exported file: each segment and head is an OpenVINO graph made with its
-Python opset API from :class:`weights.Weights`, so what runs is always what the ``.npz`` holds.
+Python opset API from a model config and its parameters, so what runs is always what the ``.npz``
+holds.
 The three colour branches run as one *grouped* convolution (``groups=3``) per layer, which on
 these small channel counts is much faster than three separate convolutions (docs/benchmarks.md);
 the maths is the TensorFlow network's, in float32 (exact to about 1e-6).
@@ -16,14 +17,15 @@ held 125 MB per head).
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Mapping
 
 import numpy as np
 
 from .. import defaults
+from ..base_demosaic import base_kernel
 from ..errors import MicroISPError
 from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHIFT, ModelConfig,
-                     base_kernel)
-from ..weights import Weights
+                     check_parameters)
 
 
 def import_openvino():
@@ -66,18 +68,20 @@ class _Graph:
 
 
 class OpenVINORunner:
-    """Runs ``weights``' network with OpenVINO on the CPU. Implements ``SegmentRunner``.
+    """Runs the network of ``config`` and ``params`` (name -> array, as
+    :func:`model.parameter_shapes`) with OpenVINO on the CPU. Implements ``SegmentRunner``.
 
     ``threads``: CPU threads (None: all). Float32 throughout: OpenVINO would otherwise pick
     bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
     """
 
-    def __init__(self, weights: Weights, threads: int | None = defaults.THREADS,
-                 streams: int = defaults.OPENVINO_STREAMS):
+    def __init__(self, config: ModelConfig, params: Mapping[str, np.ndarray],
+                 threads: int | None = defaults.THREADS, streams: int = defaults.OPENVINO_STREAMS):
+        check_parameters(config, params)
         ov = import_openvino()
         self._ov = ov
-        self.config: ModelConfig = weights.config
-        self.params = weights.params
+        self.config = config
+        self.params = params
         self._core = ov.Core()
         # streams: windows run side by side, each on its own threads (no barriers between the
         # threads of one small convolution); docs/benchmarks.md has the measurements
@@ -104,7 +108,7 @@ class OpenVINORunner:
 
     def reads_input(self, index: int) -> bool:
         """Whether segment ``index`` reads the packed input (the first; the last with a base)."""
-        return index == 0 or (index == self.config.num_segments - 1 and self.config.base != "none")
+        return self.config.segment_reads_input(index)
 
     # --- graphs -----------------------------------------------------------------------------
     def _prefixes(self, g: int) -> tuple[str, ...]:

@@ -7,19 +7,21 @@ branch by branch, to bound their memory (they read a map of the whole frame).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 import numpy as np
 
-from ..model import BRANCHES
+from ..model import BRANCHES, MicroISP, ModelConfig, split_features
 from ..tensorflow_import import import_tensorflow
-from ..weights import Weights
 
 
 class TensorFlowRunner:
-    """Runs :class:`model.MicroISP` pieces with TensorFlow (CPU). Implements ``SegmentRunner``."""
+    """Runs the pieces of :class:`model.MicroISP` ``(config, params)`` with TensorFlow (CPU).
+    Implements ``SegmentRunner``."""
 
-    def __init__(self, weights: Weights, threads: int | None = None):
+    def __init__(self, config: ModelConfig, params: Mapping[str, Any], threads: int | None = None):
         tf = import_tensorflow()
 
         if threads:
@@ -28,8 +30,8 @@ class TensorFlowRunner:
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:  # TensorFlow already initialised in this process
                 pass
-        self.config = weights.config
-        self.net = weights.build()
+        self.config = config
+        self.net = MicroISP(config, params)
         cfg = self.config
         x_spec = tf.TensorSpec([1, None, None, 4], tf.float32)
         state_spec = tf.TensorSpec([1, None, None, cfg.state_channels], tf.float32)
@@ -57,7 +59,6 @@ class TensorFlowRunner:
         return np.asarray(self._segments[index](x, state, attention))
 
     def head(self, index, samples) -> np.ndarray:
-        f = self.config.features
-        return np.concatenate([
-            fn(np.ascontiguousarray(samples[..., b * f:(b + 1) * f], np.float32)).numpy()
-            for b, fn in enumerate(self._heads[index])], axis=-1)
+        parts = split_features(samples, self.config)
+        return np.concatenate([fn(np.ascontiguousarray(part, np.float32)).numpy()
+                               for part, fn in zip(parts, self._heads[index])], axis=-1)
