@@ -32,8 +32,6 @@ BACKEND = "openvino"
 
 #: Threads for the backend (None: the runtime's default).
 THREADS = None
-#: Windows the OpenVINO engine runs at the same time (each on its share of the threads).
-OPENVINO_STREAMS = 2
 
 # --- training (``microisp train``) and evaluation (``microisp eval``) ---------------------------
 #: Folder of sRGB photos for synthetic pairs (held-out split: see ``training.data.split_photos``).

@@ -52,7 +52,7 @@ class StateStore:
         offset = y0 * self._row
         start = offset // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
         length = offset - start + (y1 - y0) * self._row
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # all pages mapped at once
+        flags = mmap.MAP_SHARED  # pages fault in as the windows reach them (MAP_POPULATE: a stall)
         pages = mmap.mmap(self._file.fileno(), max(1, length), flags=flags, offset=start)
         return np.ndarray((y1 - y0, *self.shape[1:]), self.dtype, pages, offset - start)
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
-import click
+# numpy's OpenBLAS threads spin after each product; the attention heads' products run beside the
+# network (its own threads), where spinning BLAS threads would take the network's cores. Set
+# before numpy is first imported; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
 
 from .. import __version__
 from ..errors import MissingExtraError

@@ -76,19 +76,16 @@ class OpenVINORunner:
     """
 
     def __init__(self, config: ModelConfig, params: Mapping[str, np.ndarray],
-                 threads: int | None = defaults.THREADS, streams: int = defaults.OPENVINO_STREAMS):
+                 threads: int | None = defaults.THREADS):
         check_parameters(config, params)
         ov = import_openvino()
         self._ov = ov
         self.config = config
         self.params = params
         self._core = ov.Core()
-        # streams: windows run side by side, each on its own threads (no barriers between the
-        # threads of one small convolution); docs/benchmarks.md has the measurements
-        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": int(streams)}
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
-            self._settings["NUM_STREAMS"] = min(int(streams), int(threads))
         self._compiled: dict[tuple[int, int, int], object] = {}  # (segment, height, width)
         self._live: tuple[tuple[int, int, int], list] | None = None
         self._compiler: concurrent.futures.ThreadPoolExecutor | None = None
@@ -235,8 +232,8 @@ class OpenVINORunner:
 
     # --- SegmentRunner ------------------------------------------------------------------------
     def submit(self, index, x, state=None, attention=None) -> _Running:
-        """Start segment ``index`` on one window and return at once; ``.result()`` waits for it.
-        Up to ``streams`` windows run at the same time, each on its own threads. The result is a
+        """Start segment ``index`` on one window and return at once; ``.result()`` waits for it
+        (the pipeline prepares the next window meanwhile, in its own thread). The result is a
         view into an output buffer of the runner, valid until the second call after this one
         (so the pipeline can post-process one window while the next runs). The inputs must not
         change until then either (they are shared, not copied)."""
