@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from microisp_cli.tiling import (
     HEAD_SPAN, MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
     packed_tile_size, run_array, run_tiled, split_axis,
 )
-from microisp_cli.state_store import StateStore
+from microisp_cli.state_store import RAM_DIRECTORY, StateStore, available_memory, state_directory
 from microisp_cli.weights import Conditioning, Weights, load_weights
 
 TOLERANCE = 1e-4
@@ -107,6 +109,17 @@ def test_state_store_bands_are_shared_maps_of_one_file(tmp_path):
         store.band(2, 5)[:] = 7.0  # written through the map ...
         assert (store.read(0, 9, 0, 4)[2:5] == 7).all() and (store.read(0, 2, 0, 4) == 0).all()
         assert store.band(4, 6)[0, 1, 2] == 7.0  # ... and seen by another map of the same rows
+
+
+def test_state_goes_to_ram_only_when_memory_is_plentiful_and_not_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert state_directory(1, str(tmp_path)) == str(tmp_path)
+    free = available_memory()
+    if free is not None and os.path.isdir(RAM_DIRECTORY):
+        assert state_directory(1) == RAM_DIRECTORY
+        assert state_directory(free) is None  # not RAM_MARGIN times its size: the temporary folder
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert state_directory(1) is None  # tempfile then honours $TMPDIR
 
 
 # --- exact tiling equals the whole frame --------------------------------------------------------
