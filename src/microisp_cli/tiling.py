@@ -258,9 +258,10 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
     One store holds the state, updated in place through a memory map of the rows a row of tiles
     needs. Windows read the old state, and each tile writes its core's new state once the next
     window (the only other one that overlaps it: cores are at least ``2 * halo + 2``) has been
-    copied. Rows of tiles are shorter than ``core`` where a band of the frame's width would map
-    more than ``defaults.STATE_BAND_BYTES``. The old values of the rows above the next row's cores, which this row overwrites,
-    are kept aside first (a strip a few rows high). The probe samples go to :class:`_Probes`.
+    copied. The old values of the rows above the next row's cores, which this row overwrites, are
+    kept aside first (a strip a few rows high). Rows of tiles are shorter than ``core`` where a
+    band of the frame's width would map more than ``defaults.STATE_BAND_BYTES``. The probe
+    samples go to :class:`_Probes`.
     """
     config = runner.config
     h, w = source.shape
@@ -293,8 +294,8 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
         if progress:
             progress(done, total)
 
-    # The network runs a window (OpenVINO: two side by side) while this thread prepares the next
-    # and stores the one before (the runtimes release the GIL): both cores stay busy.
+    # The network runs a window (OpenVINO asynchronously, the others in a thread) while this
+    # thread prepares the next and stores the one before: both cores stay busy.
     engine = None
     submit = getattr(runner, "submit", None)
     if submit is None:
@@ -315,6 +316,7 @@ def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: in
                 above = 0 if strip is None else len(strip)
                 if middle and r + 1 < len(rows):
                     following = rows[r + 1][1][0]  # the next row's first window row
+                    assert following >= cy0, "cores shorter than 2 * halo + 2"
                     strip_next = band[following - top:cy1 - top].copy()
                 for (cx0, cx1), (wx0, wx1) in cols:
                     x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
