@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from microisp_cli.model import PUBLISHED, ModelConfig, init_parameters
+from microisp_cli.model import HEAD_SPAN, PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
-    HEAD_SPAN, MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
+    MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
     packed_tile_size, run_array, run_tiled, split_axis,
 )
 from microisp_cli.state_store import RAM_DIRECTORY, StateStore, available_memory, state_directory

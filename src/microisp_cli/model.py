@@ -41,6 +41,8 @@ OUTPUT_SCALE = 0.58
 OUTPUT_SHIFT = 0.5
 ATTENTION_STRIDE = 3
 ATTENTION_STRIDED_CONVS = 3
+#: Probe-map rows (and columns) of one block of a head's strided convolutions: they do not overlap.
+HEAD_SPAN = ATTENTION_STRIDE ** ATTENTION_STRIDED_CONVS
 
 Base = Literal["none", "bilinear", "mhc"]
 BASES: tuple[str, ...] = ("none", "bilinear", "mhc")

@@ -41,7 +41,7 @@ from typing import Protocol
 import numpy as np
 
 from . import defaults
-from .model import ATTENTION_STRIDE, ATTENTION_STRIDED_CONVS, forward_segments
+from .model import ATTENTION_STRIDE, HEAD_SPAN, forward_segments
 from .runtimes.base import SegmentRunner
 from .state_store import StateStore
 
@@ -55,8 +55,6 @@ TILE_OVERLAP = 16
 
 ATTENTION_MODES = ("exact", "tile")
 
-#: Map rows (and columns) of one block of the attention head's strided convolutions.
-HEAD_SPAN = ATTENTION_STRIDE ** ATTENTION_STRIDED_CONVS
 
 
 class PackedSource(Protocol):

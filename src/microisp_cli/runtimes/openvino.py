@@ -24,8 +24,8 @@ import numpy as np
 from .. import defaults
 from ..base_demosaic import base_kernel
 from ..errors import MicroISPError
-from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, OUTPUT_SCALE, OUTPUT_SHIFT, ModelConfig,
-                     check_parameters)
+from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, HEAD_SPAN, OUTPUT_SCALE, OUTPUT_SHIFT,
+                     ModelConfig, check_parameters)
 
 
 def import_openvino():
@@ -185,7 +185,7 @@ class OpenVINORunner:
         of 27, all that the VALID chain reads) gives its own outputs; :meth:`head_mean` finishes
         the head from the sums of all bands (bounded memory, and the tiling feeds bands as they
         become final)."""
-        span = 3 ** ATTENTION_STRIDED_CONVS
+        span = HEAD_SPAN
         kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 1)]
         _, h, w, c = samples.shape
         h, w = h // span * span, w // span * span
