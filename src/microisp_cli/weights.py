@@ -27,13 +27,13 @@ from typing import Any, Literal
 import numpy as np
 
 from . import defaults
+from .bayer import SITES
 from .errors import WeightsError
 from .files import Unreadable, npy_header, npy_shaped, read_regular
 from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters, count_parameters, parameter_shapes
 from .tensorflow_import import import_tensorflow
 
 FORMAT = "microisp-weights/1"
-SITES = ("R", "Gr", "Gb", "B")
 
 
 @dataclasses.dataclass(frozen=True)
