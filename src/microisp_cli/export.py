@@ -419,5 +419,5 @@ def check_accuracy(path: str | Path, weights: Weights, packed: np.ndarray | None
 
 
 __all__ = ["ALLOWED_OPS", "PRECISIONS", "Accuracy", "ExportError", "ExportResult", "audit_ops",
-           "calibration_set", "check_accuracy", "export_tflite", "fixed_input_shape", "model_ops",
-           "psnr", "read_metadata", "run_tflite"]
+           "calibration_set", "check_accuracy", "export_tflite", "fixed_input_shape", "psnr",
+           "run_tflite"]

@@ -81,7 +81,7 @@ def model_description(config: BenchConfig) -> dict[str, Any]:
         return libraw_versions()
 
     if config.backend == "tflite" and config.model:
-        from ..runtimes.litert import read_metadata
+        from ..tflite_format import read_metadata
 
         meta = read_metadata(config.model) or {}
         model = ModelConfig.from_dict(meta["model"]) if "model" in meta else None
@@ -145,7 +145,7 @@ def conditioning_for(config: BenchConfig):
     if config.backend != "tflite":
         return load_weights(config.model).conditioning
     if config.model:
-        from ..runtimes.litert import read_metadata
+        from ..tflite_format import read_metadata
 
         meta = read_metadata(config.model) or {}
         if "conditioning" in meta:
