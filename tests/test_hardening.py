@@ -238,28 +238,20 @@ def test_fifo_inside_a_folder_is_passed_over(tmp_path):
 
 
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
-def test_special_files_as_weights_are_refused(tmp_path, special):
-    weights = special
+@pytest.mark.parametrize("option,name,message", [
+    ("--weights", "w.json", "{path}: the weights manifest is {kind}, not a regular file"),
+    ("--preset", "look.toml", "not a regular file"),
+])
+def test_special_files_as_weights_or_presets_are_refused(tmp_path, special, option, name, message):
+    path = special
     if special == "fifo":
-        weights = tmp_path / "w.json"
-        os.mkfifo(weights)
+        path = tmp_path / name
+        os.mkfifo(path)
     with deadline(60):
-        result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--weights", weights)
+        result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", option, path)
     assert result.exit_code == 2
     kind = "a FIFO (named pipe)" if special == "fifo" else "a character device"
-    assert f"{weights}: the weights manifest is {kind}, not a regular file" in result.output
-    assert not (tmp_path / "a.png").exists()
-
-
-@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
-def test_special_files_as_presets_are_refused(tmp_path, special):
-    preset = special
-    if special == "fifo":
-        preset = tmp_path / "look.toml"
-        os.mkfifo(preset)
-    with deadline(60):
-        result = develop(_dng(tmp_path / "a.dng"), "-o", tmp_path / "a.png", "--preset", preset)
-    assert result.exit_code == 2 and "not a regular file" in result.output
+    assert message.format(path=path, kind=kind) in result.output
     assert not (tmp_path / "a.png").exists()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import defaults
 from ..resolution import Resolution
+from ..state_store import available_memory
 from .backends import export_for_bench, model_description
 from .config import FORMAT, MIB, BenchConfig, BenchResult
 from .measure import run_isolated
@@ -32,14 +33,8 @@ def memory_budget_mb() -> float:
     """How much a whole-frame run may take: ``defaults.BENCH_MEMORY_LIMIT_MB``, and at most
     half of the memory the kernel reports available now."""
     limit = float(defaults.BENCH_MEMORY_LIMIT_MB)
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    limit = min(limit, int(line.split()[1]) / 1024 / 2)
-    except OSError:
-        pass
-    return limit
+    available = available_memory()
+    return limit if available is None else min(limit, available / MIB / 2)
 
 
 def plan(resolutions: Sequence[Resolution], tile_sizes: Sequence[int] | None = None,
