@@ -36,7 +36,7 @@ class RowBands:
             return self._bands[y0]
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        a, b = rows.start or 0, min(self.shape[0], self.shape[0] if rows.stop is None else rows.stop)
+        a, b = rows.start or 0, self.shape[0] if rows.stop is None else min(self.shape[0], rows.stop)
         with self._lock:
             for start in [s for s, band in self._bands.items() if s + len(band) <= a]:
                 del self._bands[start]  # read: the encoder reads in order
