@@ -60,3 +60,199 @@ def base_kernel(kind: str) -> np.ndarray:
                 src = 2 * (y % 2) + (x % 2)
                 kernel[y // 2 + 1, x // 2 + 1, src, 4 * colour + site] += weight
     return kernel.astype(np.float32)
+
+
+# --- the directional LMMSE base (``base="lmmse"``) ----------------------------------------------
+# Green first, then colour differences, all in the sRGB-curve domain (demosaicing there, as
+# RawTherapee's LMMSE does, weights errors the way the sRGB output shows them): Zhang and Wu's
+# directional LMMSE estimate of green (IEEE TIP 2005) along rows and columns, fused by their
+# error variances; red and blue from colour differences, diagonally then horizontally/vertically,
+# weighted by inverse squared gradients. Written once against a small set of operations
+# (:class:`BaseOps`), which each runtime (TensorFlow, OpenVINO, numpy) provides; every step is a
+# convolution with a constant kernel or an elementwise NNAPI 1.2 operation, so the base tiles
+# exactly (its reach is :func:`base_reach`) and exports to TFLite.
+
+LMMSE_SMOOTHING = (9, 2.0)   # taps and sigma of the Gaussian that smooths each colour difference
+LMMSE_WINDOW = 9             # samples of the window its local mean and variances are taken over
+_TINY = 1e-6                 # keeps the variances away from 0 (encoded values are 0..1)
+_GRADIENT_FLOOR = 1e-3
+
+
+def _gaussian(taps: int, sigma: float) -> np.ndarray:
+    r = np.arange(taps) - taps // 2
+    g = np.exp(-r * r / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def curve_encode(o, t):
+    """The sRGB curve as min/max/pow (no select), extended below 0 by its linear segment; the
+    same numbers as :func:`colour.srgb_encode` on 0..1."""
+    from .colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
+
+    high = o.pow(o.maximum(t, SRGB_BREAK), 1 / SRGB_GAMMA) * (1 + SRGB_OFFSET) - SRGB_OFFSET
+    return o.minimum(t * SRGB_SLOPE, high)
+
+
+def curve_decode(o, t):
+    """The inverse of :func:`curve_encode` (linear below the break, the power above)."""
+    from .colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
+
+    top = o.maximum(t, SRGB_BREAK * SRGB_SLOPE)
+    high = o.pow((top + SRGB_OFFSET) * (1 / (1 + SRGB_OFFSET)), SRGB_GAMMA)
+    return t * (1 / SRGB_SLOPE) + o.maximum(high - top * (1 / SRGB_SLOPE), 0.0)
+
+
+def lmmse_demosaic(o, x):
+    """Packed RGGB input ``x`` (already :func:`curve_encode`'d) -> full-resolution R, G, B maps.
+
+    ``o`` provides ``mosaic(x)`` (the packed sites as one full-resolution map), ``site_mask(x,
+    pattern)`` (1 at the packed sites marked in ``pattern``, else 0), ``conv(t, kernel)`` (2-D
+    correlation, zero padded, odd kernel sides), ``abs``, ``maximum``, ``minimum``, ``pow``, and
+    tensors that take +, -, *, / with each other and with floats.
+    """
+    m = o.mosaic(x)
+    green = o.site_mask(x, (0, 1, 1, 0))
+    row = lambda k: np.asarray(k, np.float32)[None, :]  # noqa: E731
+    col = lambda k: np.asarray(k, np.float32)[:, None]  # noqa: E731
+    along = (row, col)
+    # the other colour along a line, Laplacian-corrected (Hamilton-Adams): G at R/B, R/B at G
+    half = [-0.25, 0.5, 0.5, 0.5, -0.25]
+    taps, sigma = LMMSE_SMOOTHING
+    smooth, mean = _gaussian(taps, sigma), np.full(LMMSE_WINDOW, 1 / LMMSE_WINDOW)
+    sign = 1.0 - green * 2.0                        # +1 at R/B sites, -1 at G sites
+    estimates = []
+    for line in along:
+        diff = (o.conv(m, line(half)) - m) * sign   # G - C along the line
+        s = o.conv(diff, line(smooth))
+        mu = o.conv(s, line(mean))
+        # the window's variance as mean((s_q - s_p)^2) - (s_p - mu)^2: differences first, so
+        # float32 does not cancel (mean(s^2) - mu^2 loses the small variances of flat areas)
+        spread = 0.0
+        for q in range(LMMSE_WINDOW):
+            if q != LMMSE_WINDOW // 2:
+                step = np.zeros(LMMSE_WINDOW)
+                step[q], step[LMMSE_WINDOW // 2] = 1.0, -1.0
+                delta = o.conv(s, line(step))
+                spread = spread + delta * delta
+        offset = s - mu
+        signal = o.maximum(spread * (1 / LMMSE_WINDOW) - offset * offset, 0.0) + _TINY
+        noise = o.conv((diff - s) * (diff - s), line(mean)) + _TINY
+        estimates.append((mu + signal / (signal + noise) * (diff - mu), signal * noise / (signal + noise)))
+    (d_row, e_row), (d_col, e_col) = estimates
+    g = m + (d_row * e_col + d_col * e_row) / (e_row + e_col) * (1.0 - green)
+    # horizontal/vertical weights from gradients summed over a 3x5 window
+    w_line = []
+    for line, box in ((row, np.ones((3, 5))), (col, np.ones((5, 3)))):
+        grad = o.abs(o.conv(m, line([1, 0, -1]))) + o.abs(o.conv(m, line([-1, 0, 2, 0, -1])))
+        total = o.conv(grad, box.astype(np.float32)) + _GRADIENT_FLOOR
+        w_line.append(1.0 / (total * total))
+    w_row, w_col = w_line
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.float32)
+    channels = {}
+    for colour, pattern, opposite in (("r", (1, 0, 0, 0), (0, 0, 0, 1)), ("b", (0, 0, 0, 1), (1, 0, 0, 0))):
+        own, other = o.site_mask(x, pattern), o.site_mask(x, opposite)
+        d = (m - g) * own                            # C - G where C was sampled
+        # at the opposite colour's sites: the two diagonals, weighted by their gradients
+        diagonals = []
+        for ends in (np.array([[0, 0, 1], [0, 0, 0], [1, 0, 0]]), np.array([[1, 0, 0], [0, 0, 0], [0, 0, 1]])):
+            step = ends * np.array([[1], [0], [-1]])     # one end minus the other
+            centre = np.diag([0, 2, 0]) - ends             # green's second difference
+            grad = o.abs(o.conv(d, step.astype(np.float32))) + o.abs(o.conv(g, centre.astype(np.float32)))
+            total = o.conv(grad * other, cross) + _GRADIENT_FLOOR
+            diagonals.append((o.conv(d, (ends * 0.5).astype(np.float32)), 1.0 / (total * total)))
+        (e1, w1), (e2, w2) = diagonals
+        d = d + (e1 * w1 + e2 * w2) / (w1 + w2) * other
+        # at green sites: the four neighbours, weighted like green's rows and columns
+        across = (o.conv(d, row([0.5, 0, 0.5])) * w_row + o.conv(d, col([0.5, 0, 0.5])) * w_col) / (w_row + w_col)
+        channels[colour] = g + d + across * green
+    return channels["r"], g, channels["b"]
+
+
+class NumpyOps:
+    """:func:`lmmse_demosaic`'s operations on numpy arrays: packed (N, h, w, 4) in, maps
+    (N, 2h, 2w) out."""
+
+    abs, maximum, minimum, pow = staticmethod(np.abs), staticmethod(np.maximum), \
+        staticmethod(np.minimum), staticmethod(np.power)
+
+    @staticmethod
+    def mosaic(x):
+        n, h, w, _ = x.shape
+        return x.reshape(n, h, w, 2, 2).transpose(0, 1, 3, 2, 4).reshape(n, 2 * h, 2 * w)
+
+    @classmethod
+    def site_mask(cls, x, pattern):
+        return cls.mosaic(np.broadcast_to(np.asarray(pattern, x.dtype), x.shape))
+
+    @staticmethod
+    def conv(t, kernel):
+        ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
+        padded = np.pad(t, ((0, 0), (ry, ry), (rx, rx)))
+        out = np.zeros_like(t)
+        for (i, j), k in np.ndenumerate(kernel):
+            if k:
+                out += t.dtype.type(k) * padded[:, i:i + t.shape[1], j:j + t.shape[2]]
+        return out
+
+
+class _Reach:
+    """A stand-in tensor: how far (full-resolution pixels, rows and columns) its values reach."""
+
+    def __init__(self, ry: int = 0, rx: int = 0):
+        self.ry, self.rx = ry, rx
+
+    def join(self, other) -> _Reach:
+        if not isinstance(other, _Reach):
+            return self
+        return _Reach(max(self.ry, other.ry), max(self.rx, other.rx))
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = join
+
+
+class _ReachOps:
+    """Runs :func:`lmmse_demosaic` on :class:`_Reach` stand-ins, counting convolution taps."""
+
+    def __init__(self):
+        self.taps = 0
+
+    def conv(self, t, kernel):
+        self.taps += int(np.count_nonzero(kernel))
+        return _Reach(t.ry + kernel.shape[0] // 2, t.rx + kernel.shape[1] // 2)
+
+    def mosaic(self, x):
+        return _Reach()
+
+    def site_mask(self, x, pattern):
+        return _Reach()
+
+    def abs(self, t):
+        return t
+
+    def maximum(self, a, b):
+        return a.join(b)
+
+    minimum = maximum
+
+    def pow(self, t, exponent):
+        return t
+
+
+def _traced(kind: str) -> tuple[int, int]:
+    """(reach in full-resolution pixels, convolution taps per full-resolution pixel) of a base."""
+    if kind == "lmmse":
+        ops = _ReachOps()
+        reach = _Reach()
+        for t in lmmse_demosaic(ops, reach):
+            reach = reach.join(t)
+        return max(reach.ry, reach.rx), ops.taps
+    return 2, 9 * len(SITES) * 3 * len(SITES) // 4  # the 5x5 filters: a packed 3x3, 4 -> 12
+
+
+def base_reach(kind: str) -> int:
+    """Packed pixels of context a base needs on each side for an exact output."""
+    return 0 if kind == "none" else -(-_traced(kind)[0] // 2)
+
+
+def base_macs(kind: str) -> int:
+    """Multiply-accumulates of a base's convolutions per full-resolution output pixel."""
+    return 0 if kind == "none" else _traced(kind)[1]

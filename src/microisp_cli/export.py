@@ -13,7 +13,7 @@ Two kinds of file:
 
 Every file carries its description (model config, conditioning, precision, kind) as JSON in the
 flatbuffer metadata entry ``microisp``. Every file is audited: each op must be in
-:data:`ALLOWED_OPS` (the published model's set, which NNAPI 1.2 and the mobile GPU delegates run),
+:data:`ALLOWED_OPS` (the published model's set and the LMMSE base's elementwise ops: NNAPI 1.2 and GPU delegates),
 plus ``QUANTIZE``/``DEQUANTIZE`` for FP16 and INT8; an op outside it fails the export naming it.
 
 Precisions: ``fp32``; ``fp16`` (float16 weights, dequantized on load or run in half precision by
@@ -47,9 +47,11 @@ from .tflite_format import (ATTENTION, METADATA_FORMAT, PRE, RGB, SCALE, SKIP, S
                             write_metadata)
 from .weights import Conditioning, Weights
 
-#: Ops of the published MicroISP.tflite: what NNAPI 1.2 and the mobile GPU delegates run.
+#: Ops of the published MicroISP.tflite, plus the elementwise ones of the LMMSE base (ABS ... SUB):
+#: all NNAPI 1.2 operations that the mobile GPU delegates also run.
 ALLOWED_OPS = frozenset({"ADD", "CONCATENATION", "CONV_2D", "DEPTH_TO_SPACE", "LOGISTIC", "MEAN",
-                         "MUL", "PRELU", "RESHAPE", "TANH"})
+                         "MUL", "PRELU", "RESHAPE", "TANH",
+                         "ABS", "DIV", "MAXIMUM", "MINIMUM", "POW", "SUB"})
 #: Added for FP16 (weights dequantized) and INT8 (float input and output).
 QUANT_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 PRECISIONS = ("fp32", "fp16", "int8")

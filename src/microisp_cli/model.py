@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import defaults
-from .base_demosaic import base_kernel
+from .base_demosaic import base_kernel, base_macs, base_reach, curve_decode, curve_encode, lmmse_demosaic
 from .tensorflow_import import import_tensorflow
 
 BRANCHES = 3
@@ -44,16 +44,20 @@ ATTENTION_STRIDED_CONVS = 3
 #: Probe-map rows (and columns) of one block of a head's strided convolutions: they do not overlap.
 HEAD_SPAN = ATTENTION_STRIDE ** ATTENTION_STRIDED_CONVS
 
-Base = Literal["none", "bilinear", "mhc"]
-BASES: tuple[str, ...] = ("none", "bilinear", "mhc")
+Base = Literal["none", "bilinear", "mhc", "lmmse"]
+BASES: tuple[str, ...] = ("none", "bilinear", "mhc", "lmmse")
+#: Bases that work in the sRGB-curve domain: the network reads the encoded input, adds its
+#: output to the encoded base, and the sum is decoded (``base_demosaic.curve_decode``).
+ENCODED_BASES = ("lmmse",)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Shape of a MicroISP network. The defaults are the published model (13,560 parameters).
 
-    ``base``: a fixed demosaic (constant 3x3 convolution in the packed domain) that the network
-    refines; with ``"none"`` (published) the network draws the whole image.
+    ``base``: a fixed demosaic that the network refines (``base_demosaic``: bilinear and MHC are
+    constant 3x3 convolutions in the packed domain; ``"lmmse"`` is directional and works in the
+    sRGB-curve domain); with ``"none"`` (published) the network draws the whole image.
     """
 
     stages: int = 2
@@ -130,7 +134,7 @@ class ModelConfig:
                 continue
             radius += 2  # last conv + output conv of the stage
             if g + 1 >= self.stages:
-                return max(radius, 1 if self.base != "none" else 0)
+                return max(radius, base_reach(self.base))
             g, k = g + 1, 0
 
     @property
@@ -153,9 +157,7 @@ def macs_per_pixel(config: ModelConfig) -> float:
     head = f * f / ATTENTION_STRIDE ** 2 + sum(9 * f * f / 9 ** (m + 1) / ATTENTION_STRIDE ** 2
                                                for m in range(ATTENTION_STRIDED_CONVS))
     packed = BRANCHES * (config.stages * per_stage + len(config.attention_points) * head)
-    if config.base != "none":
-        packed += 9 * PACKED_CHANNELS * BRANCHES * PACKED_CHANNELS
-    return packed / 4  # four output pixels per packed pixel
+    return packed / 4 + base_macs(config.base)  # four output pixels per packed pixel
 
 
 # --- parameters -----------------------------------------------------------------------------
@@ -259,6 +261,39 @@ def check_parameters(config: ModelConfig, params: Mapping[str, Any]) -> None:
 
 
 # --- the network ------------------------------------------------------------------------------
+class TensorFlowOps:
+    """``base_demosaic.lmmse_demosaic``'s operations in TensorFlow: maps are (N, H, W, 1)."""
+
+    @staticmethod
+    def mosaic(x):
+        return import_tensorflow().nn.depth_to_space(x, 2)
+
+    @staticmethod
+    def site_mask(x, pattern):
+        # from x, so that the graph has no shape-dependent op (x * 0 + pattern)
+        return import_tensorflow().nn.depth_to_space(x * 0.0 + np.asarray(pattern, np.float32), 2)
+
+    @staticmethod
+    def conv(t, kernel):
+        return import_tensorflow().nn.conv2d(t, kernel[:, :, None, None].astype(np.float32), 1, "SAME")
+
+    @staticmethod
+    def abs(t):
+        return import_tensorflow().abs(t)
+
+    @staticmethod
+    def maximum(a, b):
+        return import_tensorflow().maximum(a, b)
+
+    @staticmethod
+    def minimum(a, b):
+        return import_tensorflow().minimum(a, b)
+
+    @staticmethod
+    def pow(t, exponent):
+        return import_tensorflow().pow(t, exponent)
+
+
 class MicroISP:
     """A MicroISP network: ``config`` plus parameters, callable on packed Bayer tensors.
 
@@ -274,7 +309,8 @@ class MicroISP:
         self.config = config
         self.params = {k: v if isinstance(v, tf.Variable) else tf.constant(v, tf.float32)
                        for k, v in params.items()}
-        self._base = tf.constant(base_kernel(config.base)) if config.base != "none" else None
+        self._base = (None if config.base == "none" or config.base in ENCODED_BASES
+                      else tf.constant(base_kernel(config.base)))
 
     # layers
     def _conv(self, x, name, stride=1, padding="SAME"):
@@ -350,6 +386,8 @@ class MicroISP:
         """
         points = self.config.attention_points
         outs = []
+        if x is not None and self.config.base in ENCODED_BASES:
+            x = curve_encode(TensorFlowOps, x)
         for i in range(BRANCHES):
             if index == 0:
                 h, g, k = x, 0, 0
@@ -381,6 +419,10 @@ class MicroISP:
     def _finish(self, x, tanh_outputs):
         tf = import_tensorflow()
 
+        if self.config.base in ENCODED_BASES:
+            base = lmmse_demosaic(TensorFlowOps, x)  # x is encoded (segment_branches)
+            return tf.concat([curve_decode(TensorFlowOps, tf.nn.depth_to_space(t * OUTPUT_SCALE, 2) + b)
+                              for t, b in zip(tanh_outputs, base)], axis=-1)
         channels = []
         for i, t in enumerate(tanh_outputs):
             # colour i's part of the base: the kernel is sliced, not the output (no slicing op)

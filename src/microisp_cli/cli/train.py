@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import defaults
+from ..model import BASES
 from ..tensorflow_import import import_tensorflow
 
 
@@ -37,7 +38,7 @@ from ..tensorflow_import import import_tensorflow
 @click.option("--blocks", default=2, show_default=True, type=click.IntRange(0))
 @click.option("--features", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--attention-hidden", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--base", default=defaults.TRAIN_BASE, show_default=True, type=click.Choice(["none", "bilinear", "mhc"]))
+@click.option("--base", default=defaults.TRAIN_BASE, show_default=True, type=click.Choice(BASES))
 @click.option("--init", "init", default="", metavar="WEIGHTS",
               help="Start from these weights (name or path) instead of random; the model may add attention blocks.")
 @click.option("--seed", default=defaults.TRAIN_SEED, show_default=True, type=int)

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import defaults
-from ..base_demosaic import base_kernel
+from ..base_demosaic import base_kernel, curve_decode, curve_encode, lmmse_demosaic
 from ..errors import MicroISPError
-from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, HEAD_SPAN, OUTPUT_SCALE, OUTPUT_SHIFT,
-                     ModelConfig, check_parameters)
+from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, ENCODED_BASES, HEAD_SPAN, OUTPUT_SCALE,
+                     OUTPUT_SHIFT, ModelConfig, check_parameters)
 
 
 def import_openvino():
@@ -65,6 +65,61 @@ class _Graph:
             alpha = np.concatenate([self.params[n + ".alpha"] for n in names])
             y = self.ops.prelu(y, self.const(alpha))
         return y
+
+
+class _Tensor:
+    """An OpenVINO node that takes +, -, *, / with other nodes and with floats."""
+
+    def __init__(self, ops, node):
+        self.ops, self.node = ops, node
+
+    def _node(self, other):
+        return other.node if isinstance(other, _Tensor) else self.ops.constant(np.float32(other))
+
+    def _op(self, fn, a, b):
+        return _Tensor(self.ops, fn(self._node(a), self._node(b)))
+
+    def __add__(self, o): return self._op(self.ops.add, self, o)  # noqa: E704
+    def __radd__(self, o): return self._op(self.ops.add, o, self)  # noqa: E704
+    def __sub__(self, o): return self._op(self.ops.subtract, self, o)  # noqa: E704
+    def __rsub__(self, o): return self._op(self.ops.subtract, o, self)  # noqa: E704
+    def __mul__(self, o): return self._op(self.ops.multiply, self, o)  # noqa: E704
+    def __rmul__(self, o): return self._op(self.ops.multiply, o, self)  # noqa: E704
+    def __truediv__(self, o): return self._op(self.ops.divide, self, o)  # noqa: E704
+    def __rtruediv__(self, o): return self._op(self.ops.divide, o, self)  # noqa: E704
+
+
+class _BaseOps:
+    """``base_demosaic.lmmse_demosaic``'s operations as OpenVINO nodes: maps are (1, 1, H, W)."""
+
+    def __init__(self, ops):
+        self.ops = ops
+
+    def wrap(self, node) -> _Tensor:
+        return _Tensor(self.ops, node)
+
+    def mosaic(self, x):
+        return self.wrap(self.ops.depth_to_space(x.node, "blocks_first", 2))
+
+    def site_mask(self, x, pattern):
+        return self.mosaic(x * 0.0 + self.ops.constant(np.asarray(pattern, np.float32).reshape(1, 4, 1, 1)))
+
+    def conv(self, t, kernel):
+        ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
+        k = self.ops.constant(np.ascontiguousarray(kernel[None, None], np.float32))
+        return self.wrap(self.ops.convolution(t.node, k, [1, 1], [ry, rx], [ry, rx], [1, 1]))
+
+    def abs(self, t):
+        return self.wrap(self.ops.abs(t.node))
+
+    def maximum(self, a, b):
+        return self.wrap(self.ops.maximum(a.node, a._node(b)))
+
+    def minimum(self, a, b):
+        return self.wrap(self.ops.minimum(a.node, a._node(b)))
+
+    def pow(self, t, exponent):
+        return self.wrap(self.ops.power(t.node, t._node(exponent)))
 
 
 class OpenVINORunner:
@@ -121,6 +176,10 @@ class OpenVINORunner:
         if self.reads_input(index):
             inputs.append(ops.parameter([1, height, width, 4], np.float32, name="x"))
             x = ops.transpose(inputs[0], [0, 3, 1, 2])
+            if cfg.base in ENCODED_BASES:
+                base_ops = _BaseOps(ops)
+                encoded = curve_encode(base_ops, base_ops.wrap(x))
+                x = encoded.node
         if index == 0:
             g, k, h, first = 0, 0, x, True
         else:
@@ -152,6 +211,13 @@ class OpenVINORunner:
                 break
             g, k = g + 1, 0
         # h: (1, 12, H, W), colour c at channels 4c..4c+3 (sites R, Gr, Gb, B)
+        if cfg.base in ENCODED_BASES:
+            rgb = ops.reshape(ops.multiply(h, graph.const(np.float32(OUTPUT_SCALE))),
+                              [1, 3, 2, 2, height, width], False)
+            rgb = ops.reshape(ops.transpose(rgb, [0, 1, 4, 2, 5, 3]), [1, 3, 2 * height, 2 * width], False)
+            rgb = base_ops.wrap(rgb) + base_ops.wrap(ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded)], 1))
+            rgb = ops.transpose(curve_decode(base_ops, rgb).node, [0, 2, 3, 1])
+            return ov.Model([rgb], inputs, f"segment_{index}")
         if cfg.base == "none":
             shift = graph.const(np.float32(OUTPUT_SHIFT))
         else:

@@ -1,0 +1,94 @@
+"""The directional LMMSE base (``base="lmmse"``): one algorithm, three engines, an exact reach."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microisp_cli.base_demosaic import (NumpyOps, base_kernel, base_macs, base_reach,
+                                        curve_decode, curve_encode, lmmse_demosaic)
+from microisp_cli.colour import srgb_encode
+from microisp_cli.model import MicroISP, ModelConfig, forward_segments, init_parameters, macs_per_pixel
+from microisp_cli.tiling import MIN_TILE_SIZE, run_array
+
+CONFIG = ModelConfig(stages=1, blocks=1, features=3, base="lmmse")
+
+
+def packed_scene(h: int = 60, w: int = 70, seed: int = 0, noise: float = 0.01) -> np.ndarray:
+    """Packed RGGB (1, h, w, 4) of a scene with edges, smooth colour and a little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:2 * h, 0:2 * w] / (2 * max(h, w))
+    rgb = np.stack([0.3 + 0.2 * np.sin(9 * xx), 0.4 + 0.3 * (yy > 0.4), 0.2 + 0.1 * np.cos(7 * yy + 3 * xx)], -1)
+    rgb = rgb + noise * rng.standard_normal(rgb.shape)
+    sites = [rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1], rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]]
+    return np.stack(sites, -1)[None].astype(np.float32), rgb.astype(np.float32)
+
+
+def numpy_base(x: np.ndarray) -> np.ndarray:
+    encoded = curve_encode(NumpyOps, x)
+    return np.stack([curve_decode(NumpyOps, t) for t in lmmse_demosaic(NumpyOps, encoded)], -1)
+
+
+def test_curve_is_the_srgb_curve_and_inverts_below_zero():
+    v = np.linspace(-0.2, 1.5, 20001, dtype=np.float32)
+    inside = (v >= 0) & (v <= 1)
+    np.testing.assert_allclose(curve_encode(NumpyOps, v)[inside], srgb_encode(v[inside]), atol=2e-6)
+    np.testing.assert_allclose(curve_decode(NumpyOps, curve_encode(NumpyOps, v)), v, atol=2e-6)
+    assert (curve_encode(NumpyOps, v[v < 0]) < 0).all()  # extended by the linear segment
+
+
+def test_base_keeps_the_samples_and_beats_mhc_on_edges():
+    import tensorflow as tf
+
+    x, rgb = packed_scene(noise=0.0)
+    out = numpy_base(x)[0]
+    np.testing.assert_allclose(out[0::2, 0::2, 0], x[0, ..., 0], atol=1e-5)  # sampled values kept
+    np.testing.assert_allclose(out[0::2, 1::2, 1], x[0, ..., 1], atol=1e-5)
+    core = (slice(16, -16), slice(16, -16))
+    error = np.abs(out - rgb)[core].mean()
+    mhc = tf.nn.conv2d(x, base_kernel("mhc"), 1, "SAME")
+    mhc = np.concatenate([tf.nn.depth_to_space(mhc[..., 4 * c:4 * c + 4], 2).numpy()[0] for c in range(3)], -1)
+    assert error < 0.8 * np.abs(mhc - rgb)[core].mean()
+
+
+def test_reach_is_safe_and_tight():
+    """A change outside the traced reach leaves a pixel alone; one a packed pixel inside it moves
+    it (the trace counts kernel sides, not which sites the masks keep, so it may be one over)."""
+    x, _ = packed_scene(40, 40, seed=3)
+    reach = base_reach("lmmse")
+    centre = numpy_base(x)[0, 40:42, 40:42]
+    far = x.copy()
+    far[0, 20 + reach + 1, 20] += 0.3
+    np.testing.assert_array_equal(numpy_base(far)[0, 40:42, 40:42], centre)
+    moved = [x.copy() for _ in range(4)]
+    for m, (dy, dx) in zip(moved, [(reach - 1, 0), (1 - reach, 0), (0, reach - 1), (0, 1 - reach)]):
+        m[0, 20 + dy, 20 + dx] += 0.3
+    assert any(np.abs(numpy_base(m)[0, 40:42, 40:42] - centre).max() > 0 for m in moved)
+
+
+def test_macs_count_the_base_convolutions():
+    assert base_macs("lmmse") > 100 and base_macs("mhc") == 108
+    assert macs_per_pixel(ModelConfig(features=7, base="lmmse")) < macs_per_pixel(ModelConfig(features=8, base="mhc"))
+
+
+def test_engines_agree_and_zero_output_is_the_base():
+    from microisp_cli.runtimes.openvino import OpenVINORunner
+
+    x, _ = packed_scene(84, 90, seed=1)
+    zero = init_parameters(CONFIG, seed=0, zero_output=True)
+    np.testing.assert_allclose(MicroISP(CONFIG, zero)(x).numpy(), numpy_base(x), atol=5e-5)
+    params = init_parameters(CONFIG, seed=2)
+    tf_out = MicroISP(CONFIG, params)(x).numpy()
+    runner = OpenVINORunner(CONFIG, params)
+    np.testing.assert_allclose(np.asarray(forward_segments(CONFIG, x, runner.segment, runner.head)), tf_out,
+                               atol=5e-5)
+    assert np.abs(tf_out - numpy_base(x)).max() > 1e-3  # the network's output is used
+
+
+@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 96])
+def test_tiled_equals_whole_frame(tile_size):
+    from microisp_cli.runtimes.openvino import OpenVINORunner
+
+    x, _ = packed_scene(97, 131, seed=4)
+    runner = OpenVINORunner(CONFIG, init_parameters(CONFIG, seed=5))
+    whole = run_array(runner, x[0], tile_size=0)
+    assert np.abs(run_array(runner, x[0], tile_size) - whole).max() <= 1e-4
