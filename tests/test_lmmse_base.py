@@ -92,3 +92,25 @@ def test_tiled_equals_whole_frame(tile_size):
     runner = OpenVINORunner(CONFIG, init_parameters(CONFIG, seed=5))
     whole = run_array(runner, x[0], tile_size=0)
     assert np.abs(run_array(runner, x[0], tile_size) - whole).max() <= 1e-4
+
+
+def test_int8_export_is_refused_in_one_line(tmp_path):
+    from microisp_cli.errors import MicroISPError
+    from microisp_cli.export import export_tflite
+    from microisp_cli.weights import Conditioning, Weights
+
+    weights = Weights("lmmse-test", CONFIG, init_parameters(CONFIG, 0), Conditioning())
+    with pytest.raises(MicroISPError, match="INT8 cannot hold the lmmse base"):
+        export_tflite(weights, tmp_path / "x.tflite", precision="int8")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_fp32_export_passes_the_op_audit_and_matches_tensorflow(tmp_path):
+    from microisp_cli.export import export_tflite
+    from microisp_cli.weights import Conditioning, Weights
+
+    weights = Weights("lmmse-test", CONFIG, init_parameters(CONFIG, 0), Conditioning())
+    result = export_tflite(weights, tmp_path / "x.tflite")
+    assert {"POW", "DIV", "ABS"} <= set(result.ops)
+    assert result.accuracy.psnr_db > 100

@@ -37,7 +37,7 @@ import numpy as np
 from .bayer import mosaic_rggb
 from .colour import srgb_decode
 from .errors import ExportError, MicroISPError, OutputError
-from .model import BRANCHES, PACKED_CHANNELS, ModelConfig, forward_segments
+from .model import BRANCHES, ENCODED_BASES, PACKED_CHANNELS, ModelConfig, forward_segments
 from .resolution import Resolution, parse_resolution
 from .synthetic import synthetic_scene
 from .tensorflow_import import import_tensorflow
@@ -324,6 +324,10 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     fixed = fixed_input_shape(resolution, tile_size)
     config = weights.config
+    if precision == "int8" and config.base in ENCODED_BASES:
+        # its weights are inverse squared gradients and variances: 8 bits round them to 0
+        raise ExportError(f"{weights.name}: INT8 cannot hold the {config.base} base's divisions "
+                          "(weights down to 1e-6); export --fp16 or --fp32, or INT8 of --weights mhc")
     if fixed is not None and config.blocks and min(fixed) < config.min_packed_size:
         raise ExportError(
             f"input {fixed[1] * 2}x{fixed[0] * 2} is too small for the attention blocks: each side "
