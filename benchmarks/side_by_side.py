@@ -41,7 +41,7 @@ FILES = [
     ("nikon_crop_768x512_rggb.u16le.raw", DumpFormat((768, 512), "RGGB", 14, 600.0), None,
      "headerless dump, `--raw-size 768x512 --cfa RGGB --bits-per-sample 14 --black-level 600`"),
     ("vivo_x90_rggb_patch.npy", DumpFormat(), None, ("packed RGGB patch, black already subtracted; "
-                                                     "microisp rings around the clipped point lights")),
+                                                     "clipped point lights (street lamps)")),
 ]
 
 # centres (y, x) of the six grey patches of the colour checker in canon550d_colorchart.dng's output,
