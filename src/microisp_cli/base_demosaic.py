@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bayer import SITES
+from .colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
 
 
 # Full-resolution 5x5 filters, indexed [colour][site] for an RGGB cell, where sites are
@@ -87,16 +88,12 @@ def _gaussian(taps: int, sigma: float) -> np.ndarray:
 def curve_encode(o, t):
     """The sRGB curve as min/max/pow (no select), extended below 0 by its linear segment; the
     same numbers as :func:`colour.srgb_encode` on 0..1."""
-    from .colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
-
     high = o.pow(o.maximum(t, SRGB_BREAK), 1 / SRGB_GAMMA) * (1 + SRGB_OFFSET) - SRGB_OFFSET
     return o.minimum(t * SRGB_SLOPE, high)
 
 
 def curve_decode(o, t):
     """The inverse of :func:`curve_encode` (linear below the break, the power above)."""
-    from .colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
-
     top = o.maximum(t, SRGB_BREAK * SRGB_SLOPE)
     high = o.pow((top + SRGB_OFFSET) * (1 / (1 + SRGB_OFFSET)), SRGB_GAMMA)
     return t * (1 / SRGB_SLOPE) + o.maximum(high - top * (1 / SRGB_SLOPE), 0.0)
