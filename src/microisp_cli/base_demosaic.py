@@ -104,8 +104,9 @@ def lmmse_demosaic(o, x):
 
     ``o`` provides ``mosaic(x)`` (the packed sites as one full-resolution map), ``site_mask(x,
     pattern)`` (1 at the packed sites marked in ``pattern``, else 0), ``conv(t, kernel)`` (2-D
-    correlation, zero padded, odd kernel sides), ``abs``, ``maximum``, ``minimum``, ``pow``, and
-    tensors that take +, -, *, / with each other and with floats.
+    correlation, zero padded, odd kernel sides), ``conv_stack(t, kernels)`` (one channel per
+    kernel, all of one shape) and ``channel_sum``, ``abs``, ``maximum``, ``minimum``, ``pow``,
+    and tensors that take +, -, *, / with each other and with floats.
     """
     m = o.mosaic(x)
     green = o.site_mask(x, (0, 1, 1, 0))
@@ -124,13 +125,11 @@ def lmmse_demosaic(o, x):
         mu = o.conv(s, line(mean))
         # the window's variance as mean((s_q - s_p)^2) - (s_p - mu)^2: differences first, so
         # float32 does not cancel (mean(s^2) - mu^2 loses the small variances of flat areas)
-        spread = 0.0
-        for q in range(LMMSE_WINDOW):
-            if q != LMMSE_WINDOW // 2:
-                step = np.zeros(LMMSE_WINDOW)
-                step[q], step[LMMSE_WINDOW // 2] = 1.0, -1.0
-                delta = o.conv(s, line(step))
-                spread = spread + delta * delta
+        steps = np.zeros((LMMSE_WINDOW - 1, LMMSE_WINDOW))
+        others = [q for q in range(LMMSE_WINDOW) if q != LMMSE_WINDOW // 2]
+        steps[range(len(others)), others], steps[:, LMMSE_WINDOW // 2] = 1.0, -1.0
+        deltas = o.conv_stack(s, [line(k) for k in steps])   # s_q - s_p, one channel per q
+        spread = o.channel_sum(deltas * deltas)
         offset = s - mu
         signal = o.maximum(spread * (1 / LMMSE_WINDOW) - offset * offset, 0.0) + _TINY
         noise = o.conv((diff - s) * (diff - s), line(mean)) + _TINY
@@ -181,6 +180,14 @@ class NumpyOps:
     def site_mask(cls, x, pattern):
         return cls.mosaic(np.broadcast_to(np.asarray(pattern, x.dtype), x.shape))
 
+    @classmethod
+    def conv_stack(cls, t, kernels):
+        return np.stack([cls.conv(t, k) for k in kernels], -1)
+
+    @staticmethod
+    def channel_sum(t):
+        return t.sum(-1)
+
     @staticmethod
     def conv(t, kernel):
         ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
@@ -215,6 +222,12 @@ class _ReachOps:
     def conv(self, t, kernel):
         self.taps += int(np.count_nonzero(kernel))
         return _Reach(t.ry + kernel.shape[0] // 2, t.rx + kernel.shape[1] // 2)
+
+    def conv_stack(self, t, kernels):
+        return [self.conv(t, k) for k in kernels][0]
+
+    def channel_sum(self, t):
+        return t
 
     def mosaic(self, x):
         return _Reach()

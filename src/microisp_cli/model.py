@@ -278,6 +278,16 @@ class TensorFlowOps:
         return import_tensorflow().nn.conv2d(t, kernel[:, :, None, None].astype(np.float32), 1, "SAME")
 
     @staticmethod
+    def conv_stack(t, kernels):
+        kernel = np.stack(kernels, -1)[:, :, None, :].astype(np.float32)
+        return import_tensorflow().nn.conv2d(t, kernel, 1, "SAME")
+
+    @staticmethod
+    def channel_sum(t):
+        ones = np.ones((1, 1, t.shape[-1], 1), np.float32)  # a 1x1 convolution: no reduce op
+        return import_tensorflow().nn.conv2d(t, ones, 1, "SAME")
+
+    @staticmethod
     def abs(t):
         return import_tensorflow().abs(t)
 

@@ -109,6 +109,14 @@ class _BaseOps:
         k = self.ops.constant(np.ascontiguousarray(kernel[None, None], np.float32))
         return self.wrap(self.ops.convolution(t.node, k, [1, 1], [ry, rx], [ry, rx], [1, 1]))
 
+    def conv_stack(self, t, kernels):
+        ry, rx = kernels[0].shape[0] // 2, kernels[0].shape[1] // 2
+        k = self.ops.constant(np.ascontiguousarray(np.stack(kernels)[:, None], np.float32))
+        return self.wrap(self.ops.convolution(t.node, k, [1, 1], [ry, rx], [ry, rx], [1, 1]))
+
+    def channel_sum(self, t):
+        return self.wrap(self.ops.reduce_sum(t.node, self.ops.constant(np.array([1], np.int64)), True))
+
     def abs(self, t):
         return self.wrap(self.ops.abs(t.node))
 
