@@ -7,6 +7,8 @@ output convolutions it *is* the Malvar-He-Cutler demosaic (``weights/mhc``).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .bayer import SITES
@@ -68,8 +70,8 @@ def base_kernel(kind: str) -> np.ndarray:
 # RawTherapee's LMMSE does, weights errors the way the sRGB output shows them): Zhang and Wu's
 # directional LMMSE estimate of green (IEEE TIP 2005) along rows and columns, fused by their
 # error variances; red and blue from colour differences, diagonally then horizontally/vertically,
-# weighted by inverse squared gradients. Written once against a small set of operations
-# (:class:`BaseOps`), which each runtime (TensorFlow, OpenVINO, numpy) provides; every step is a
+# weighted by inverse squared gradients. Written once against the small set of operations
+# :func:`lmmse_demosaic` lists, which each runtime (TensorFlow, OpenVINO, numpy) provides; every step is a
 # convolution with a constant kernel or an elementwise NNAPI 1.2 operation, so the base tiles
 # exactly (its reach is :func:`base_reach`) and exports to TFLite.
 
@@ -112,23 +114,23 @@ def lmmse_demosaic(o, x):
     green = o.site_mask(x, (0, 1, 1, 0))
     row = lambda k: np.asarray(k, np.float32)[None, :]  # noqa: E731
     col = lambda k: np.asarray(k, np.float32)[:, None]  # noqa: E731
-    along = (row, col)
     # the other colour along a line, Laplacian-corrected (Hamilton-Adams): G at R/B, R/B at G
     half = [-0.25, 0.5, 0.5, 0.5, -0.25]
     taps, sigma = LMMSE_SMOOTHING
     smooth, mean = _gaussian(taps, sigma), np.full(LMMSE_WINDOW, 1 / LMMSE_WINDOW)
+    # the window's variance is taken as mean((s_q - s_p)^2) - (s_p - mu)^2: differences first,
+    # so float32 does not cancel (mean(s^2) - mu^2 loses the small variances of flat areas)
+    middle = LMMSE_WINDOW // 2
+    others = [q for q in range(LMMSE_WINDOW) if q != middle]
+    steps = np.zeros((len(others), LMMSE_WINDOW))
+    steps[range(len(others)), others], steps[:, middle] = 1.0, -1.0   # s_q - s_p, one row per q
     sign = 1.0 - green * 2.0                        # +1 at R/B sites, -1 at G sites
     estimates = []
-    for line in along:
+    for line in (row, col):
         diff = (o.conv(m, line(half)) - m) * sign   # G - C along the line
         s = o.conv(diff, line(smooth))
         mu = o.conv(s, line(mean))
-        # the window's variance as mean((s_q - s_p)^2) - (s_p - mu)^2: differences first, so
-        # float32 does not cancel (mean(s^2) - mu^2 loses the small variances of flat areas)
-        steps = np.zeros((LMMSE_WINDOW - 1, LMMSE_WINDOW))
-        others = [q for q in range(LMMSE_WINDOW) if q != LMMSE_WINDOW // 2]
-        steps[range(len(others)), others], steps[:, LMMSE_WINDOW // 2] = 1.0, -1.0
-        deltas = o.conv_stack(s, [line(k) for k in steps])   # s_q - s_p, one channel per q
+        deltas = o.conv_stack(s, [line(k) for k in steps])
         spread = o.channel_sum(deltas * deltas)
         offset = s - mu
         signal = o.maximum(spread * (1 / LMMSE_WINDOW) - offset * offset, 0.0) + _TINY
@@ -224,7 +226,9 @@ class _ReachOps:
         return _Reach(t.ry + kernel.shape[0] // 2, t.rx + kernel.shape[1] // 2)
 
     def conv_stack(self, t, kernels):
-        return [self.conv(t, k) for k in kernels][0]
+        for k in kernels[1:]:
+            self.conv(t, k)   # counted; all kernels have one shape, so one reach
+        return self.conv(t, kernels[0])
 
     def channel_sum(self, t):
         return t
@@ -247,6 +251,7 @@ class _ReachOps:
         return t
 
 
+@functools.cache
 def _traced(kind: str) -> tuple[int, int]:
     """(reach in full-resolution pixels, convolution taps per full-resolution pixel) of a base."""
     if kind == "lmmse":
