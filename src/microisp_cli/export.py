@@ -17,9 +17,10 @@ flatbuffer metadata entry ``microisp``. Every file is audited: each op must be i
 plus ``QUANTIZE``/``DEQUANTIZE`` for FP16 and INT8; an op outside it fails the export naming it.
 
 Precisions: ``fp32``; ``fp16`` (float16 weights, dequantized on load or run in half precision by
-GPU delegates); ``int8`` (full integer: int8 weights and activations, float32 input and output
-through one QUANTIZE/DEQUANTIZE each, calibrated on representative packed mosaics: real RAW files
-and synthetic scenes, see :func:`calibration_set`).
+GPU delegates); ``int8`` (int8 weights and activations, float32 input and output through one
+QUANTIZE/DEQUANTIZE each, calibrated on representative packed mosaics: real RAW files and
+synthetic scenes, see :func:`calibration_set`). A fixed base is full integer; an LMMSE base and
+its curve (``model.FLOAT_SCOPE``) stay in float32, the network around them in int8.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ import numpy as np
 from .bayer import mosaic_rggb
 from .colour import srgb_decode
 from .errors import ExportError, MicroISPError, OutputError
-from .model import BRANCHES, ENCODED_BASES, PACKED_CHANNELS, ModelConfig, forward_segments
+from .model import BRANCHES, ENCODED_BASES, FLOAT_SCOPE, PACKED_CHANNELS, ModelConfig, forward_segments
 from .resolution import Resolution, parse_resolution
 from .synthetic import synthetic_scene
 from .tensorflow_import import import_tensorflow
 from .tflite_format import (ATTENTION, METADATA_FORMAT, PRE, RGB, SCALE, SKIP, STATE, X, branch_input,
-                            head_feeds, head_inputs, head_key, model_ops, read_metadata,
+                            float_ops, head_feeds, head_inputs, head_key, model_ops, read_metadata,
                             segment_feeds, segment_inputs, segment_key, signature_shapes,
                             write_metadata)
 from .weights import Conditioning, Weights
@@ -86,6 +87,7 @@ class ExportResult:
     inputs: dict[str, dict[str, tuple[int, ...]]]  # signature -> input name -> shape (-1: dynamic)
     outputs: dict[str, dict[str, tuple[int, ...]]]
     metadata: dict[str, Any]
+    float_ops: list[str] = dataclasses.field(default_factory=list)  # int8: ops left in float32
     accuracy: Accuracy | None = None
 
     @property
@@ -273,6 +275,39 @@ def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
 
 
 # --- conversion ----------------------------------------------------------------------------------
+def _float_scope_tensors(model: bytes) -> set[str]:
+    """Names of the tensors made in :data:`model.FLOAT_SCOPE`, and of those computed only from
+    them (the concatenated RGB output), over every subgraph of a flatbuffer."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    root = schema.Model.GetRootAsModel(model, 0)
+    found: set[str] = set()
+    for g in map(root.Subgraphs, range(root.SubgraphsLength())):
+        name = [g.Tensors(t).Name().decode() for t in range(g.TensorsLength())]
+        found.update(n for n in name if FLOAT_SCOPE in n)
+        for op in map(g.Operators, range(g.OperatorsLength())):  # in execution order
+            inputs = [name[i] for i in op.InputsAsNumpy() if i >= 0]
+            if inputs and all(n in found for n in inputs):
+                found.update(name[i] for i in op.OutputsAsNumpy())
+    return found
+
+
+def _quantize_except_float_scope(converter) -> bytes:
+    """INT8 with :data:`model.FLOAT_SCOPE` (the encoded bases' curve and base) left in float:
+    calibrate the whole graph, then quantize every op whose output is outside that scope
+    (the converter's selective quantization, as its quantization debugger does it)."""
+    tf = import_tensorflow()
+
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - the debugger's own route
+    calibrated = converter.convert()
+    floats = sorted(_float_scope_tensors(calibrated))
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=floats)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset, debug_options=options)
+    return debugger.get_nondebug_quantized_model()
+
+
 def _convert(net, functions: dict[str, Any], precision: str, representative=None) -> bytes:
     tf = import_tensorflow()
 
@@ -292,6 +327,8 @@ def _convert(net, functions: dict[str, Any], precision: str, representative=None
             with warnings.catch_warnings():
                 # the converter's calibrator uses tf.lite.Interpreter, which warns it is deprecated
                 warnings.simplefilter("ignore", UserWarning)
+                if precision == "int8" and net.config.base in ENCODED_BASES:
+                    return bytes(_quantize_except_float_scope(converter))
                 return bytes(converter.convert())
         except Exception as exc:  # the converter raises ConverterError and friends
             raise ExportError(f"TFLite conversion failed: {str(exc).splitlines()[0]}") from None
@@ -324,10 +361,6 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     fixed = fixed_input_shape(resolution, tile_size)
     config = weights.config
-    if precision == "int8" and config.base in ENCODED_BASES:
-        # its weights are inverse squared gradients and variances: 8 bits round them to 0
-        raise ExportError(f"{weights.name}: INT8 cannot hold the {config.base} base's divisions "
-                          "(weights down to 1e-6); export --fp16 or --fp32, or INT8 of --weights mhc")
     if fixed is not None and config.blocks and min(fixed) < config.min_packed_size:
         raise ExportError(
             f"input {fixed[1] * 2}x{fixed[0] * 2} is too small for the attention blocks: each side "
@@ -369,7 +402,8 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
         tmp.unlink(missing_ok=True)
         raise OutputError(f"{out}: cannot write ({exc.strerror})") from None
     inputs, outputs = signature_shapes(out)
-    result = ExportResult(out, kind, precision, len(model), ops, inputs, outputs, meta)
+    result = ExportResult(out, kind, precision, len(model), ops, inputs, outputs, meta,
+                          float_ops(model) if precision == "int8" else [])
     if check is None:
         check = fixed is None or fixed[0] * fixed[1] <= CHECK_MAX_PACKED_PIXELS
     if check:

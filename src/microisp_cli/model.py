@@ -49,6 +49,8 @@ BASES: tuple[str, ...] = ("none", "bilinear", "mhc", "lmmse")
 #: Bases that work in the sRGB-curve domain: the network reads the encoded input, adds its
 #: output to the encoded base, and the sum is decoded (``base_demosaic.curve_decode``).
 ENCODED_BASES = ("lmmse",)
+#: TensorFlow name scope of the encoded bases' curve and base: an INT8 export keeps it in float.
+FLOAT_SCOPE = "float_base"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,10 +396,13 @@ class MicroISP:
         Returns ``(pres, skips)``, two lists of three tensors, or from the last segment the RGB
         image (N, 2h, 2w, 3).
         """
+        tf = import_tensorflow()
+
         points = self.config.attention_points
         outs = []
         if x is not None and self.config.base in ENCODED_BASES:
-            x = curve_encode(TensorFlowOps, x)
+            with tf.name_scope(FLOAT_SCOPE):
+                x = curve_encode(TensorFlowOps, x)
         for i in range(BRANCHES):
             if index == 0:
                 h, g, k = x, 0, 0
@@ -430,9 +435,11 @@ class MicroISP:
         tf = import_tensorflow()
 
         if self.config.base in ENCODED_BASES:
-            base = lmmse_demosaic(TensorFlowOps, x)  # x is encoded (segment_branches)
-            return tf.concat([curve_decode(TensorFlowOps, tf.nn.depth_to_space(t * OUTPUT_SCALE, 2) + b)
-                              for t, b in zip(tanh_outputs, base)], axis=-1)
+            residuals = [tf.nn.depth_to_space(t * OUTPUT_SCALE, 2) for t in tanh_outputs]
+            with tf.name_scope(FLOAT_SCOPE):
+                base = lmmse_demosaic(TensorFlowOps, x)  # x is encoded (segment_branches)
+                return tf.concat([curve_decode(TensorFlowOps, r + b)
+                                  for r, b in zip(residuals, base)], axis=-1)
         channels = []
         for i, t in enumerate(tanh_outputs):
             # colour i's part of the base: the kernel is sliced, not the output (no slicing op)

@@ -107,7 +107,7 @@ def _load_flatbuffer(source: str | Path | bytes):
     try:
         if not schema.Model.ModelBufferHasIdentifier(data, 0):
             raise ValueError("no TFL3 identifier")
-        return schema.Model.GetRootAs(data, 0), data
+        return schema.Model.GetRootAs(data, 0), schema
     except Exception as exc:  # flatbuffers raises assorted errors on garbage
         raise ModelFileError(f"{source if not isinstance(source, bytes) else 'model'}: "
                              f"not a TFLite file ({exc})") from None
@@ -151,22 +151,38 @@ def write_metadata(model: bytes, meta: dict[str, Any]) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
-def model_ops(source: str | Path | bytes) -> list[str]:
-    """Sorted names of every builtin (or custom) op the file's operator table lists, over all
-    its subgraphs (signatures)."""
-    from ai_edge_litert import schema_py_generated as schema
-
+def _op_names(model, schema) -> list[str]:
+    """The name of each entry of the file's operator table."""
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    model, _ = _load_flatbuffer(source)
-    ops = set()
+    out = []
     for c in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(c)
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            ops.add(f"CUSTOM:{(code.CustomCode() or b'').decode()}")
-        else:
-            ops.add(names.get(builtin, f"BUILTIN_{builtin}"))
-    return sorted(ops)
+        out.append(f"CUSTOM:{(code.CustomCode() or b'').decode()}" if builtin == schema.BuiltinOperator.CUSTOM
+                   else names.get(builtin, f"BUILTIN_{builtin}"))
+    return out
+
+
+def model_ops(source: str | Path | bytes) -> list[str]:
+    """Sorted names of every builtin (or custom) op the file's operator table lists, over all
+    its subgraphs (signatures)."""
+    model, schema = _load_flatbuffer(source)
+    return sorted(set(_op_names(model, schema)))
+
+
+def float_ops(source: str | Path | bytes) -> list[str]:
+    """Sorted names of the ops that compute in float32 (their first input is float32), over all
+    subgraphs, ``QUANTIZE``/``DEQUANTIZE`` aside: empty for a full-integer file."""
+    model, schema = _load_flatbuffer(source)
+    names = _op_names(model, schema)
+    found = set()
+    for g in map(model.Subgraphs, range(model.SubgraphsLength())):
+        for op in map(g.Operators, range(g.OperatorsLength())):
+            name = names[op.OpcodeIndex()]
+            if (name not in ("QUANTIZE", "DEQUANTIZE") and op.InputsLength()
+                    and g.Tensors(op.Inputs(0)).Type() == schema.TensorType.FLOAT32):
+                found.add(name)
+    return sorted(found)
 
 
 def signature_shapes(path: str | Path):

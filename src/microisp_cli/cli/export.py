@@ -30,8 +30,8 @@ def _shape(shape) -> str:
 @click.option("--fp16", "precision", flag_value="fp16",
               help="Float16 weights (GPU delegates run them in half precision).")
 @click.option("--int8", "precision", flag_value="int8",
-              help="Full integer: int8 weights and activations (NNAPI/DSP/NPU), calibrated on "
-                   "real and synthetic RAW crops.")
+              help="Int8 weights and activations (NNAPI/DSP/NPU), calibrated on real and "
+                   "synthetic RAW crops; an LMMSE base stays in float32.")
 @click.option("--fp32", "precision", flag_value="fp32", default=True,
               help="Float32 (default).")
 @click.option("--resolution", callback=_resolution,
@@ -79,9 +79,11 @@ def export(tflite, precision, resolution, tile_size, weights, calibration, check
         raise click.ClickException(str(exc)) from None
 
     click.echo(f"wrote {Path(result.path)}")
-    click.echo(f"  precision  {result.precision}"
-               + (" (int8 weights and activations, float32 input/output)"
-                  if result.precision == "int8" else ""))
+    detail = ""
+    if result.precision == "int8":
+        detail = (f" (int8 network; the {w.config.base} base in float32: {', '.join(result.float_ops)})"
+                  if result.float_ops else " (int8 weights and activations, float32 input/output)")
+    click.echo(f"  precision  {result.precision}{detail}")
     kind = ("segments + attention heads, dynamic size (for the tiled pipeline)"
             if result.kind == "segments" else "fixed shape, whole network")
     click.echo(f"  kind       {kind}")
