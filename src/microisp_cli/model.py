@@ -32,7 +32,8 @@ from typing import Any, Literal
 import numpy as np
 
 from . import defaults
-from .base_demosaic import base_kernel, base_macs, base_reach, curve_decode, curve_encode, lmmse_demosaic
+from .base_demosaic import (base_kernel, base_macs, base_reach, curve_decode, curve_encode, lmmse_demosaic,
+                            packed_channel_sum, packed_kernel)
 from .tensorflow_import import import_tensorflow
 
 BRANCHES = 3
@@ -264,30 +265,29 @@ def check_parameters(config: ModelConfig, params: Mapping[str, Any]) -> None:
 
 # --- the network ------------------------------------------------------------------------------
 class TensorFlowOps:
-    """``base_demosaic.lmmse_demosaic``'s operations in TensorFlow: maps are (N, H, W, 1)."""
+    """``base_demosaic.lmmse_demosaic``'s operations in TensorFlow. Each full-resolution map is
+    held as its packed sites, (N, h, w, 4) (``base_demosaic.packed_kernel``)."""
 
     @staticmethod
     def mosaic(x):
-        return import_tensorflow().nn.depth_to_space(x, 2)
+        return x
 
     @staticmethod
     def site_mask(x, pattern):
-        # from x, so that the graph has no shape-dependent op (x * 0 + pattern)
-        return import_tensorflow().nn.depth_to_space(x * 0.0 + np.asarray(pattern, np.float32), 2)
+        return np.asarray(pattern, np.float32)  # broadcasts over (N, h, w, 4)
 
     @staticmethod
     def conv(t, kernel):
-        return import_tensorflow().nn.conv2d(t, kernel[:, :, None, None].astype(np.float32), 1, "SAME")
+        return TensorFlowOps.conv_stack(t, [kernel])
 
     @staticmethod
     def conv_stack(t, kernels):
-        kernel = np.stack(kernels, -1)[:, :, None, :].astype(np.float32)
-        return import_tensorflow().nn.conv2d(t, kernel, 1, "SAME")
+        return import_tensorflow().nn.conv2d(t, packed_kernel(kernels), 1, "SAME")
 
     @staticmethod
     def channel_sum(t):
-        ones = np.ones((1, 1, t.shape[-1], 1), np.float32)  # a 1x1 convolution: no reduce op
-        return import_tensorflow().nn.conv2d(t, ones, 1, "SAME")
+        # a 1x1 convolution: no reduce op
+        return import_tensorflow().nn.conv2d(t, packed_channel_sum(t.shape[-1] // 4), 1, "SAME")
 
     @staticmethod
     def abs(t):
@@ -435,10 +435,10 @@ class MicroISP:
         tf = import_tensorflow()
 
         if self.config.base in ENCODED_BASES:
-            residuals = [tf.nn.depth_to_space(t * OUTPUT_SCALE, 2) for t in tanh_outputs]
+            residuals = [t * OUTPUT_SCALE for t in tanh_outputs]
             with tf.name_scope(FLOAT_SCOPE):
-                base = lmmse_demosaic(TensorFlowOps, x)  # x is encoded (segment_branches)
-                return tf.concat([curve_decode(TensorFlowOps, r + b)
+                base = lmmse_demosaic(TensorFlowOps, x)  # x is encoded (segment_branches); packed maps
+                return tf.concat([tf.nn.depth_to_space(curve_decode(TensorFlowOps, r + b), 2)
                                   for r, b in zip(residuals, base)], axis=-1)
         channels = []
         for i, t in enumerate(tanh_outputs):

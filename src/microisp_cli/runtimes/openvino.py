@@ -22,7 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import defaults
-from ..base_demosaic import base_kernel, curve_decode, curve_encode, lmmse_demosaic
+from ..base_demosaic import (base_kernel, curve_decode, curve_encode, lmmse_demosaic, packed_channel_sum,
+                             packed_kernel)
 from ..errors import MicroISPError
 from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, ENCODED_BASES, HEAD_SPAN, OUTPUT_SCALE,
                      OUTPUT_SHIFT, ModelConfig, check_parameters)
@@ -90,7 +91,8 @@ class _Tensor:
 
 
 class _BaseOps:
-    """``base_demosaic.lmmse_demosaic``'s operations as OpenVINO nodes: maps are (1, 1, H, W)."""
+    """``base_demosaic.lmmse_demosaic``'s operations as OpenVINO nodes. Each full-resolution map
+    is held as its packed sites, (1, 4, h, w) (``base_demosaic.packed_kernel``)."""
 
     def __init__(self, ops):
         self.ops = ops
@@ -99,23 +101,24 @@ class _BaseOps:
         return _Tensor(self.ops, node)
 
     def mosaic(self, x):
-        return self.wrap(self.ops.depth_to_space(x.node, "blocks_first", 2))
+        return x
 
     def site_mask(self, x, pattern):
-        return self.mosaic(x * 0.0 + self.ops.constant(np.asarray(pattern, np.float32).reshape(1, 4, 1, 1)))
+        return self.wrap(self.ops.constant(np.asarray(pattern, np.float32).reshape(1, 4, 1, 1)))
+
+    def _conv(self, t, hwio: np.ndarray):
+        ry, rx = hwio.shape[0] // 2, hwio.shape[1] // 2
+        k = self.ops.constant(np.ascontiguousarray(np.transpose(hwio, (3, 2, 0, 1))))
+        return self.wrap(self.ops.convolution(t.node, k, [1, 1], [ry, rx], [ry, rx], [1, 1]))
 
     def conv(self, t, kernel):
-        ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
-        k = self.ops.constant(np.ascontiguousarray(kernel[None, None], np.float32))
-        return self.wrap(self.ops.convolution(t.node, k, [1, 1], [ry, rx], [ry, rx], [1, 1]))
+        return self._conv(t, packed_kernel([kernel]))
 
     def conv_stack(self, t, kernels):
-        ry, rx = kernels[0].shape[0] // 2, kernels[0].shape[1] // 2
-        k = self.ops.constant(np.ascontiguousarray(np.stack(kernels)[:, None], np.float32))
-        return self.wrap(self.ops.convolution(t.node, k, [1, 1], [ry, rx], [ry, rx], [1, 1]))
+        return self._conv(t, packed_kernel(kernels))
 
     def channel_sum(self, t):
-        return self.wrap(self.ops.reduce_sum(t.node, self.ops.constant(np.array([1], np.int64)), True))
+        return self._conv(t, packed_channel_sum(t.node.get_output_partial_shape(0)[1].get_length() // 4))
 
     def abs(self, t):
         return self.wrap(self.ops.abs(t.node))
@@ -218,20 +221,16 @@ class OpenVINORunner:
             if g + 1 == cfg.stages:
                 break
             g, k = g + 1, 0
-        # h: (1, 12, H, W), colour c at channels 4c..4c+3 (sites R, Gr, Gb, B)
+        # h: (1, 12, H, W), colour c at channels 4c..4c+3 (sites R, Gr, Gb, B); so is each base
+        residual = ops.multiply(h, graph.const(np.float32(OUTPUT_SCALE)))
         if cfg.base in ENCODED_BASES:
-            rgb = ops.reshape(ops.multiply(h, graph.const(np.float32(OUTPUT_SCALE))),
-                              [1, 3, 2, 2, height, width], False)
-            rgb = ops.reshape(ops.transpose(rgb, [0, 1, 4, 2, 5, 3]), [1, 3, 2 * height, 2 * width], False)
-            rgb = base_ops.wrap(rgb) + base_ops.wrap(ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded)], 1))
-            rgb = ops.transpose(curve_decode(base_ops, rgb).node, [0, 2, 3, 1])
-            return ov.Model([rgb], inputs, f"segment_{index}")
-        if cfg.base == "none":
-            shift = graph.const(np.float32(OUTPUT_SHIFT))
+            base = ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded)], 1)
+            rgb = curve_decode(base_ops, base_ops.wrap(residual) + base_ops.wrap(base)).node
+        elif cfg.base == "none":
+            rgb = ops.add(residual, graph.const(np.float32(OUTPUT_SHIFT)))
         else:
-            base = graph.const(np.transpose(base_kernel(cfg.base), (3, 2, 0, 1)))
-            shift = ops.convolution(x, base, [1, 1], [1, 1], [1, 1], [1, 1])
-        rgb = ops.add(ops.multiply(h, graph.const(np.float32(OUTPUT_SCALE))), shift)
+            kernel = graph.const(np.transpose(base_kernel(cfg.base), (3, 2, 0, 1)))
+            rgb = ops.add(residual, ops.convolution(x, kernel, [1, 1], [1, 1], [1, 1], [1, 1]))
         rgb = ops.reshape(rgb, [1, 3, 2, 2, height, width], False)
         rgb = ops.transpose(rgb, [0, 4, 2, 5, 3, 1])  # (1, H, dy, W, dx, colour)
         rgb = ops.reshape(rgb, [1, 2 * height, 2 * width, 3], False)
