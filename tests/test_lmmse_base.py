@@ -11,6 +11,7 @@ from microisp_cli.model import MicroISP, ModelConfig, forward_segments, init_par
 from microisp_cli.tiling import MIN_TILE_SIZE, run_array
 
 CONFIG = ModelConfig(stages=1, blocks=1, features=3, base="lmmse")
+SEEING = ModelConfig(stages=1, blocks=1, features=3, base="lmmse", base_input=True)  # reads the base
 
 
 def packed_scene(h: int = 60, w: int = 70, seed: int = 0, noise: float = 0.01) -> np.ndarray:
@@ -70,26 +71,42 @@ def test_macs_count_the_base_convolutions():
     assert macs_per_pixel(ModelConfig(features=7, base="lmmse")) < macs_per_pixel(ModelConfig(features=8, base="mhc"))
 
 
-def test_engines_agree_and_zero_output_is_the_base():
+@pytest.mark.parametrize("config", [CONFIG, SEEING], ids=["base", "base-input"])
+def test_engines_agree_and_zero_output_is_the_base(config):
     from microisp_cli.runtimes.openvino import OpenVINORunner
 
     x, _ = packed_scene(84, 90, seed=1)
-    zero = init_parameters(CONFIG, seed=0, zero_output=True)
-    np.testing.assert_allclose(MicroISP(CONFIG, zero)(x).numpy(), numpy_base(x), atol=5e-5)
-    params = init_parameters(CONFIG, seed=2)
-    tf_out = MicroISP(CONFIG, params)(x).numpy()
-    runner = OpenVINORunner(CONFIG, params)
-    np.testing.assert_allclose(np.asarray(forward_segments(CONFIG, x, runner.segment, runner.head)), tf_out,
+    zero = init_parameters(config, seed=0, zero_output=True)
+    np.testing.assert_allclose(MicroISP(config, zero)(x).numpy(), numpy_base(x), atol=5e-5)
+    params = init_parameters(config, seed=2)
+    tf_out = MicroISP(config, params)(x).numpy()
+    runner = OpenVINORunner(config, params)
+    np.testing.assert_allclose(np.asarray(forward_segments(config, x, runner.segment, runner.head)), tf_out,
                                atol=5e-5)
     assert np.abs(tf_out - numpy_base(x)).max() > 1e-3  # the network's output is used
 
 
+def test_base_input_starts_as_the_network_it_grows_from():
+    from microisp_cli.model import grow_parameters
+
+    x, _ = packed_scene(84, 90, seed=6)
+    params = init_parameters(CONFIG, seed=7)
+    grown = grow_parameters(params, CONFIG, SEEING)
+    np.testing.assert_array_equal(MicroISP(SEEING, grown)(x).numpy(), MicroISP(CONFIG, params)(x).numpy())
+    grown["s0.b1.base.kernel"][1, 1, 5, 0] = 1.0  # green's Gr site into branch 1's first feature
+    assert np.abs(MicroISP(SEEING, grown)(x).numpy() - MicroISP(CONFIG, params)(x).numpy()).max() > 1e-3
+    # 9 taps x 12 base channels x F features per branch, per packed pixel (4 output pixels)
+    assert macs_per_pixel(SEEING) - macs_per_pixel(CONFIG) == 9 * 12 * 3 * 3 / 4
+    assert SEEING.segment_radius(1) == base_reach("lmmse") + 2
+
+
+@pytest.mark.parametrize("config", [CONFIG, SEEING], ids=["base", "base-input"])
 @pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 96])
-def test_tiled_equals_whole_frame(tile_size):
+def test_tiled_equals_whole_frame(tile_size, config):
     from microisp_cli.runtimes.openvino import OpenVINORunner
 
     x, _ = packed_scene(97, 131, seed=4)
-    runner = OpenVINORunner(CONFIG, init_parameters(CONFIG, seed=5))
+    runner = OpenVINORunner(config, init_parameters(config, seed=5))
     whole = run_array(runner, x[0], tile_size=0)
     assert np.abs(run_array(runner, x[0], tile_size) - whole).max() <= 1e-4
 
@@ -109,11 +126,12 @@ def test_int8_export_keeps_the_base_in_float_and_the_network_in_int8(tmp_path):
 
 
 @pytest.mark.slow
-def test_fp32_export_passes_the_op_audit_and_matches_tensorflow(tmp_path):
+@pytest.mark.parametrize("config", [CONFIG, SEEING], ids=["base", "base-input"])
+def test_fp32_export_passes_the_op_audit_and_matches_tensorflow(tmp_path, config):
     from microisp_cli.export import export_tflite
     from microisp_cli.weights import Conditioning, Weights
 
-    weights = Weights("lmmse-test", CONFIG, init_parameters(CONFIG, 0), Conditioning())
+    weights = Weights("lmmse-test", config, init_parameters(config, 0), Conditioning())
     result = export_tflite(weights, tmp_path / "x.tflite")
     assert {"POW", "DIV", "ABS"} <= set(result.ops)
     assert result.accuracy.psnr_db > 100

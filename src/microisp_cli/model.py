@@ -61,6 +61,9 @@ class ModelConfig:
     ``base``: a fixed demosaic that the network refines (``base_demosaic``: bilinear and MHC are
     constant 3x3 convolutions in the packed domain; ``"lmmse"`` is directional and works in the
     sRGB-curve domain); with ``"none"`` (published) the network draws the whole image.
+    ``base_input`` (an encoded base only): the last stage's last 3x3 convolution also reads the
+    encoded base, its 12 packed channels (``s{last}.b{i}.base.kernel``), so the network sees what
+    it corrects.
     """
 
     stages: int = 2
@@ -68,6 +71,7 @@ class ModelConfig:
     features: int = 4
     attention_hidden: int = 4
     base: Base = "none"
+    base_input: bool = False
 
     def __post_init__(self) -> None:
         for name, limit in defaults.MODEL_FIELD_LIMITS.items():
@@ -79,6 +83,9 @@ class ModelConfig:
                              f"{defaults.MAX_PARAMETERS}")
         if self.base not in BASES:
             raise ValueError(f"ModelConfig.base must be one of {', '.join(BASES)}; got {self.base!r}")
+        if not isinstance(self.base_input, bool) or (self.base_input and self.base not in ENCODED_BASES):
+            raise ValueError(f"ModelConfig.base_input must be false or true with base "
+                             f"{' or '.join(ENCODED_BASES)}; got {self.base_input!r} with {self.base!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,8 +143,8 @@ class ModelConfig:
                 radius, k = radius + 3, k + 1
                 continue
             radius += 2  # last conv + output conv of the stage
-            if g + 1 >= self.stages:
-                return max(radius, base_reach(self.base))
+            if g + 1 >= self.stages:  # the base is added to the output (and read by the last conv)
+                return max(radius, base_reach(self.base) + (2 if self.base_input else 0))
             g, k = g + 1, 0
 
     @property
@@ -159,7 +166,8 @@ def macs_per_pixel(config: ModelConfig) -> float:
         + 9 * f * PACKED_CHANNELS
     head = f * f / ATTENTION_STRIDE ** 2 + sum(9 * f * f / 9 ** (m + 1) / ATTENTION_STRIDE ** 2
                                                for m in range(ATTENTION_STRIDED_CONVS))
-    packed = BRANCHES * (config.stages * per_stage + len(config.attention_points) * head)
+    base_input = 9 * BRANCHES * PACKED_CHANNELS * f if config.base_input else 0
+    packed = BRANCHES * (config.stages * per_stage + base_input + len(config.attention_points) * head)
     return packed / 4 + base_macs(config.base)  # four output pixels per packed pixel
 
 
@@ -178,6 +186,8 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
                 shapes[f"{p}.conv{j}.alpha"] = (f,)
             shapes[f"{p}.out.kernel"] = (3, 3, f, PACKED_CHANNELS)
             shapes[f"{p}.out.bias"] = (PACKED_CHANNELS,)
+            if config.base_input and g == config.stages - 1:
+                shapes[f"{p}.base.kernel"] = (3, 3, BRANCHES * PACKED_CHANNELS, f)
             for k in range(config.blocks):
                 a = f"{p}.att{k}"
                 dims = [(1, f, f)] + [(3, f, f)] * ATTENTION_STRIDED_CONVS + [(1, f, h), (1, h, f)]
@@ -223,19 +233,25 @@ def grow_parameters(params: Mapping[str, np.ndarray], source: ModelConfig, targe
                     seed: int = 0) -> dict[str, np.ndarray]:
     """Parameters for ``target`` that compute what ``params`` compute under ``source``.
 
-    ``target`` may only have more attention blocks per stage (``source`` at least one). The new blocks go at the end of
-    each stage and start as identities: their first conv is the identity with PReLU slope 1 (so
-    the skip is the block's input) and their third conv is zero (so the attended part is 0);
-    their middle conv and attention head start random, so training can move them.
+    ``target`` may have more attention blocks per stage (``source`` at least one), and may add
+    ``base_input``. The new blocks go at the end of each stage and start as identities: their
+    first conv is the identity with PReLU slope 1 (so the skip is the block's input) and their
+    third conv is zero (so the attended part is 0); their middle conv and attention head start
+    random, so training can move them. The base's new input kernels start at zero.
     """
-    if (dataclasses.replace(target, blocks=source.blocks) != source or target.blocks < source.blocks
-            or source.blocks < 1):
-        raise ValueError(f"the model may only add attention blocks to a network that has some: {source.to_dict()} -> {target.to_dict()}")
+    if (dataclasses.replace(target, blocks=source.blocks, base_input=source.base_input) != source
+            or target.blocks < source.blocks or (target.blocks > source.blocks and source.blocks < 1)
+            or source.base_input > target.base_input):
+        raise ValueError("the model may only add attention blocks (to a network that has some) or "
+                         f"the base input: {source.to_dict()} -> {target.to_dict()}")
     check_parameters(source, params)
     grown = init_parameters(target, seed=seed)
     old_last, new_last = 3 * source.blocks, 3 * target.blocks
     for name, value in params.items():
         grown[name.replace(f".conv{old_last}.", f".conv{new_last}.") if ".att" not in name else name] = value
+    if target.base_input and not source.base_input:
+        for i in range(BRANCHES):
+            grown[f"s{target.stages - 1}.b{i}.base.kernel"][:] = 0.0
     eye = np.eye(target.features, dtype=np.float32)
     for g in range(target.stages):
         for i in range(BRANCHES):
@@ -325,16 +341,20 @@ class MicroISP:
                       else tf.constant(base_kernel(config.base)))
 
     # layers
-    def _conv(self, x, name, stride=1, padding="SAME"):
+    def _conv(self, x, name, stride=1, padding="SAME", also=None):
+        """Convolution ``name`` of ``x`` plus its bias; ``also``: (a second input, the name of
+        its kernel), convolved and added too."""
         tf = import_tensorflow()
 
         y = tf.nn.conv2d(x, self.params[name + ".kernel"], stride, padding)
+        if also is not None:
+            y = y + tf.nn.conv2d(also[0], self.params[also[1] + ".kernel"], stride, padding)
         return tf.nn.bias_add(y, self.params[name + ".bias"])
 
-    def _conv_prelu(self, x, name, stride=1, padding="SAME"):
+    def _conv_prelu(self, x, name, stride=1, padding="SAME", also=None):
         tf = import_tensorflow()
 
-        y = self._conv(x, name, stride, padding)
+        y = self._conv(x, name, stride, padding, also)
         # relu(y) - alpha * relu(-y), written as Keras' PReLU (alpha shaped (1, 1, F), negated
         # slope times relu(-y), added): the same values bit for bit, and the form the TFLite
         # converter fuses into one PRELU op.
@@ -400,22 +420,27 @@ class MicroISP:
 
         points = self.config.attention_points
         outs = []
+        base = None  # the encoded base's packed R, G, B maps (last segment)
         if x is not None and self.config.base in ENCODED_BASES:
             with tf.name_scope(FLOAT_SCOPE):
                 x = curve_encode(TensorFlowOps, x)
+                if index == len(points):
+                    base = lmmse_demosaic(TensorFlowOps, x)
+        seen = tf.concat(base, axis=-1) if base is not None and self.config.base_input else None
         for i in range(BRANCHES):
             if index == 0:
                 h, g, k = x, 0, 0
             else:
                 g, k = points[index - 1]
                 h, k = pres[i] * scales[i] + skips[i], k + 1
-            outs.append(self._run_branch(i, g, k, h))
+            outs.append(self._run_branch(i, g, k, h, seen))
         if index < len(points):
             return [o[0] for o in outs], [o[1] for o in outs]
-        return self._finish(x, outs)
+        return self._finish(x, outs, base)
 
-    def _run_branch(self, i: int, g: int, k: int, h):
-        """From block ``k`` of stage ``g`` to the next attention point (pre, skip) or the end."""
+    def _run_branch(self, i: int, g: int, k: int, h, base=None):
+        """From block ``k`` of stage ``g`` to the next attention point (pre, skip) or the end;
+        ``base``: the encoded base's 12 packed channels, which the last conv reads (``base_input``)."""
         tf = import_tensorflow()
 
         cfg = self.config
@@ -425,19 +450,19 @@ class MicroISP:
                 skip = self._conv_prelu(h, f"{p}.conv{3 * k}")
                 y = self._conv_prelu(skip, f"{p}.conv{3 * k + 1}")
                 return self._conv_prelu(y, f"{p}.conv{3 * k + 2}"), skip
-            y = self._conv_prelu(h, f"{p}.conv{3 * cfg.blocks}")
+            also = (base, f"{p}.base") if base is not None and g + 1 == cfg.stages else None
+            y = self._conv_prelu(h, f"{p}.conv{3 * cfg.blocks}", also=also)
             h = tf.tanh(self._conv(y, f"{p}.out"))
             if g + 1 == cfg.stages:
                 return h
             g, k = g + 1, 0
 
-    def _finish(self, x, tanh_outputs):
+    def _finish(self, x, tanh_outputs, base=None):
         tf = import_tensorflow()
 
-        if self.config.base in ENCODED_BASES:
+        if base is not None:  # an encoded base's packed maps (x is encoded: segment_branches)
             residuals = [t * OUTPUT_SCALE for t in tanh_outputs]
             with tf.name_scope(FLOAT_SCOPE):
-                base = lmmse_demosaic(TensorFlowOps, x)  # x is encoded (segment_branches); packed maps
                 return tf.concat([tf.nn.depth_to_space(curve_decode(TensorFlowOps, r + b), 2)
                                   for r, b in zip(residuals, base)], axis=-1)
         channels = []

@@ -39,8 +39,11 @@ from ..tensorflow_import import import_tensorflow
 @click.option("--features", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--attention-hidden", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--base", default=defaults.TRAIN_BASE, show_default=True, type=click.Choice(BASES))
+@click.option("--base-input", is_flag=True,
+              help="The last conv also reads the encoded base (--base lmmse): the network sees what it corrects.")
 @click.option("--init", "init", default="", metavar="WEIGHTS",
-              help="Start from these weights (name or path) instead of random; the model may add attention blocks.")
+              help="Start from these weights (name or path) instead of random; the model may add attention blocks "
+                   "or the base input.")
 @click.option("--seed", default=defaults.TRAIN_SEED, show_default=True, type=int)
 @click.option("--checkpoint-every", default=defaults.TRAIN_CHECKPOINT_EVERY, show_default=True, type=click.IntRange(1))
 @click.option("--resume", is_flag=True, help="Continue from RUN_DIR's latest checkpoint (its config.json wins).")
@@ -51,7 +54,7 @@ from ..tensorflow_import import import_tensorflow
 def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: float, lr_min: float,
           warmup: int, loss: str, ssim_weight: float, colour_fraction: float,
           highlight_fraction: float, smooth_fraction: float, out_of_range: str, stages: int, blocks: int, features: int,
-          attention_hidden: int, base: str, init: str, seed: int, checkpoint_every: int, resume: bool,
+          attention_hidden: int, base: str, base_input: bool, init: str, seed: int, checkpoint_every: int, resume: bool,
           threads: int, export_path: Path | None, no_progress: bool) -> None:
     """Train on synthetic pairs from PHOTOS; checkpoints go to RUN_DIR/ckpt.
 
@@ -77,7 +80,7 @@ def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: fl
             raise click.ClickException(f"{run_dir} already holds checkpoints: use --resume or another folder")
         try:
             config = TrainConfig(photos=photos, stages=stages, blocks=blocks, features=features,
-                                 attention_hidden=attention_hidden, base=base, steps=steps, batch=batch,
+                                 attention_hidden=attention_hidden, base=base, base_input=base_input, steps=steps, batch=batch,
                                  patch=patch, lr=lr, lr_min=lr_min, warmup=warmup, loss=loss,
                                  ssim_weight=ssim_weight, colour_fraction=colour_fraction,
                                  highlight_fraction=highlight_fraction, smooth_fraction=smooth_fraction,

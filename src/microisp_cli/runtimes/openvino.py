@@ -53,13 +53,17 @@ class _Graph:
         return np.stack(kernels) if grouped else np.concatenate(kernels)
 
     def conv(self, x, layer: str, grouped: bool = True, stride: int = 1, pad: int = 1,
-             prelu: bool = True, branches: tuple[str, ...] | None = None):
-        """The layer ``layer`` (``{p}`` stands for each branch's prefix) of all three branches."""
+             prelu: bool = True, branches: tuple[str, ...] | None = None, also=None):
+        """The layer ``layer`` (``{p}`` stands for each branch's prefix) of all three branches.
+        ``also``: (an input all branches read, their kernels' layer name), convolved and added."""
         names = [layer.format(p=p) for p in branches]
         kernel = self.const(self._kernel([n + ".kernel" for n in names], grouped))
         args = ([stride, stride], [pad, pad], [pad, pad], [1, 1])
         y = (self.ops.group_convolution(x, kernel, *args) if grouped
              else self.ops.convolution(x, kernel, *args))
+        if also is not None:
+            shared = self.const(self._kernel([also[1].format(p=p) + ".kernel" for p in branches], False))
+            y = self.ops.add(y, self.ops.convolution(also[0], shared, *args))
         bias = np.concatenate([self.params[n + ".bias"] for n in names])
         y = self.ops.add(y, self.const(bias.reshape(1, -1, 1, 1)))
         if prelu:
@@ -191,6 +195,9 @@ class OpenVINORunner:
                 base_ops = _BaseOps(ops)
                 encoded = curve_encode(base_ops, base_ops.wrap(x))
                 x = encoded.node
+        base = None  # the encoded base's packed maps, colour c at channels 4c..4c+3
+        if index == len(points) and cfg.base in ENCODED_BASES:
+            base = ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded)], 1)
         if index == 0:
             g, k, h, first = 0, 0, x, True
         else:
@@ -215,7 +222,8 @@ class OpenVINORunner:
                 # every block ends at an attention point: the state is (pre, skip)
                 out = ops.transpose(ops.concat([y, skip], 1), [0, 2, 3, 1])
                 return ov.Model([out], inputs, f"segment_{index}")
-            y = graph.conv(h, "{p}.conv%d" % (3 * cfg.blocks), grouped=not first, branches=p)
+            also = (base, "{p}.base") if cfg.base_input and g + 1 == cfg.stages else None
+            y = graph.conv(h, "{p}.conv%d" % (3 * cfg.blocks), grouped=not first, branches=p, also=also)
             first = False
             h = ops.tanh(graph.conv(y, "{p}.out", prelu=False, branches=p))
             if g + 1 == cfg.stages:
@@ -223,8 +231,7 @@ class OpenVINORunner:
             g, k = g + 1, 0
         # h: (1, 12, H, W), colour c at channels 4c..4c+3 (sites R, Gr, Gb, B); so is each base
         residual = ops.multiply(h, graph.const(np.float32(OUTPUT_SCALE)))
-        if cfg.base in ENCODED_BASES:
-            base = ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded)], 1)
+        if base is not None:
             rgb = curve_decode(base_ops, base_ops.wrap(residual) + base_ops.wrap(base)).node
         elif cfg.base == "none":
             rgb = ops.add(residual, graph.const(np.float32(OUTPUT_SHIFT)))

@@ -45,6 +45,7 @@ class TrainConfig:
     features: int = 4
     attention_hidden: int = 4
     base: str = defaults.TRAIN_BASE
+    base_input: bool = False
     steps: int = defaults.TRAIN_STEPS
     batch: int = defaults.TRAIN_BATCH
     patch: int = defaults.TRAIN_PATCH
@@ -65,7 +66,8 @@ class TrainConfig:
     @property
     def model(self) -> ModelConfig:
         return ModelConfig(stages=self.stages, blocks=self.blocks, features=self.features,
-                           attention_hidden=self.attention_hidden, base=self.base)
+                           attention_hidden=self.attention_hidden, base=self.base,
+                           base_input=self.base_input)
 
     def __post_init__(self) -> None:
         if self.loss not in ("l1", "mse"):
