@@ -112,17 +112,20 @@ def test_tiled_equals_whole_frame(tile_size, config):
 
 
 @pytest.mark.slow
-def test_int8_export_keeps_the_base_in_float_and_the_network_in_int8(tmp_path):
+# random weights (the trained default's INT8: benchmarks/int8_accuracy.py); the random kernels
+# reading the base add a wide-ranged int8 input
+@pytest.mark.parametrize("config,floor", [(CONFIG, 45), (SEEING, 40)], ids=["base", "base-input"])
+def test_int8_export_keeps_the_base_in_float_and_the_network_in_int8(tmp_path, config, floor):
     from microisp_cli.export import export_tflite
     from microisp_cli.tflite_format import float_ops
     from microisp_cli.weights import Conditioning, Weights
 
-    weights = Weights("lmmse-test", CONFIG, init_parameters(CONFIG, 0), Conditioning())
+    weights = Weights("lmmse-test", config, init_parameters(config, 0), Conditioning())
     result = export_tflite(weights, tmp_path / "x.tflite", precision="int8")
     # the base's divisions and powers compute in float32; the network's PReLUs and tanh in int8
     assert {"DIV", "POW", "ABS"} <= set(result.float_ops) == set(float_ops(result.path))
     assert {"PRELU", "TANH"} <= set(result.ops) and not {"PRELU", "TANH"} & set(result.float_ops)
-    assert result.accuracy.psnr_db >= 45
+    assert result.accuracy.psnr_db >= floor
 
 
 @pytest.mark.slow
