@@ -79,6 +79,16 @@ def test_fixed_windows_single_window_when_core_exceeds_frame():
     assert fixed_windows(20, 64, 3) == [((0, 20), (0, 20))]
 
 
+def test_fixed_window_cores_are_never_shorter_than_two_halos_and_two():
+    """83 rows in cores of 20 would be five runs of 16-17; with a halo of 9 each core needs 20
+    (else a window reaches past its neighbour's core, which the exact scheme does not allow)."""
+    assert split_axis(83, 20) == [(0, 16), (16, 33), (33, 49), (49, 66), (66, 83)]
+    windows = fixed_windows(83, 20, 9)
+    assert len(windows) == 4 and min(b - a for (a, b), _ in windows) >= 20
+    assert all(w1[0] >= c0[0] for (c0, _), (_, w1) in zip(windows, windows[1:]))
+    assert split_axis(10, 4, minimum=20) == [(0, 10)]
+
+
 @pytest.mark.parametrize("bad", [2, MIN_TILE_SIZE - 2, MIN_TILE_SIZE + 1, -4])
 def test_tile_size_must_be_even_and_large_enough(bad):
     with pytest.raises(ValueError, match="tile size"):

@@ -125,11 +125,12 @@ def _cropping_sink(sink: Sink, frame: tuple[int, int]) -> Sink:
 
 
 # --- tile plans ---------------------------------------------------------------------------------
-def split_axis(length: int, size: int) -> list[tuple[int, int]]:
-    """``length`` split into ``ceil(length / size)`` near-equal runs (sizes differ by at most 1)."""
+def split_axis(length: int, size: int, minimum: int = 1) -> list[tuple[int, int]]:
+    """``length`` split into ``ceil(length / size)`` near-equal runs (sizes differ by at most 1),
+    fewer where runs would be shorter than ``minimum`` (one run if ``length`` is)."""
     if length < 1 or size < 1:
         raise ValueError(f"cannot split length {length} into pieces of {size}")
-    n = -(-length // size)
+    n = max(1, min(-(-length // size), length // minimum))
     bounds = [(i * length) // n for i in range(n + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(n)]
 
@@ -196,12 +197,13 @@ def _forward(runner: SegmentRunner, x: np.ndarray) -> np.ndarray:
 def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """(core run, window run) pairs along one axis, every window of one size.
 
-    Cores split ``length`` as :func:`split_axis`; each window is the largest core plus ``halo``
+    Cores split ``length`` as :func:`split_axis`, none shorter than ``2 * halo + 2`` (so only
+    neighbouring windows overlap, which the exact scheme relies on); each window is the largest core plus ``halo``
     on both sides (at most ``length``), centred on its core and moved inwards at the frame border
     instead of clipped, so it always holds the core plus at least ``halo`` of context (or the frame
     edge, where SAME padding is the whole frame's own): one shape for a fixed-shape engine.
     """
-    runs = split_axis(length, core)
+    runs = split_axis(length, core, minimum=2 * halo + 2)
     size = max(b - a for a, b in runs) + 2 * halo
     return [((a, b), _fixed_window(a, b, size, length)) for a, b in runs]
 
