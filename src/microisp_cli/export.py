@@ -44,7 +44,7 @@ from .synthetic import synthetic_scene
 from .tensorflow_import import import_tensorflow
 from .tflite_format import (ATTENTION, METADATA_FORMAT, PRE, RGB, SCALE, SKIP, STATE, X, branch_input,
                             float_ops, head_feeds, head_inputs, head_key, model_ops, read_metadata,
-                            segment_feeds, segment_inputs, segment_key, signature_shapes,
+                            scope_tensors, segment_feeds, segment_inputs, segment_key, signature_shapes,
                             write_metadata)
 from .weights import Conditioning, Weights
 
@@ -275,23 +275,6 @@ def _representative(net, fixed, samples: list[np.ndarray]) -> Callable:
 
 
 # --- conversion ----------------------------------------------------------------------------------
-def _float_scope_tensors(model: bytes) -> set[str]:
-    """Names of the tensors made in :data:`model.FLOAT_SCOPE`, and of those computed only from
-    them (the concatenated RGB output), over every subgraph of a flatbuffer."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    root = schema.Model.GetRootAsModel(model, 0)
-    found: set[str] = set()
-    for g in map(root.Subgraphs, range(root.SubgraphsLength())):
-        name = [g.Tensors(t).Name().decode() for t in range(g.TensorsLength())]
-        found.update(n for n in name if FLOAT_SCOPE in n)
-        for op in map(g.Operators, range(g.OperatorsLength())):  # in execution order
-            inputs = [name[i] for i in op.InputsAsNumpy() if i >= 0]
-            if inputs and all(n in found for n in inputs):
-                found.update(name[i] for i in op.OutputsAsNumpy())
-    return found
-
-
 def _quantize_except_float_scope(converter) -> bytes:
     """INT8 with :data:`model.FLOAT_SCOPE` (the encoded bases' curve and base) left in float:
     calibrate the whole graph, then quantize every op whose output is outside that scope
@@ -301,7 +284,7 @@ def _quantize_except_float_scope(converter) -> bytes:
     converter.experimental_mlir_quantizer = True
     converter._experimental_calibrate_only = True  # noqa: SLF001 - the debugger's own route
     calibrated = converter.convert()
-    floats = sorted(_float_scope_tensors(calibrated))
+    floats = sorted(scope_tensors(calibrated, FLOAT_SCOPE))
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=floats)
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset, debug_options=options)

@@ -12,8 +12,8 @@ One definition for the writer (``export.py``) and the reader (``runtimes/litert.
   config, conditioning, weights name, input shape) in the flatbuffer metadata entry
   :data:`METADATA_NAME` (:func:`write_metadata`, :func:`read_metadata`).
 
-:func:`read_metadata` and :func:`model_ops` read the flatbuffer directly (``ai_edge_litert``'s
-schema, imported lazily; never TensorFlow).
+:func:`read_metadata`, :func:`model_ops`, :func:`float_ops` and :func:`scope_tensors` read the
+flatbuffer directly (``ai_edge_litert``'s schema, imported lazily; never TensorFlow).
 """
 
 from __future__ import annotations
@@ -183,6 +183,21 @@ def float_ops(source: str | Path | bytes) -> list[str]:
                     and g.Tensors(op.Inputs(0)).Type() == schema.TensorType.FLOAT32):
                 found.add(name)
     return sorted(found)
+
+
+def scope_tensors(source: str | Path | bytes, scope: str) -> set[str]:
+    """Names of the tensors made in the TensorFlow name scope ``scope``, and of those computed
+    only from them (a concatenation of their results), over every subgraph."""
+    model, _ = _load_flatbuffer(source)
+    found: set[str] = set()
+    for g in map(model.Subgraphs, range(model.SubgraphsLength())):
+        name = [g.Tensors(t).Name().decode() for t in range(g.TensorsLength())]
+        found.update(n for n in name if scope in n)
+        for op in map(g.Operators, range(g.OperatorsLength())):  # in execution order
+            inputs = [name[i] for i in op.InputsAsNumpy() if i >= 0]
+            if inputs and all(n in found for n in inputs):
+                found.update(name[i] for i in op.OutputsAsNumpy())
+    return found
 
 
 def signature_shapes(path: str | Path):

@@ -198,8 +198,8 @@ def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, in
     """(core run, window run) pairs along one axis, every window of one size.
 
     Cores split ``length`` as :func:`split_axis`, none shorter than ``2 * halo + 2`` (so only
-    neighbouring windows overlap, which the exact scheme relies on); each window is the largest core plus ``halo``
-    on both sides (at most ``length``), centred on its core and moved inwards at the frame border
+    neighbouring windows overlap, which the exact scheme relies on); each window is the largest
+    core plus ``halo`` on both sides (at most ``length``), centred on its core and moved inwards at the frame border
     instead of clipped, so it always holds the core plus at least ``halo`` of context (or the frame
     edge, where SAME padding is the whole frame's own): one shape for a fixed-shape engine.
     """
