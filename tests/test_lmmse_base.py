@@ -1,10 +1,11 @@
-"""The directional LMMSE base (``base="lmmse"``): one algorithm, three engines, an exact reach."""
+"""The directional LMMSE bases (``base="lmmse"``, ``"lmmse-ri"``): one algorithm, three engines,
+an exact reach."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from microisp_cli.base_demosaic import (NumpyOps, base_kernel, base_macs, base_reach,
+from microisp_cli.base_demosaic import (ENCODED_BASES, NumpyOps, base_kernel, base_macs, base_reach,
                                         curve_decode, curve_encode, lmmse_demosaic)
 from microisp_cli.colour import srgb_encode
 from microisp_cli.model import MicroISP, ModelConfig, forward_segments, init_parameters, macs_per_pixel
@@ -12,6 +13,9 @@ from microisp_cli.tiling import MIN_TILE_SIZE, run_array
 
 CONFIG = ModelConfig(stages=1, blocks=1, features=3, base="lmmse")
 SEEING = ModelConfig(stages=1, blocks=1, features=3, base="lmmse", base_input=True)  # reads the base
+RESIDUAL = ModelConfig(stages=1, blocks=1, features=3, base="lmmse-ri", base_input=True)
+CONFIGS = pytest.mark.parametrize("config", [CONFIG, SEEING, RESIDUAL], ids=["base", "base-input", "residual"])
+KINDS = pytest.mark.parametrize("kind", list(ENCODED_BASES))
 
 
 def packed_scene(h: int = 60, w: int = 70, seed: int = 0, noise: float = 0.01) -> np.ndarray:
@@ -24,9 +28,9 @@ def packed_scene(h: int = 60, w: int = 70, seed: int = 0, noise: float = 0.01) -
     return np.stack(sites, -1)[None].astype(np.float32), rgb.astype(np.float32)
 
 
-def numpy_base(x: np.ndarray) -> np.ndarray:
+def numpy_base(x: np.ndarray, kind: str = "lmmse") -> np.ndarray:
     encoded = curve_encode(NumpyOps, x)
-    return np.stack([curve_decode(NumpyOps, t) for t in lmmse_demosaic(NumpyOps, encoded)], -1)
+    return np.stack([curve_decode(NumpyOps, t) for t in lmmse_demosaic(NumpyOps, encoded, ENCODED_BASES[kind])], -1)
 
 
 def test_curve_is_the_srgb_curve_and_inverts_below_zero():
@@ -37,11 +41,12 @@ def test_curve_is_the_srgb_curve_and_inverts_below_zero():
     assert (curve_encode(NumpyOps, v[v < 0]) < 0).all()  # extended by the linear segment
 
 
-def test_base_keeps_the_samples_and_beats_mhc_on_edges():
+@KINDS
+def test_base_keeps_the_samples_and_beats_mhc_on_edges(kind):
     import tensorflow as tf
 
     x, rgb = packed_scene(noise=0.0)
-    out = numpy_base(x)[0]
+    out = numpy_base(x, kind)[0]
     np.testing.assert_allclose(out[0::2, 0::2, 0], x[0, ..., 0], atol=1e-5)  # sampled values kept
     np.testing.assert_allclose(out[0::2, 1::2, 1], x[0, ..., 1], atol=1e-5)
     core = (slice(16, -16), slice(16, -16))
@@ -51,39 +56,42 @@ def test_base_keeps_the_samples_and_beats_mhc_on_edges():
     assert error < 0.8 * np.abs(mhc - rgb)[core].mean()
 
 
-def test_reach_is_safe_and_tight():
+@KINDS
+def test_reach_is_safe_and_tight(kind):
     """A change outside the traced reach leaves a pixel alone; one a packed pixel inside it moves
     it (the trace counts kernel sides, not which sites the masks keep, so it may be one over)."""
     x, _ = packed_scene(40, 40, seed=3)
-    reach = base_reach("lmmse")
-    centre = numpy_base(x)[0, 40:42, 40:42]
+    reach = base_reach(kind)
+    centre = numpy_base(x, kind)[0, 40:42, 40:42]
     far = x.copy()
     far[0, 20 + reach + 1, 20] += 0.3
-    np.testing.assert_array_equal(numpy_base(far)[0, 40:42, 40:42], centre)
+    np.testing.assert_array_equal(numpy_base(far, kind)[0, 40:42, 40:42], centre)
     moved = [x.copy() for _ in range(4)]
     for m, (dy, dx) in zip(moved, [(reach - 1, 0), (1 - reach, 0), (0, reach - 1), (0, 1 - reach)]):
         m[0, 20 + dy, 20 + dx] += 0.3
-    assert any(np.abs(numpy_base(m)[0, 40:42, 40:42] - centre).max() > 0 for m in moved)
+    assert any(np.abs(numpy_base(m, kind)[0, 40:42, 40:42] - centre).max() > 0 for m in moved)
 
 
 def test_macs_count_the_base_convolutions():
     assert base_macs("lmmse") > 100 and base_macs("mhc") == 108
+    # residual interpolation: 8 separable 7-pixel box filters (7 + 7 taps) per colour
+    assert base_macs("lmmse-ri") - base_macs("lmmse") == 2 * 8 * 14
     assert macs_per_pixel(ModelConfig(features=7, base="lmmse")) < macs_per_pixel(ModelConfig(features=8, base="mhc"))
 
 
-@pytest.mark.parametrize("config", [CONFIG, SEEING], ids=["base", "base-input"])
+@CONFIGS
 def test_engines_agree_and_zero_output_is_the_base(config):
     from microisp_cli.runtimes.openvino import OpenVINORunner
 
     x, _ = packed_scene(84, 90, seed=1)
     zero = init_parameters(config, seed=0, zero_output=True)
-    np.testing.assert_allclose(MicroISP(config, zero)(x).numpy(), numpy_base(x), atol=5e-5)
+    np.testing.assert_allclose(MicroISP(config, zero)(x).numpy(), numpy_base(x, config.base), atol=5e-5)
     params = init_parameters(config, seed=2)
     tf_out = MicroISP(config, params)(x).numpy()
     runner = OpenVINORunner(config, params)
     np.testing.assert_allclose(np.asarray(forward_segments(config, x, runner.segment, runner.head)), tf_out,
                                atol=5e-5)
-    assert np.abs(tf_out - numpy_base(x)).max() > 1e-3  # the network's output is used
+    assert np.abs(tf_out - numpy_base(x, config.base)).max() > 1e-3  # the network's output is used
 
 
 def test_base_input_starts_as_the_network_it_grows_from():
@@ -100,7 +108,17 @@ def test_base_input_starts_as_the_network_it_grows_from():
     assert SEEING.segment_radius(1) == base_reach("lmmse") + 2
 
 
-@pytest.mark.parametrize("config", [CONFIG, SEEING], ids=["base", "base-input"])
+def test_a_network_may_swap_one_encoded_base_for_another():
+    from microisp_cli.model import grow_parameters
+
+    params = init_parameters(SEEING, seed=8)
+    swapped = grow_parameters(params, SEEING, RESIDUAL)
+    assert all(np.array_equal(swapped[k], v) for k, v in params.items()) and swapped.keys() == params.keys()
+    with pytest.raises(ValueError, match="swap encoded bases"):
+        grow_parameters(init_parameters(CONFIG), CONFIG, ModelConfig(stages=1, blocks=1, features=3, base="mhc"))
+
+
+@CONFIGS
 @pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 96])
 def test_tiled_equals_whole_frame(tile_size, config):
     from microisp_cli.runtimes.openvino import OpenVINORunner
@@ -114,7 +132,8 @@ def test_tiled_equals_whole_frame(tile_size, config):
 @pytest.mark.slow
 # random weights (the trained default's INT8: benchmarks/int8_accuracy.py); the random kernels
 # reading the base add a wide-ranged int8 input
-@pytest.mark.parametrize("config,floor", [(CONFIG, 45), (SEEING, 40)], ids=["base", "base-input"])
+@pytest.mark.parametrize("config,floor", [(CONFIG, 45), (SEEING, 40), (RESIDUAL, 40)],
+                         ids=["base", "base-input", "residual"])
 def test_int8_export_keeps_the_base_in_float_and_the_network_in_int8(tmp_path, config, floor):
     from microisp_cli.export import export_tflite
     from microisp_cli.tflite_format import float_ops
@@ -129,7 +148,7 @@ def test_int8_export_keeps_the_base_in_float_and_the_network_in_int8(tmp_path, c
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", [CONFIG, SEEING], ids=["base", "base-input"])
+@CONFIGS
 def test_fp32_export_passes_the_op_audit_and_matches_tensorflow(tmp_path, config):
     from microisp_cli.export import export_tflite
     from microisp_cli.weights import Conditioning, Weights

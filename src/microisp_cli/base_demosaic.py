@@ -83,6 +83,10 @@ LMMSE_SMOOTHING = (9, 2.0)   # taps and sigma of the Gaussian that smooths each 
 LMMSE_WINDOW = 9             # samples of the window its local mean and variances are taken over
 _TINY = 1e-6                 # keeps the variances away from 0 (encoded values are 0..1)
 _GRADIENT_FLOOR = 1e-3
+RESIDUAL_WINDOW = 7          # side of the guided filter's windows (base "lmmse-ri")
+RESIDUAL_EPS = 1e-5          # its regularisation of a (encoded values are 0..1)
+#: The bases computed in the sRGB-curve domain by :func:`lmmse_demosaic`, and its ``residual``.
+ENCODED_BASES = {"lmmse": False, "lmmse-ri": True}
 
 
 def _gaussian(taps: int, sigma: float) -> np.ndarray:
@@ -130,8 +134,12 @@ def curve_decode(o, t):
     return t * (1 / SRGB_SLOPE) + o.maximum(high - top * (1 / SRGB_SLOPE), 0.0)
 
 
-def lmmse_demosaic(o, x):
+def lmmse_demosaic(o, x, residual: bool = False):
     """Packed RGGB input ``x`` (already :func:`curve_encode`'d) -> full-resolution R, G, B maps.
+
+    ``residual`` (base ``"lmmse-ri"``): red and blue by residual interpolation
+    (:func:`_guided_estimate`) rather than colour differences: the directional interpolation below
+    then works on C minus a guided estimate of C from green, not on C - G.
 
     ``o`` provides ``mosaic(x)`` (the packed sites as one full-resolution map), ``site_mask(x,
     pattern)`` (1 at the packed sites marked in ``pattern``, else 0), ``conv(t, kernel)`` (2-D
@@ -178,7 +186,8 @@ def lmmse_demosaic(o, x):
     channels = {}
     for colour, pattern, opposite in (("r", (1, 0, 0, 0), (0, 0, 0, 1)), ("b", (0, 0, 0, 1), (1, 0, 0, 0))):
         own, other = o.site_mask(x, pattern), o.site_mask(x, opposite)
-        d = (m - g) * own                            # C - G where C was sampled
+        guess = _guided_estimate(o, m, g, own) if residual else g
+        d = (m - guess) * own                        # C - its guess where C was sampled
         # at the opposite colour's sites: the two diagonals, weighted by their gradients
         diagonals = []
         for ends in (np.array([[0, 0, 1], [0, 0, 0], [1, 0, 0]]), np.array([[1, 0, 0], [0, 0, 0], [0, 0, 1]])):
@@ -191,8 +200,27 @@ def lmmse_demosaic(o, x):
         d = d + (e1 * w1 + e2 * w2) / (w1 + w2) * other
         # at green sites: the four neighbours, weighted like green's rows and columns
         across = (o.conv(d, row([0.5, 0, 0.5])) * w_row + o.conv(d, col([0.5, 0, 0.5])) * w_col) / (w_row + w_col)
-        channels[colour] = g + d + across * green
+        channels[colour] = guess + d + across * green
     return channels["r"], g, channels["b"]
+
+
+def _guided_estimate(o, m, g, own):
+    """Residual interpolation's tentative C (Kiku, Monno, Tanaka and Okutomi, ICIP 2013): in
+    every window of ``RESIDUAL_WINDOW`` pixels, C ~ a * G + b fitted by least squares over the
+    window's C samples (``own``, a guided filter with green as the guide), then a and b averaged
+    over the windows that cover each pixel. Box filters are separable (a row then a column). The
+    fit is made on values centred on 0.5 (the same fit; smaller squares lose less in float32)."""
+    taps = np.ones(RESIDUAL_WINDOW, np.float32)
+    box = lambda t: o.conv(o.conv(t, taps[None, :]), taps[:, None])  # noqa: E731
+    g, c = g - 0.5, m - 0.5
+    samples = own * (m * 0.0 + 1.0)                 # the mask as a map, so that it pads with zeros
+    count = box(samples)
+    mean_g, mean_c = box(g * samples) / count, box(c * samples) / count
+    var = o.maximum(box(g * g * samples) / count - mean_g * mean_g, 0.0)
+    a = (box(g * c * samples) / count - mean_g * mean_c) / (var + RESIDUAL_EPS)
+    b = mean_c - a * mean_g
+    cover = box(m * 0.0 + 1.0)
+    return box(a) / cover * g + box(b) / cover + 0.5
 
 
 class NumpyOps:
@@ -283,10 +311,10 @@ class _ReachOps:
 @functools.cache
 def _traced(kind: str) -> tuple[int, int]:
     """(reach in full-resolution pixels, convolution taps per full-resolution pixel) of a base."""
-    if kind == "lmmse":
+    if kind in ENCODED_BASES:
         ops = _ReachOps()
         reach = _Reach()
-        for t in lmmse_demosaic(ops, reach):
+        for t in lmmse_demosaic(ops, reach, ENCODED_BASES[kind]):
             reach = reach.join(t)
         return max(reach.ry, reach.rx), ops.taps
     return 2, 9 * len(SITES) * 3 * len(SITES) // 4  # the 5x5 filters: a packed 3x3, 4 -> 12

@@ -32,8 +32,8 @@ from typing import Any, Literal
 import numpy as np
 
 from . import defaults
-from .base_demosaic import (base_kernel, base_macs, base_reach, curve_decode, curve_encode, lmmse_demosaic,
-                            packed_channel_sum, packed_kernel)
+from .base_demosaic import (ENCODED_BASES, base_kernel, base_macs, base_reach, curve_decode, curve_encode,
+                            lmmse_demosaic, packed_channel_sum, packed_kernel)
 from .tensorflow_import import import_tensorflow
 
 BRANCHES = 3
@@ -45,11 +45,10 @@ ATTENTION_STRIDED_CONVS = 3
 #: Probe-map rows (and columns) of one block of a head's strided convolutions: they do not overlap.
 HEAD_SPAN = ATTENTION_STRIDE ** ATTENTION_STRIDED_CONVS
 
-Base = Literal["none", "bilinear", "mhc", "lmmse"]
-BASES: tuple[str, ...] = ("none", "bilinear", "mhc", "lmmse")
-#: Bases that work in the sRGB-curve domain: the network reads the encoded input, adds its
-#: output to the encoded base, and the sum is decoded (``base_demosaic.curve_decode``).
-ENCODED_BASES = ("lmmse",)
+Base = Literal["none", "bilinear", "mhc", "lmmse", "lmmse-ri"]
+BASES: tuple[str, ...] = ("none", "bilinear", "mhc", *ENCODED_BASES)
+# ENCODED_BASES (base_demosaic) work in the sRGB-curve domain: the network reads the encoded
+# input, adds its output to the encoded base, and the sum is decoded (``curve_decode``).
 #: TensorFlow name scope of the encoded bases' curve and base: an INT8 export keeps it in float.
 FLOAT_SCOPE = "float_base"
 
@@ -60,7 +59,7 @@ class ModelConfig:
 
     ``base``: a fixed demosaic that the network refines (``base_demosaic``: bilinear and MHC are
     constant 3x3 convolutions in the packed domain; ``"lmmse"`` is directional and works in the
-    sRGB-curve domain); with ``"none"`` (published) the network draws the whole image.
+    sRGB-curve domain, ``"lmmse-ri"`` the same with red and blue by residual interpolation); with ``"none"`` (published) the network draws the whole image.
     ``base_input`` (an encoded base only): the last stage's last 3x3 convolution also reads the
     encoded base, its 12 packed channels (``s{last}.b{i}.base.kernel``), so the network sees what
     it corrects.
@@ -233,17 +232,20 @@ def grow_parameters(params: Mapping[str, np.ndarray], source: ModelConfig, targe
                     seed: int = 0) -> dict[str, np.ndarray]:
     """Parameters for ``target`` that compute what ``params`` compute under ``source``.
 
-    ``target`` may have more attention blocks per stage (``source`` at least one), and may add
-    ``base_input``. The new blocks go at the end of each stage and start as identities: their
+    ``target`` may have more attention blocks per stage (``source`` at least one), may add
+    ``base_input``, and may swap one encoded base for another (the parameters are the same; the
+    network then refines the other base, so its output changes and training adapts it). The new blocks go at the end of each stage and start as identities: their
     first conv is the identity with PReLU slope 1 (so the skip is the block's input) and their
     third conv is zero (so the attended part is 0); their middle conv and attention head start
     random, so training can move them. The base's new input kernels start at zero.
     """
-    if (dataclasses.replace(target, blocks=source.blocks, base_input=source.base_input) != source
+    swap = source.base in ENCODED_BASES and target.base in ENCODED_BASES
+    if (dataclasses.replace(target, blocks=source.blocks, base_input=source.base_input,
+                            base=source.base if swap else target.base) != source
             or target.blocks < source.blocks or (target.blocks > source.blocks and source.blocks < 1)
             or source.base_input > target.base_input):
-        raise ValueError("the model may only add attention blocks (to a network that has some) or "
-                         f"the base input: {source.to_dict()} -> {target.to_dict()}")
+        raise ValueError("the model may only add attention blocks (to a network that has some), "
+                         f"the base input or swap encoded bases: {source.to_dict()} -> {target.to_dict()}")
     check_parameters(source, params)
     grown = init_parameters(target, seed=seed)
     old_last, new_last = 3 * source.blocks, 3 * target.blocks
@@ -425,7 +427,7 @@ class MicroISP:
             with tf.name_scope(FLOAT_SCOPE):
                 x = curve_encode(TensorFlowOps, x)
                 if index == len(points):
-                    base = lmmse_demosaic(TensorFlowOps, x)
+                    base = lmmse_demosaic(TensorFlowOps, x, ENCODED_BASES[self.config.base])
         seen = tf.concat(base, axis=-1) if base is not None and self.config.base_input else None
         for i in range(BRANCHES):
             if index == 0:

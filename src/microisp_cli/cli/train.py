@@ -40,7 +40,7 @@ from ..tensorflow_import import import_tensorflow
 @click.option("--attention-hidden", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--base", default=defaults.TRAIN_BASE, show_default=True, type=click.Choice(BASES))
 @click.option("--base-input", is_flag=True,
-              help="The last conv also reads the encoded base (--base lmmse): the network sees what it corrects.")
+              help="The last conv also reads the encoded base (--base lmmse or lmmse-ri): the network sees what it corrects.")
 @click.option("--init", "init", default="", metavar="WEIGHTS",
               help="Start from these weights (name or path) instead of random; the model may add attention blocks "
                    "or the base input.")

@@ -197,7 +197,7 @@ class OpenVINORunner:
                 x = encoded.node
         base = None  # the encoded base's packed maps, colour c at channels 4c..4c+3
         if index == len(points) and cfg.base in ENCODED_BASES:
-            base = ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded)], 1)
+            base = ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded, ENCODED_BASES[cfg.base])], 1)
         if index == 0:
             g, k, h, first = 0, 0, x, True
         else:
