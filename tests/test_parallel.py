@@ -167,11 +167,14 @@ def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
 
     killer = threading.Thread(target=kill_first_running)
     killer.start()
-    try:
-        results = list(develop_files(pairs, client=client))
-    finally:
-        killer.join()
-        client.unregister_worker_plugin("mark-executing")
+    results: list = []
+    batch = threading.Thread(target=lambda: results.extend(develop_files(pairs, client=client)),
+                             daemon=True)  # a batch that never ends fails the test, not the run
+    batch.start()
+    batch.join(300)
+    killer.join()
+    assert not batch.is_alive(), "the batch did not end within 300 s of the kill"
+    client.unregister_worker_plugin("mark-executing")
     assert killed, "no task started"
     victim = next(address for address, pid in pids.items() if pid == killed["pid"])
     index = int(str(killed["key"]).rsplit("-", 1)[1])
@@ -188,3 +191,43 @@ def test_worker_killed_mid_file_loses_nothing(tmp_path, client):
     assert reference.status == "done"
     assert (tmp_path / "serial.png").read_bytes() == redone.output.read_bytes()
     shutil.rmtree(markers)
+
+
+def _pid_of_worker(client) -> int:
+    return next(iter(client.run(os.getpid).values()))
+
+
+@pytest.mark.slow
+def test_local_worker_killed_twice_is_restarted():
+    """A worker killed, restarted and killed again 14.5 s later (its restart then spans the 15 s
+    after which Dask's cluster checks that a worker of that name came back) is restarted again,
+    rather than its nanny closed for good (which left the cluster with no worker)."""
+    from distributed import Client
+
+    with local_cluster(1) as cluster, Client(cluster, set_as_default=False) as client:
+        os.kill(_pid_of_worker(client), signal.SIGKILL)
+        first = time.monotonic()
+        client.wait_for_workers(1, timeout=60)
+        time.sleep(max(0.0, first + 14.5 - time.monotonic()))
+        os.kill(_pid_of_worker(client), signal.SIGKILL)
+        time.sleep(3)  # past the 15 s
+        client.wait_for_workers(1, timeout=60)
+        time.sleep(16)  # past the second kill's 15 s
+        assert len(client.nthreads()) == 1
+
+
+def test_batch_on_a_cluster_without_workers_fails_its_files(tmp_path, shoot, monkeypatch):
+    """A cluster with no worker left: the files are reported failed, the batch ends."""
+    from distributed import Client, LocalCluster
+
+    from microisp_cli import parallel
+
+    monkeypatch.setattr(parallel, "WATCH_INTERVAL", 0.2)
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 1)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        results = list(develop_files([(shoot / "img0.dng", tmp_path / "img0.png"),
+                                      (shoot / "img1.dng", tmp_path / "img1.png")], client=client))
+    assert [r.status for r in results] == ["failed"] * 2
+    assert all(r.message.startswith("the cluster has had no worker for") for r in results), results
+    assert not list(tmp_path.iterdir())

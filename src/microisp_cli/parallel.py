@@ -14,7 +14,8 @@ with a runner built once per worker thread (:func:`develop.cached_runner`) and w
 once per batch (one task holds them; the file tasks depend on it). A bad file is a ``"failed"``
 result, never a retry. A worker that dies mid-file (killed, out of memory) costs nothing but
 time: the scheduler runs its file again on another worker (up to Dask's
-``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed).
+``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed);
+a cluster left with no worker for ``CONNECT_TIMEOUT`` seconds fails the files not done.
 Outputs are written atomically by the workers (``batch.atomic_file``); leftover temporary files
 of killed attempts (and of earlier killed runs) are removed when the batch starts and ends.
 Inputs, outputs and a ``--model`` file must be at the same paths on every worker (a shared file
@@ -29,6 +30,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -49,6 +51,9 @@ KEY_PREFIX = "microisp-develop-"
 
 #: Seconds to wait for an existing scheduler to answer, and then for its first worker.
 CONNECT_TIMEOUT = 30
+#: Seconds a batch waits for its next result before it asks whether the cluster still has a
+#: worker; after CONNECT_TIMEOUT without any, the files not done are reported failed.
+WATCH_INTERVAL = 5
 #: What the ``[dask]`` extra is for, in the message when it is missing.
 DASK_PURPOSE = "developing on a Dask cluster (--workers, --scheduler)"
 
@@ -114,18 +119,29 @@ def backend_threads(client) -> int:
 #: about 30% more wall time). Local workers keep glibc's adaptive default.
 NANNY_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
+#: A local cluster closes the nanny of a worker that left the scheduler, unless a worker of the
+#: same name is back ``lost-worker-timeout`` (15 s) after it left. That check is made once per
+#: departure, so a worker killed twice within 15 s (or restarting more slowly than that) had its
+#: nanny closed while it restarted, for good: the cluster shrank, down to no worker at all
+#: (measured: 8 of 60 kills in a row; a batch then waited forever). Local workers always have a
+#: nanny that restarts them, so the local cluster never gives up on one.
+LOCAL_CLUSTER_CONFIG = {**NANNY_ENVIRON, "distributed.deploy.lost-worker-timeout": "3650 days"}
 
-def local_cluster(workers: int):
-    """The ``LocalCluster`` of ``--workers``: ``workers`` processes of one thread each, on
-    127.0.0.1 only, no dashboard (the scheduler's small HTTP server, which Dask always starts,
-    on a free loopback port rather than 8787), glibc's malloc defaults (:data:`NANNY_ENVIRON`)."""
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """The ``LocalCluster`` of ``--workers``, open within the block: ``workers`` processes of one
+    thread each, on 127.0.0.1 only, no dashboard (the scheduler's small HTTP server, which Dask
+    always starts, on a free loopback port rather than 8787), glibc's malloc defaults and workers
+    that are always restarted (:data:`LOCAL_CLUSTER_CONFIG`, in force while the block runs)."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set(NANNY_ENVIRON):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                            silence_logs=logging.ERROR, preload=[__name__])
+    with dask.config.set(LOCAL_CLUSTER_CONFIG), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                         silence_logs=logging.ERROR, preload=[__name__]) as cluster:
+        yield cluster
 
 
 def dask_setup(worker) -> None:
@@ -187,12 +203,12 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
     if workers is not None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        try:
-            cluster = local_cluster(workers)
-        except Exception as exc:  # the cluster's own errors are of many kinds
-            raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
-        with cluster, Client(cluster, set_as_default=False) as client:
-            yield client
+        with contextlib.ExitStack() as stack:
+            try:
+                cluster = stack.enter_context(local_cluster(workers))
+            except Exception as exc:  # the cluster's own errors are of many kinds
+                raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
+            yield stack.enter_context(Client(cluster, set_as_default=False))
         return
     _probe(scheduler)
     try:
@@ -278,13 +294,27 @@ def _run_batch(client, pairs: list[tuple[Path, Path]], todo: list[int], weights:
         threads=threads, overwrite=overwrite, options=options)
     index_of = {future.key: i for future, i in zip(futures, todo)}
     pending = set(futures)
+    finished = as_completed(futures, loop=client.loop)
+    checked, workerless_since, lost = time.monotonic(), None, None
     try:
-        for future in as_completed(futures, loop=client.loop):
-            pending.discard(future)
-            source, output = pairs[index_of[future.key]]
-            result = _result(future, source, output, KilledWorker)
-            future.release()
-            yield result
+        while pending:
+            done = finished.next_batch(block=False)
+            if not done:  # as_completed's own blocking wait polls like this too
+                time.sleep(0.1)
+                now = time.monotonic()
+                if now - checked >= WATCH_INTERVAL:
+                    checked = now
+                    workerless_since = None if client.nthreads() else workerless_since or now
+                if workerless_since is None or now - workerless_since < CONNECT_TIMEOUT:
+                    continue
+                lost, done = f"the cluster has had no worker for {CONNECT_TIMEOUT} s", list(pending)
+            for future in done:
+                pending.discard(future)
+                source, output = pairs[index_of[future.key]]
+                result = FileResult(source, output, "failed", lost) if lost \
+                    else _result(future, source, output, KilledWorker)
+                future.release()
+                yield result
     finally:
         if pending:
             client.cancel(list(pending))
