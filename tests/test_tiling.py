@@ -186,7 +186,9 @@ def test_openvino_engine_equals_the_tensorflow_network():
     packed = frame(83, 101, seed=6)
     expected = whole(runner_for(weights, "tf"), packed)
     got = run_array(runner_for(weights, "openvino"), packed, MIN_TILE_SIZE)
-    assert np.abs(got - expected).max() <= 1e-5
+    # the residual-interpolation base divides by local variances (+ 1e-5): the two engines'
+    # float32 roundings differ by up to 2e-5 there (5e-5, test_lmmse_base's engine tolerance)
+    assert np.abs(got - expected).max() <= 5e-5
 
 
 def test_fixed_windows_have_one_shape_and_hold_core_plus_halo():
