@@ -82,8 +82,27 @@ def test_macs_count_the_base_convolutions():
     assert macs_per_pixel(ModelConfig(features=7, base="lmmse")) < macs_per_pixel(ModelConfig(features=8, base="mhc"))
 
 
+@KINDS
+@pytest.mark.parametrize("h,w", [(84, 90), (9, 13), (300, 41)])
+def test_native_base_is_the_base(kind, h, w):
+    """The C kernel the OpenVINO engine runs (``_native_base.c``, built by the install) computes
+    the numpy reference's encoded maps (in float64 here) at any window size, to float32 rounding:
+    the residual base's guided filters divide by small variances, and float32 box sums leave
+    up to about 8e-5 there (the OpenVINO graph of the same maths: 1e-5 to 8.4e-5 on these)."""
+    from microisp_cli.runtimes.openvino import native_base
+
+    x, _ = packed_scene(h, w, seed=h)
+    x[0, : h // 3] *= 4.0  # clipped-highlight values above 1, as real windows have
+    reference = lmmse_demosaic(NumpyOps, curve_encode(NumpyOps, x.astype(np.float64)), ENCODED_BASES[kind])
+    out = native_base(x, ENCODED_BASES[kind])[0]
+    for c, plane in enumerate(reference):
+        packed = plane[0].reshape(h, 2, w, 2).transpose(0, 2, 1, 3).reshape(h, w, 4)
+        np.testing.assert_allclose(out[..., 4 * c:4 * c + 4], packed, atol=1e-4 if ENCODED_BASES[kind] else 2e-6)
+
+
 @CONFIGS
-def test_engines_agree_and_zero_output_is_the_base(config):
+@pytest.mark.parametrize("native", [True, False], ids=["native-base", "graph-base"])
+def test_engines_agree_and_zero_output_is_the_base(config, native):
     from microisp_cli.runtimes.openvino import OpenVINORunner
 
     x, _ = packed_scene(84, 90, seed=1)
@@ -91,7 +110,8 @@ def test_engines_agree_and_zero_output_is_the_base(config):
     np.testing.assert_allclose(MicroISP(config, zero)(x).numpy(), numpy_base(x, config.base), atol=5e-5)
     params = init_parameters(config, seed=2)
     tf_out = MicroISP(config, params)(x).numpy()
-    runner = OpenVINORunner(config, params)
+    runner = OpenVINORunner(config, params, native_base=native)
+    assert runner.native_base == native
     np.testing.assert_allclose(np.asarray(forward_segments(config, x, runner.segment, runner.head)), tf_out,
                                atol=5e-5)
     assert np.abs(tf_out - numpy_base(x, config.base)).max() > 1e-3  # the network's output is used
@@ -128,6 +148,7 @@ def test_tiled_equals_whole_frame(tile_size, config):
 
     x, _ = packed_scene(97, 131, seed=4)
     runner = OpenVINORunner(config, init_parameters(config, seed=5))
+    assert runner.native_base
     whole = run_array(runner, x[0], tile_size=0)
     assert np.abs(run_array(runner, x[0], tile_size) - whole).max() <= 1e-4
 
