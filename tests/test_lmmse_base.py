@@ -181,3 +181,36 @@ def test_fp32_export_passes_the_op_audit_and_matches_tensorflow(tmp_path, config
     result = export_tflite(weights, tmp_path / "x.tflite")
     assert {"POW", "DIV", "ABS"} <= set(result.ops)
     assert result.accuracy.psnr_db > 100
+
+
+@pytest.mark.parametrize("source", ["synthetic", "canon550d_colorchart.dng", "vivo_x90_rggb_patch.npy"])
+def test_native_base_develops_within_the_fast_path_tolerance(tmp_path, source):
+    """The default weights' develop with the native base against the all-graph FP32 path, as a
+    user gets it (8-bit): issue 26's tolerance (``bench.accuracy``)."""
+    from conftest import shared_file
+    from helpers import small_dng
+
+    from microisp_cli.bench.accuracy import agreement
+    from microisp_cli.develop import develop
+    from microisp_cli.runtimes.openvino import OpenVINORunner
+    from microisp_cli.synthetic import random_mosaic
+    from microisp_cli.weights import load_weights
+
+    if source == "synthetic":
+        path = small_dng(tmp_path / "a.dng", mosaic=random_mosaic(300, 420, 3), cfa="RGGB")
+    else:
+        path = shared_file("data", "raw", source)
+    weights = load_weights(None)
+    images = [develop(path, weights, runner=OpenVINORunner(weights.config, weights.params, native_base=native),
+                      bits=8) for native in (False, True)]
+    assert agreement(*images).ok, agreement(*images)
+
+
+def test_the_fast_path_tolerance_can_fail():
+    from microisp_cli.bench.accuracy import agreement
+
+    image = np.random.default_rng(0).integers(10, 240, (64, 64, 3), dtype=np.uint8)
+    assert agreement(image, image).ok
+    shifted = image.copy()
+    shifted[:1, :, 0] += 2  # 1.6 % of values two levels off: PSNR still 58 dB, within-one fails
+    assert not agreement(image, shifted).ok and agreement(image, shifted).psnr_db > 50
