@@ -163,6 +163,9 @@ def test_bench_runs_and_writes_json(tmp_path, backend):
     assert r["macs_per_pixel"] == pytest.approx(6066.7, abs=0.1)  # the default weights
     if r["fp32_peak_percent"] is not None:  # a CPU whose clock /proc/cpuinfo reports
         assert 0 < r["fp32_peak_percent"] < 100
+        # INT8 peaks at 2x (4x with VNNI) the FP32 rate: the same MACs are a smaller share of it
+        assert r["int8_peak_percent"] in (pytest.approx(r["fp32_peak_percent"] / 2),
+                                          pytest.approx(r["fp32_peak_percent"] / 4))
     assert "CPU-s/MP" in result.output and "% FP32 peak" in result.output
 
 

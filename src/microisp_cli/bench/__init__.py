@@ -44,13 +44,13 @@ from .config import BENCH_BACKENDS, FORMAT, PRECISIONS, BenchConfig, BenchResult
 from .jobs import (bench_report, estimate_whole_frame_mb, memory_budget_mb, plan, run_benchmarks,
                    tiling_costs)
 from .measure import measure, run_isolated
-from .resources import (RssSampler, fp32_peak_gmacs, machine_info, process_peak_rss_mb,
+from .resources import (RssSampler, fp32_peak_gmacs, int8_peak_gmacs, machine_info, process_peak_rss_mb,
                         read_status_mb, reset_peak_rss, summarise)
 
 __all__ = [
     "BENCH_BACKENDS", "FORMAT", "PRECISIONS", "BenchConfig", "BenchError", "BenchResult",
     "Resolution", "RssSampler", "bench_report", "estimate_whole_frame_mb", "export_for_bench",
-    "fp32_peak_gmacs", "libraw_develop", "machine_info", "measure", "memory_budget_mb",
+    "fp32_peak_gmacs", "int8_peak_gmacs", "libraw_develop", "machine_info", "measure", "memory_budget_mb",
     "model_description", "parse_resolution", "plan", "process_peak_rss_mb", "read_status_mb",
     "reset_peak_rss", "run_benchmarks", "run_isolated", "summarise", "tiling_costs",
 ]

@@ -106,6 +106,7 @@ class BenchResult:
     cpu_s_per_mp: float | None = None
     macs_per_pixel: float | None = None
     fp32_peak_percent: float | None = None
+    int8_peak_percent: float | None = None
     idle_rss_mb: float | None = None
     peak_rss_mb: float | None = None
     peak_rss_sampled_mb: float | None = None

@@ -18,8 +18,8 @@ from ..errors import MicroISPError
 from ..model import macs_per_pixel
 from .backends import FrameRun, LibRawRun, StagedRun, import_runtime, libraw_versions, make_runner
 from .config import BenchConfig, BenchResult
-from .resources import (RssSampler, cpu_seconds, fp32_peak_gmacs, process_peak_rss_mb, read_status_mb,
-                        reset_peak_rss, summarise)
+from .resources import (RssSampler, cpu_seconds, fp32_peak_gmacs, int8_peak_gmacs, process_peak_rss_mb,
+                        read_status_mb, reset_peak_rss, summarise)
 
 
 # --- one configuration, in this process ---------------------------------------------------------
@@ -80,9 +80,10 @@ def measure(config: BenchConfig, spawned_at: float | None = None,
         result.network = libraw_versions()
     else:
         result.macs_per_pixel = macs_per_pixel(runner.config)
-        peak = fp32_peak_gmacs()
-        if peak:
-            result.fp32_peak_percent = 100 * result.macs_per_pixel * result.mp_per_s / 1000 / peak
+        gmacs = result.macs_per_pixel * result.mp_per_s / 1000
+        fp32, int8 = fp32_peak_gmacs(), int8_peak_gmacs()
+        result.fp32_peak_percent = 100 * gmacs / fp32 if fp32 else None
+        result.int8_peak_percent = 100 * gmacs / int8 if int8 else None
     if isinstance(job, StagedRun):
         result.stages = job.summary(config.warmup)
     result.loadavg.append(round(os.getloadavg()[0], 2))

@@ -102,19 +102,32 @@ def fp32_peak_gmacs() -> float | None:
     with AVX2) x the clock /proc/cpuinfo reports, one FMA per lane and cycle (one 512-bit FMA
     unit per core: 83 GMAC/s for this project's 2-core 2.6 GHz machine, the figure of issue 16;
     a CPU with two units peaks twice as high). None where /proc/cpuinfo does not say."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        mhz = float(next(ln for ln in info.splitlines() if ln.startswith("cpu MHz")).split(":")[1])
-    except (OSError, StopIteration, ValueError):
+    flags = _cpu_flags()
+    if flags is None:
         return None
-    lanes = 16 if " avx512f" in info else 8 if " avx2" in info else 4
-    return len(os.sched_getaffinity(0)) * lanes * mhz / 1000
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    return len(os.sched_getaffinity(0)) * lanes * flags["mhz"] / 1000
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process (all threads), in seconds."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def int8_peak_gmacs() -> float | None:
+    """This CPU's INT8 peak in GMAC/s, on :func:`fp32_peak_gmacs`'s terms: four 8-bit MACs per
+    32-bit lane and cycle with VNNI (``vpdpbusd``: AVX512-VNNI or AVX-VNNI), two without it
+    (``vpmaddubsw`` then ``vpmaddwd``, two instructions for the same four)."""
+    peak, flags = fp32_peak_gmacs(), _cpu_flags()
+    if peak is None or flags is None:
+        return None
+    return peak * (4 if {"avx512_vnni", "avx_vnni"} & flags.keys() else 2)
+
+
+def _cpu_flags() -> dict[str, float] | None:
+    """The first CPU's flags in /proc/cpuinfo (as keys) and its clock (``"mhz"``), or None."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        mhz = float(next(ln for ln in lines if ln.startswith("cpu MHz")).split(":")[1])
+        flags = next(ln for ln in lines if ln.startswith("flags")).split(":")[1].split()
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return {**dict.fromkeys(flags, 1.0), "mhz": mhz}
 
 
 def cpu_seconds() -> float:

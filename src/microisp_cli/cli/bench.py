@@ -38,7 +38,7 @@ def _render(results, report, console) -> None:
     ratios = {row["tiled"]: row["time_ratio"] for row in report["tiling_costs"]}
     table = Table(title="microisp bench (times in seconds)", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("frame", "runtime", "tile", "start", "init", "first", "median", "p90",
-                 "min-max", "MP/s", "CPU-s/MP", "% FP32 peak", "peak MiB", "tiled/whole"):
+                 "min-max", "MP/s", "CPU-s/MP", "% FP32 peak", "% INT8 peak", "peak MiB", "tiled/whole"):
         table.add_column(name, justify="left" if name in ("frame", "runtime", "tile") else "right")
     for r in results:
         c = r.config
@@ -54,7 +54,7 @@ def _render(results, report, console) -> None:
         table.add_row(c.resolution.label, runtime, tile, _fmt(r.start_to_ready_s, 2),
                       _fmt(r.init_s, 2), _fmt(r.first_run_s), _fmt(r.median_s), _fmt(r.p90_s),
                       f"{r.min_s:.3f}-{r.max_s:.3f}", _fmt(r.mp_per_s, 2), _fmt(r.cpu_s_per_mp, 2),
-                      _fmt(r.fp32_peak_percent, 0), _fmt(r.peak_rss_mb, 0),
+                      _fmt(r.fp32_peak_percent, 0), _fmt(r.int8_peak_percent, 0), _fmt(r.peak_rss_mb, 0),
                       "" if ratio is None else f"{ratio:.2f}x")
     console.print(table)
     for r in results:
@@ -70,7 +70,8 @@ def _render(results, report, console) -> None:
         "(tracing, allocation); median, p90, min-max: timed runs after warm-up; peak MiB: "
         "resident peak during the runs, runtime included (fresh process per row); CPU-s/MP: "
         "user + system CPU time per megapixel; % FP32 peak: convolution MACs per second over "
-        "the CPU's FP32 peak (cores x SIMD lanes x clock, one FMA unit).[/dim]"
+        "the CPU's FP32 peak (cores x SIMD lanes x clock, one FMA unit); % INT8 peak: the same MACs over "
+        "its INT8 peak (4 MACs per 32-bit lane and cycle with VNNI, 2 without).[/dim]"
     )
 
 
