@@ -6,10 +6,12 @@
   ``plugins/darkroom/workflow=none`` (no filmic, sigmoid or base curve) and
   ``chromatic-adaptation=legacy`` (the white balance module at as-shot), a history holding only the
   demosaic module (RCD or LMMSE), ``--core --configdir DIR --library :memory:``.
+- **demosaicnet** (Gharbi et al. 2016, ``learned_peer.py``): the learned anchor, its published
+  Bayer weights from the ``demosaicnet`` package, in microisp's own decode and render.
 - **RawTherapee** (``rawtherapee-cli``, Debian package ``rawtherapee``): its neutral built-in
   defaults with the input profile set to the file's own matrix (``(camera)``, not the bundled DCPs),
   no tone curve, look table, hue/sat map or baseline exposure offset, border 0, camera white
-  balance; AMaZE or LMMSE.
+  balance; AMaZE or LMMSE, and LMMSE with its noise reduction at luminance 15, 30 and 50.
 
 Every renderer returns (H, W, 3) float32 sRGB in [0, 1] from a 16-bit output, orientation as
 stored (the synthetic sets are written unrotated). ``PEERS`` names them as the eval report does.
@@ -142,11 +144,43 @@ DeadPixelFilter=false
 """
 
 
-def rawtherapee_setup(folder: str | Path, method: str = "LMMSE") -> Path:
-    """Write a neutral RawTherapee profile (demosaic ``method``) into ``folder``; returns it."""
-    profile = Path(folder) / f"neutral-{method.lower()}.pp3"
+#: Luminance strengths of RawTherapee's noise reduction (its "Directional Pyramid Denoising",
+#: Lab, chrominance on its automatic setting) scored as peers beside its plain LMMSE: the
+#: yardstick on noisy frames is a classical demosaic plus the developer's own noise reduction.
+RAWTHERAPEE_DENOISE = (15, 30, 50)
+
+_RAWTHERAPEE_DENOISE_PP3 = """
+[Directional Pyramid Denoising]
+Enabled=true
+Enhance=false
+Median=false
+Luma={luma}
+Ldetail=0
+Chroma=0
+Method=Lab
+LMethod=SLI
+CMethod=AUT
+C2Method=AUTO
+SMethod=shal
+MedMethod=55
+RGBMethod=soft
+MethodMed=Lpab
+Redchro=0
+Bluechro=0
+Gamma=1.7
+Passes=1
+LCurve=0;
+CCCurve=0;
+"""
+
+
+def rawtherapee_setup(folder: str | Path, method: str = "LMMSE", denoise: int = 0) -> Path:
+    """Write a neutral RawTherapee profile (demosaic ``method``; luminance noise reduction
+    ``denoise``, 0: off) into ``folder``; returns it."""
+    profile = Path(folder) / f"neutral-{method.lower()}-nr{denoise}.pp3"
     profile.parent.mkdir(parents=True, exist_ok=True)
-    profile.write_text(_RAWTHERAPEE_PP3.format(method=RAWTHERAPEE_METHODS[method]))
+    text = _RAWTHERAPEE_PP3.format(method=RAWTHERAPEE_METHODS[method])
+    profile.write_text(text + (_RAWTHERAPEE_DENOISE_PP3.format(luma=denoise) if denoise else ""))
     return profile
 
 
@@ -181,37 +215,62 @@ def darktable_render(path: str | Path, method: str = "LMMSE") -> np.ndarray:
     return _run_to_tiff(darktable_command(path, out, config, xmp), out, Path(path))
 
 
-def rawtherapee_render(path: str | Path, method: str = "LMMSE") -> np.ndarray:
-    profile = rawtherapee_setup(_workdir(), method)
+def rawtherapee_render(path: str | Path, method: str = "LMMSE", denoise: int = 0) -> np.ndarray:
+    profile = rawtherapee_setup(_workdir(), method, denoise)
     out = _workdir() / "rawtherapee-out.tif"
     return _run_to_tiff(rawtherapee_command(path, out, profile), out, Path(path))
 
 
-def _peers() -> dict[str, tuple[str | None, Callable[[str | Path], np.ndarray]]]:
-    table: dict[str, tuple[str | None, Callable[[str | Path], np.ndarray]]] = {}
+def _program(name: str) -> Callable[[], str | None]:
+    return lambda: None if shutil.which(name) else f"{name} is not installed (Debian package {name.split('-')[0]})"
+
+
+def _demosaicnet_missing() -> str | None:
+    from .learned_peer import weights_path
+
+    return None if weights_path() else "its weights are not installed (pip install --no-deps demosaicnet)"
+
+
+def _demosaicnet_render(path: str | Path) -> np.ndarray:
+    from .learned_peer import render as render_demosaicnet
+
+    return render_demosaicnet(path)
+
+
+def _peers() -> dict[str, tuple[Callable[[], str | None], Callable[[str | Path], np.ndarray]]]:
+    table: dict[str, tuple[Callable[[], str | None], Callable[[str | Path], np.ndarray]]] = {}
     for m in LIBRAW_METHODS:
-        table[f"LibRaw {m}"] = (None, functools.partial(libraw_render, method=m))
+        table[f"LibRaw {m}"] = (lambda: None, functools.partial(libraw_render, method=m))
     for m in DARKTABLE_METHODS:
-        table[f"darktable {m}"] = ("darktable-cli", functools.partial(darktable_render, method=m))
+        table[f"darktable {m}"] = (_program("darktable-cli"), functools.partial(darktable_render, method=m))
     for m in RAWTHERAPEE_METHODS:
-        table[f"RawTherapee {m}"] = ("rawtherapee-cli", functools.partial(rawtherapee_render, method=m))
+        table[f"RawTherapee {m}"] = (_program("rawtherapee-cli"), functools.partial(rawtherapee_render, method=m))
+    for luma in RAWTHERAPEE_DENOISE:
+        table[f"RawTherapee LMMSE NR{luma}"] = (_program("rawtherapee-cli"),
+                                                functools.partial(rawtherapee_render, denoise=luma))
+    table["demosaicnet"] = (_demosaicnet_missing, _demosaicnet_render)
     return table
 
 
-#: Every yardstick by its report name -> (program it needs or None, renderer(path) -> float RGB).
+#: Every yardstick by its report name -> (why it cannot run here, or None; renderer(path) -> float RGB).
 PEERS = _peers()
 
 
+def missing(name: str) -> str | None:
+    """Why the peer ``name`` cannot run on this machine, or None if it can."""
+    return PEERS[name][0]()
+
+
 def available(names: list[str] | None = None) -> list[str]:
-    """The peers in ``names`` (default: all) whose program is installed."""
-    return [n for n in (names or list(PEERS)) if PEERS[n][0] is None or shutil.which(PEERS[n][0])]
+    """The peers in ``names`` (default: all) that can run here."""
+    return [n for n in (names or list(PEERS)) if missing(n) is None]
 
 
 def render(name: str, path: str | Path) -> np.ndarray:
     """Render ``path`` with the peer ``name`` (a key of :data:`PEERS`)."""
     if name not in PEERS:
         raise PeerError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
-    program, renderer = PEERS[name]
-    if program and not shutil.which(program):
-        raise PeerError(f"{name}: {program} is not installed (Debian package {program.split('-')[0]})")
-    return renderer(path)
+    reason = missing(name)
+    if reason:
+        raise PeerError(f"{name}: {reason}")
+    return PEERS[name][1](path)

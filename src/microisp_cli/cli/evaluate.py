@@ -28,8 +28,9 @@ from ..tensorflow_import import import_tensorflow
               help="... with same-named sRGB targets here.")
 @click.option("--peers", "peer_spec", default="auto", show_default=True, metavar="LIST",
               help="Yardsticks scored beside the network, comma-separated, e.g. 'LibRaw AHD,darktable LMMSE,"
-                   "RawTherapee AMaZE' (case-insensitive); 'auto': LibRaw AHD and DHT plus darktable RCD/LMMSE and "
-                   "RawTherapee AMaZE/LMMSE where installed; 'all': every peer; empty: none.")
+                   "RawTherapee AMaZE' (case-insensitive); 'auto': LibRaw AHD and DHT, darktable RCD/LMMSE, "
+                   "RawTherapee AMaZE/LMMSE and LMMSE with noise reduction (NR15/30/50), and demosaicnet, "
+                   "where installed; 'all': every peer; empty: none.")
 @click.option("--border", default=defaults.EVAL_BORDER, show_default=True, type=click.IntRange(0))
 @click.option("--no-ssim", is_flag=True, help="PSNR only (faster).")
 @click.option("--threads", default=None, type=click.IntRange(1))
@@ -103,8 +104,9 @@ def _peer_names(spec: str, peers) -> list[str]:
     """The yardstick names of a ``--peers`` value (see its help)."""
     spec = spec.strip()
     if spec.lower() == "auto":
-        return peers.available(["LibRaw AHD", "LibRaw DHT", "darktable RCD", "darktable LMMSE",
-                                "RawTherapee AMaZE", "RawTherapee LMMSE"])
+        return peers.available(["LibRaw AHD", "LibRaw DHT", "darktable RCD", "darktable LMMSE", "RawTherapee AMaZE",
+                                "RawTherapee LMMSE", *(f"RawTherapee LMMSE NR{n}" for n in peers.RAWTHERAPEE_DENOISE),
+                                "demosaicnet"])
     if spec.lower() == "all":
         return list(peers.PEERS)
     by_lower = {name.lower(): name for name in peers.PEERS}
@@ -115,8 +117,7 @@ def _peer_names(spec: str, peers) -> list[str]:
         if part.lower() not in by_lower:
             raise click.BadParameter(f"unknown peer {part!r}; choose from {', '.join(peers.PEERS)}", param_hint="--peers")
         names.append(by_lower[part.lower()])
-    missing = [n for n in names if n not in peers.available(names)]
+    missing = [f"{n}: {peers.missing(n)}" for n in names if peers.missing(n)]
     if missing:
-        raise click.BadParameter(f"not installed: {', '.join(missing)} (Debian packages darktable, rawtherapee)",
-                                 param_hint="--peers")
+        raise click.BadParameter("; ".join(missing), param_hint="--peers")
     return names
