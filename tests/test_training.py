@@ -260,6 +260,12 @@ def test_cli_train_resume_export_and_eval(tmp_path):
     assert scores["mean"]["LibRaw AHD"]["psnr"] > 25
     assert {"clean", "noisy"} <= set(scores["groups"])
     assert "microisp - LibRaw AHD" in result.output and "clean" in result.output
+    # the ordinary frames, without the saturated one, reported beside the whole set
+    unsaturated = [r for r in scores["rows"] if "without saturated" in r["groups"]]
+    assert len(unsaturated) == 4 and all("kind: saturated" not in r["groups"] for r in unsaturated)
+    assert scores["groups"]["without saturated"]["microisp"]["psnr"] == pytest.approx(
+        np.mean([r["microisp psnr"] for r in unsaturated]))
+    assert "without saturated: best yardstick LibRaw AHD" in result.output
 
 
 def test_cli_eval_rejects_unknown_peer(tmp_path):

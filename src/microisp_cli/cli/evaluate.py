@@ -90,14 +90,31 @@ def evaluate(weights_spec: str, set_dir: Path, photos: Path, count: int, raw_dir
         table.add_row(f"{group} ({n})", *[f"{result.mean(m, k, group):.{2 if k == 'psnr' else 4}f}"
                                           for m in result.methods for k in metrics])
     Console(width=max(120, 24 * len(result.methods))).print(table)
-    halves = [g for g in ("clean", "noisy") if g in result.groups()]
-    for m in result.methods[1:]:
-        parts = [f"{result.mean(result.methods[0]) - result.mean(m):+.2f} dB mean PSNR"]
-        parts += [f"{g} {result.mean(result.methods[0], group=g) - result.mean(m, group=g):+.2f}" for g in halves]
-        click.echo(f"microisp - {m}: " + ", ".join(parts))
+    for line in _margins(result):
+        click.echo(line)
     if json_path is not None:
         json_path.write_text(json.dumps({"weights": weights_spec, "set": str(raw_dir or set_dir),
                                          **result.to_dict()}, indent=1) + "\n")
+
+
+def _margins(result) -> list[str]:
+    """microisp's lead over each yardstick (mean, each half, the halves without the saturated
+    frames), then over the best yardstick of each half."""
+    from ..training.evaluate import UNSATURATED
+
+    ours, peers = result.methods[0], result.methods[1:]
+    groups = [g for g in ("clean", "noisy", UNSATURATED, f"clean, {UNSATURATED}", f"noisy, {UNSATURATED}")
+              if g in result.groups()]
+    lines = []
+    for m in peers:
+        parts = [f"{result.mean(ours) - result.mean(m):+.2f} dB mean PSNR"]
+        parts += [f"{g} {result.mean(ours, group=g) - result.mean(m, group=g):+.2f}" for g in groups]
+        lines.append(f"microisp - {m}: " + ", ".join(parts))
+    for g in groups if peers else ():
+        best = max(peers, key=lambda m: result.mean(m, group=g))
+        lines.append(f"{g}: best yardstick {best} {result.mean(best, group=g):.2f} dB, microisp "
+                     f"{result.mean(ours, group=g):.2f} ({result.mean(ours, group=g) - result.mean(best, group=g):+.2f})")
+    return lines
 
 
 def _peer_names(spec: str, peers) -> list[str]:

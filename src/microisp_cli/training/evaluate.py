@@ -141,12 +141,21 @@ class EvalResult:
                            for g in self.groups()}}
 
 
+#: The report group of every frame but the saturated ones (and its clean and noisy halves).
+UNSATURATED = "without saturated"
+
+
 def item_groups(info: dict) -> list[str]:
-    """The report groups of a set item: clean/noisy, its camera, its kind (synthetic sets only)."""
+    """The report groups of a set item: clean/noisy, its camera, its kind, and whether it is one
+    of the ordinary (not saturated) frames, by half (synthetic sets only)."""
     if "camera" not in info:
         return []
     noisy = info.get("noisy", bool(info.get("shot") or info.get("read")))
-    return ["noisy" if noisy else "clean", f"camera: {info['camera']}", f"kind: {info.get('kind', 'photo')}"]
+    half, kind = "noisy" if noisy else "clean", info.get("kind", "photo")
+    groups = [half, f"camera: {info['camera']}", f"kind: {kind}"]
+    if kind != "saturated":  # ordinary photos: the saturated frames' gamut clipping dominates peers' scores
+        groups += [UNSATURATED, f"{half}, {UNSATURATED}"]
+    return groups
 
 
 def evaluate(weights, items: Sequence[tuple[Path, Path, dict]], yardsticks: Sequence[str] = ("LibRaw AHD",),
