@@ -29,10 +29,11 @@
 
 typedef struct { int H, W; } Shape;
 
-/* The loops below vectorise; on x86-64 each hot function is also built for AVX2 + FMA and the
- * CPU picks its version when the module loads (GCC's function multi-versioning). */
+/* The loops below vectorise; on x86-64 the whole base (microisp_native_base, every call inlined into it) is
+ * also built for AVX2, and the CPU picks its version when the module loads (GCC's function
+ * multi-versioning). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define HOT __attribute__((target_clones("avx2,fma", "default")))
+#define HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT
 #endif
@@ -59,7 +60,7 @@ static void release(float *m) {
 
 /* out[y][x] = sum_j k[j] t[y][x + j - r], zero outside the map (correlation, as NumpyOps.conv).
  * Tap by tap over the row, so that the inner loops vectorise. */
-HOT static void conv_row(Shape s, const float *t, const float *k, int n, float *out) {
+static void conv_row(Shape s, const float *t, const float *k, int n, float *out) {
     int r = n / 2;
     for (int y = 0; y < s.H; y++) {
         const float *row = t + (size_t)y * s.W;
@@ -75,7 +76,7 @@ HOT static void conv_row(Shape s, const float *t, const float *k, int n, float *
     }
 }
 
-HOT static void conv_col(Shape s, const float *t, const float *k, int n, float *out) {
+static void conv_col(Shape s, const float *t, const float *k, int n, float *out) {
     int r = n / 2;
     memset(out, 0, N(s) * sizeof(float));
     for (int y = 0; y < s.H; y++) {
@@ -91,7 +92,7 @@ HOT static void conv_col(Shape s, const float *t, const float *k, int n, float *
 }
 
 /* box sums of (2ry+1) x (2rx+1) windows (zero outside): a row pass, then a column pass */
-HOT static void box(Shape s, const float *t, int ry, int rx, float *out, double *acc) {
+static void box(Shape s, const float *t, int ry, int rx, float *out, double *acc) {
     float *tmp = map(s);
     (void)acc;
     for (int y = 0; y < s.H; y++) {
@@ -119,7 +120,7 @@ HOT static void box(Shape s, const float *t, int ry, int rx, float *out, double 
 }
 
 /* out = 3x3 correlation of t with k (zero outside) */
-HOT static void conv3x3(Shape s, const float *t, const float k[3][3], float *out) {
+static void conv3x3(Shape s, const float *t, const float k[3][3], float *out) {
     for (int y = 0; y < s.H; y++) {
         float *o = out + (size_t)y * s.W;
         for (int x = 0; x < s.W; x++) {
@@ -150,7 +151,7 @@ static inline int site(int y, int x) { return 2 * (y & 1) + (x & 1); }
 static inline float is_green(int y, int x) { int q = site(y, x); return (q == 1 || q == 2) ? 1.0f : 0.0f; }
 
 /* one direction of Zhang and Wu's directional LMMSE green: estimate d and its error e */
-HOT static void lmmse_line(Shape s, const float *m, int vertical, float *d, float *e) {
+static void lmmse_line(Shape s, const float *m, int vertical, float *d, float *e) {
     static const float half[5] = {-0.25f, 0.5f, 0.5f, 0.5f, -0.25f};
     float smooth[9], mean[LMMSE_WINDOW];
     double total = 0.0, g[9];
@@ -195,7 +196,7 @@ HOT static void lmmse_line(Shape s, const float *m, int vertical, float *d, floa
 }
 
 /* horizontal / vertical weights from gradients summed over a 3x5 (5x3) window */
-HOT static void line_weight(Shape s, const float *m, int vertical, float *w, double *acc) {
+static void line_weight(Shape s, const float *m, int vertical, float *w, double *acc) {
     float *grad = map(s);
     for (int y = 0; y < s.H; y++)
         for (int x = 0; x < s.W; x++) {
@@ -216,7 +217,7 @@ static inline float px(Shape s, const float *t, int y, int x) {
 }
 
 /* base_demosaic._fit: target ~ a * guide + b in every 7x7 window over the samples of `own` */
-HOT static void fit(Shape s, const float *target, const float *guide, int own, const float *count,
+static void fit(Shape s, const float *target, const float *guide, int own, const float *count,
                 const float *cover, float *out, double *acc) {
     size_t n = N(s);
     int r = RESIDUAL_WINDOW / 2;
@@ -243,7 +244,7 @@ HOT static void fit(Shape s, const float *target, const float *guide, int own, c
 }
 
 /* red or blue (site `own`: 0 or 3): the fit plus its samples' residuals interpolated bilinearly */
-HOT static void red_blue(Shape s, const float *m, const float *guide, int own, const float *count,
+static void red_blue(Shape s, const float *m, const float *guide, int own, const float *count,
                      const float *cover, float *out, double *acc) {
     static const float bilinear[3][3] = {{0.25f, 0.5f, 0.25f}, {0.5f, 1.0f, 0.5f}, {0.25f, 0.5f, 0.25f}};
     float *f = map(s), *res = map(s);
@@ -258,7 +259,7 @@ HOT static void red_blue(Shape s, const float *m, const float *guide, int own, c
     release(f); release(res);
 }
 
-HOT static void residual_colours(Shape s, const float *m, const float *g, const float *w_row,
+static void residual_colours(Shape s, const float *m, const float *g, const float *w_row,
                              const float *w_col, float *r, float *gr, float *b, double *acc) {
     size_t n = N(s);
     int rad = RESIDUAL_WINDOW / 2;
@@ -366,7 +367,7 @@ static float encode(float t) {
     return lin < high ? lin : high;
 }
 
-HOT static void run_base(const float *x, float *out, int h, int w, int residual) {
+HOT __attribute__((noinline, flatten)) void microisp_native_base(const float *x, float *out, int h, int w, int residual) {
     Shape s = {2 * h, 2 * w};
     size_t n = N(s);
     float *m = map(s), *d_row = map(s), *e_row = map(s), *d_col = map(s), *e_col = map(s);
@@ -413,7 +414,7 @@ static PyObject *py_base(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    run_base((const float *)x.buf, (float *)out.buf, h, w, residual);
+    microisp_native_base((const float *)x.buf, (float *)out.buf, h, w, residual);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&x); PyBuffer_Release(&out);
     Py_RETURN_NONE;
