@@ -9,7 +9,7 @@ exifread only reads, so writing with Pillow would need a hand-written tag and ty
 What is copied (:func:`read`): every ``Exif.Photo`` (exposure, lens, dates, ...) and ``Exif.GPSInfo``
 tag, the descriptive ``Exif.Image`` tags (make, model, date, artist, copyright, description), the
 TIFF/EP exposure tags that older RAW formats keep in ``Exif.Image`` (moved to ``Exif.Photo``) and
-the XMP packet. Left out: maker notes, the RAW file's structure (strips, tiles, sub-IFDs, CFA and
+the XMP packet; a DNG without Make and Model gets its ``UniqueCameraModel`` as Model. Left out: maker notes, the RAW file's structure (strips, tiles, sub-IFDs, CFA and
 DNG colour tags) and its thumbnails. What :func:`write` sets: ``Orientation`` 1 (the pixels are
 already rotated), ``Software: microisp VERSION``, the pixel size and a resolution of
 ``defaults.RESOLUTION_DPI`` dots per inch.
@@ -82,6 +82,9 @@ def read(path: str | Path) -> Metadata:
             kept[key] = value
         elif group == "Image" and name in IMAGE_TAGS:
             kept[key] = value
+    unique = exif.get("Exif.Image.UniqueCameraModel", "").strip()
+    if unique and not (kept.get("Exif.Image.Make", "").strip() or kept.get("Exif.Image.Model", "").strip()):
+        kept["Exif.Image.Model"] = unique  # a DNG that names its camera only there (Blackmagic)
     for key, value in exif.items():  # TIFF/EP tags, unless the file also has the EXIF ones
         name = key.split(".", 2)[2]
         if key.startswith("Exif.Image.") and name in TIFF_EP_TAGS:

@@ -1,0 +1,85 @@
+"""Issue 29, "a finished photo": the DNG's default crop and camera name, ``--json -``, presets
+that choose the format, the CFA-phase check, and the rest of the photographer's controls, each
+through the real CLI on real files (small DNGs written by the project's DNG writer, and the files
+of ../shared/data/raw)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import shared_file
+from helpers import NEUTRAL, develop, small_dng
+from microisp_cli.bayer import CFA_PATTERNS, crop_cfa
+from microisp_cli.raw import decode
+from microisp_cli.synthetic import random_mosaic
+
+BLACKMAGIC = "Blackmagic Pocket Cinema Camera 4K"
+
+
+def _exif(path):
+    import pyexiv2
+
+    with pyexiv2.Image(str(path)) as image:
+        return image.read_exif()
+
+
+# --- point 3: DefaultCrop, ActiveArea, UniqueCameraModel -----------------------------------------
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+@pytest.mark.parametrize(("top", "left"), [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_crop_cfa_names_the_colours_at_the_new_corner(cfa, top, left):
+    colour = lambda y, x: cfa[2 * (y % 2) + x % 2]  # noqa: E731
+    cropped = crop_cfa(cfa, top, left)
+    assert cropped in CFA_PATTERNS
+    assert all(cropped[2 * y + x] == colour(y + top, x + left) for y in range(2) for x in range(2))
+
+
+@pytest.mark.parametrize(("origin", "cfa"), [((16, 8), "RGGB"), ((17, 9), "BGGR"), ((3, 0), "GRBG")])
+def test_a_dng_default_crop_inside_its_active_area_is_honoured(tmp_path, origin, cfa):
+    data = random_mosaic(216, 412, seed=3)
+    path = small_dng(tmp_path / "bm.dng", mosaic=data, cfa=cfa, camera=BLACKMAGIC, make_model=False,
+                     active_area=(2, 4, 214, 410), default_crop=(*origin, 360, 192))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: as-shot neutral, crop usable
+        warnings.filterwarnings("ignore", message=".*colour matrix.*")
+        mosaic = decode(path)
+    x, y = origin
+    np.testing.assert_array_equal(mosaic.data, data[2 + y:2 + y + 192, 4 + x:4 + x + 360])
+    assert mosaic.cfa == crop_cfa(cfa, y, x)
+
+
+def test_the_blackmagic_like_dng_develops_to_its_crop_with_its_camera_name(tmp_path):
+    path = small_dng(tmp_path / "bm.dng", mosaic=random_mosaic(216, 412, seed=4), cfa="RGGB",
+                     camera=BLACKMAGIC, make_model=False, active_area=(0, 0, 216, 412),
+                     default_crop=(16, 8, 360, 192))
+    out = tmp_path / "bm.jpg"
+    result = develop(path, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (360, 192)
+    exif = _exif(out)
+    assert exif.get("Exif.Image.Model") == BLACKMAGIC and "Exif.Image.Make" not in exif
+
+
+def test_make_and_model_win_over_unique_camera_model(tmp_path):
+    path = small_dng(tmp_path / "named.dng", camera="Unique Name")
+    out = tmp_path / "named.jpg"
+    assert develop(path, "-o", out).exit_code == 0
+    exif = _exif(out)
+    assert (exif["Exif.Image.Make"], exif["Exif.Image.Model"]) == ("microisp", "Unique Name")
+
+
+def test_a_default_crop_outside_the_active_area_is_ignored_with_a_warning(tmp_path):
+    path = small_dng(tmp_path / "odd.dng", mosaic=random_mosaic(120, 160, seed=5), cfa="RGGB",
+                     active_area=(0, 0, 120, 160), default_crop=(100, 0, 100, 100))
+    with pytest.warns(UserWarning, match="default crop .* does not lie inside"):
+        mosaic = decode(path)
+    assert mosaic.data.shape == (120, 160)
+
+
+def test_the_canon_dng_crop_is_its_visible_area():
+    mosaic = decode(shared_file("data", "raw", "canon550d_colorchart.dng"))
+    assert mosaic.size == (1734, 1156)
