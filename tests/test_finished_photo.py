@@ -83,3 +83,20 @@ def test_a_default_crop_outside_the_active_area_is_ignored_with_a_warning(tmp_pa
 def test_the_canon_dng_crop_is_its_visible_area():
     mosaic = decode(shared_file("data", "raw", "canon550d_colorchart.dng"))
     assert mosaic.size == (1734, 1156)
+
+
+# --- point 7: --json - ------------------------------------------------------------------------------
+def test_json_dash_writes_the_report_to_standard_output(tmp_path):
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", tmp_path / "a.png", "--json", "-", "-q")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["status"] for r in records] == ["done"] and records[0]["output"].endswith("a.png")
+    assert not (tmp_path / "-").exists() and not list(tmp_path.glob("*-*"))
+
+
+def test_json_dash_with_output_dash_is_a_usage_error(tmp_path):
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", "-", "--format", "png", "--json", "-")
+    assert result.exit_code == 2
+    assert "--json" in result.output and "standard output" in result.output

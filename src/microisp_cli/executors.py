@@ -130,11 +130,16 @@ def copy_out(result: FileResult, stream: BinaryIO) -> FileResult:
     return result
 
 
-def write_json(path: str | Path, records: list[dict]) -> None:
+def write_json(path: str | Path, records: list[dict], stdout: BinaryIO | None = None) -> None:
     """``records`` (``FileResult.record()``) as a JSON array at ``path``, atomically
-    (:class:`OutputError` when it cannot be written)."""
+    (:class:`OutputError` when it cannot be written); ``path`` ``-`` writes to ``stdout``."""
+    data = json.dumps(records, indent=2).encode() + b"\n"
+    if str(path) == STDOUT and stdout is not None:
+        stdout.write(data)
+        stdout.flush()
+        return
     with atomic_file(path, overwrite=True) as handle:
-        handle.write(json.dumps(records, indent=2).encode() + b"\n")
+        handle.write(data)
 
 
 # --- the executors ------------------------------------------------------------------------------

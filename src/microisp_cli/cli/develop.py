@@ -109,7 +109,7 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
               help="Search input folders' sub-folders.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Write one JSON record per file (input, output, status, error, "
-                                   "seconds, white balance and matrix used).")
+                                   "seconds, white balance and matrix used); - for standard output.")
 @click.option("--weights", default=defaults.WEIGHTS, show_default=True,
               help="Bundled weights name, or a path (.json/.npz, or a TF1 checkpoint prefix).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
@@ -178,6 +178,9 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                               black=black_level)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
+        if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
+            raise click.BadParameter("-o - already writes the photo to standard output; write the "
+                                     "report to a file", param_hint="--json")
         options = build_options(ctx, values, preset, dump, force_cfa)
         plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
                           stdout_is_terminal=output == STDOUT and stdout.isatty())
@@ -234,7 +237,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         raise SystemExit(exc.exit_code if signalled else 130) from None
     if json_path is not None:
         try:
-            write_json(json_path, records)
+            write_json(json_path, records, stdout)
         except MicroISPError as exc:
             raise click.ClickException(f"--json: {exc}") from None
     if not quiet or counts["failed"]:
