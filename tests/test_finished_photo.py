@@ -100,3 +100,51 @@ def test_json_dash_with_output_dash_is_a_usage_error(tmp_path):
     result = develop(path, "-o", "-", "--format", "png", "--json", "-")
     assert result.exit_code == 2
     assert "--json" in result.output and "standard output" in result.output
+
+
+# --- point 6: presets choose the format; errors name the preset's key --------------------------------
+def test_bundled_proof_preset_writes_jpegs_into_a_folder(tmp_path):
+    small_dng(tmp_path / "in" / "a.dng", 96, 128, "RGGB") if (tmp_path / "in").mkdir() is None else None
+    result = develop(tmp_path / "in", "-o", tmp_path / "out", "--preset", "proof")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"]
+    # --format on the command line still wins over the preset's
+    result = develop(tmp_path / "in", "-o", tmp_path / "png", "--preset", "proof", "-f", "png")
+    assert [p.name for p in (tmp_path / "png").iterdir()] == ["a.png"]
+
+
+def test_a_preset_value_that_cannot_be_used_names_the_preset_key(tmp_path):
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", tmp_path / "x.jpg", "--preset", "archive")
+    assert result.exit_code == 2
+    assert "--preset archive" in result.output and "bits = 16" in result.output
+    assert "Invalid value for --bits" not in result.output
+    # the same value typed by the user is blamed on the option
+    result = develop(path, "-o", tmp_path / "x.jpg", "--bits", "16")
+    assert result.exit_code == 2 and "--bits" in result.output
+
+
+@pytest.mark.parametrize(("toml", "words"), [
+    ('format = "bmp"', ["format = 'bmp'", "png, tif"]),
+    ("quality = 500", ["quality = 500", "1-100"]),
+    ('high-lights = "glow"', ["high-lights", "cannot be set by a preset"]),
+    ('highlights = "glow"', ["highlights = 'glow'"]),
+])
+def test_a_bad_toml_preset_is_reported_by_its_key(tmp_path, toml, words):
+    preset = tmp_path / "style.toml"
+    preset.write_text(toml + "\n")
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", f"{tmp_path}/out/", "--preset", preset)
+    assert result.exit_code == 2
+    assert f"--preset {preset}" in result.output
+    assert all(w in result.output for w in words), result.output
+
+
+def test_a_toml_preset_chooses_the_format_of_a_folder(tmp_path):
+    preset = tmp_path / "web.toml"
+    preset.write_text('format = "webp"\nquality = 70\nsize = 40\n')
+    path = small_dng(tmp_path / "a.dng", 64, 96, "RGGB")
+    result = develop(path, "-o", f"{tmp_path}/out/", "--preset", preset)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "a.webp") as image:
+        assert image.format == "WEBP" and image.size == (40, 27)

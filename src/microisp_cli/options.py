@@ -165,11 +165,23 @@ def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
     return out
 
 
+def parse_format(value: Any) -> str:
+    """An output format (``jpg``, ``.TIF``...) -> its extension with the dot (``.jpg``), one of
+    ``encode.FORMATS``; :class:`OptionsError` naming ``--format`` otherwise."""
+    from .encode import FORMATS
+
+    extension = "." + str(value).strip().lower().lstrip(".")
+    if not isinstance(value, str) or extension not in FORMATS:
+        raise OptionsError("--format", f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp")
+    return extension
+
+
 # --- presets ---------------------------------------------------------------------------------------
 #: Largest preset file read.
 PRESET_MAX_BYTES = 1 << 20
-#: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading).
-PRESET_KEYS = ("bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
+#: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading), and
+#: ``format``, the output format where ``-o`` is a folder or ``-`` (what ``--format`` sets).
+PRESET_KEYS = ("format", "bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
                "half_size", "size", "strip_metadata")
 
 
@@ -201,14 +213,37 @@ def preset_values(name_or_path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise OptionsError("--preset", f"{text}: not a readable TOML file ({exc})") from None
     data.pop("description", None)
-    values = _fields(data, "preset key")
-    extra = [k for k in values if k not in PRESET_KEYS]
-    if extra:
-        raise OptionsError("--preset", f"{text}: {', '.join(extra)} cannot be set by a preset "
-                           f"(allowed: {', '.join(PRESET_KEYS)})")
+    values, written = {}, {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in PRESET_KEYS:
+            raise OptionsError(f"--preset {text}", f"{key} cannot be set by a preset (allowed: "
+                               f"{', '.join(PRESET_KEYS)})")
+        values[name], written[name] = value, key
+    try:  # each value checked now, so that an error names the key the preset's author wrote
+        if "format" in values:
+            values["format"] = parse_format(values["format"])
+        DevelopOptions(**{k: v for k, v in values.items() if k != "format"})
+    except OptionsError as exc:
+        name = exc.option.lstrip("-").replace("-", "_")
+        raise OptionsError(f"--preset {text}", f"{written.get(name, name)} = {data.get(written.get(name, name))!r}: "
+                           f"{exc.reason}") from None
     return values
 
 
+def preset_blame(exc: OptionsError, preset: str, values: dict[str, Any]) -> OptionsError:
+    """``exc`` about an option that the preset ``preset`` set (``values``: what it set and the
+    command line did not override) restated as the preset's key, e.g. ``--preset archive: bits =
+    16: JPEG is 8-bit only``; ``exc`` itself otherwise."""
+    name = exc.option.lstrip("-").replace("-", "_")
+    if name not in values:
+        return exc
+    return OptionsError(f"--preset {preset}", f"{name} = {values[name]!r}: {exc.reason}")
+
+
 def load_preset(name_or_path: str | Path, base: DevelopOptions | None = None) -> DevelopOptions:
-    """``base`` (or the defaults) with the preset's options."""
-    return DevelopOptions.of(base, **preset_values(name_or_path))
+    """``base`` (or the defaults) with the preset's options (its ``format`` is for the caller
+    that names the outputs: see :func:`preset_values`)."""
+    values = preset_values(name_or_path)
+    values.pop("format", None)
+    return DevelopOptions.of(base, **values)

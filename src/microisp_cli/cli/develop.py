@@ -20,9 +20,9 @@ import click
 from .. import defaults
 from ..batch import STDOUT, printable
 from ..colour import COLOUR_SPACES
-from ..encode import FORMATS
 from ..errors import ClusterError, MicroISPError, MissingExtraError, OptionsError
-from ..options import HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, preset_values
+from ..options import (HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, parse_format,
+                       preset_blame, preset_values)
 from ..raw import CFA_PATTERNS, DumpFormat, parse_size
 from ..runtimes import BACKENDS
 
@@ -30,10 +30,10 @@ from ..runtimes import BACKENDS
 def _format_option(ctx, param, value: str | None) -> str | None:
     if value is None:
         return None
-    extension = "." + value.lower().lstrip(".")
-    if extension not in FORMATS:
-        raise click.BadParameter(f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp")
-    return extension
+    try:
+        return parse_format(value)
+    except OptionsError as exc:
+        raise click.BadParameter(exc.reason) from None
 
 
 def _finite_option(ctx, param, value: float) -> float:
@@ -50,18 +50,32 @@ def _list_presets(ctx, param, value: bool) -> None:
     ctx.exit(0)
 
 
-def build_options(ctx: click.Context, values: dict, preset: str | None, dump: DumpFormat,
+def build_options(ctx: click.Context, values: dict, base: dict, dump: DumpFormat,
                   force_cfa: str | None) -> DevelopOptions:
-    """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values, then
-    every option given on the command line. ``values``: the command's parameters that are
-    :class:`DevelopOptions` fields of the same name. An unusable value is :class:`OptionsError`."""
-    base = preset_values(preset) if preset else {}
-    given = {name: value for name, value in values.items()
-             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-             or name not in base}
+    """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values
+    (``base``, without ``format``), then every option given on the command line. ``values``: the
+    command's parameters that are :class:`DevelopOptions` fields of the same name. An unusable
+    value is :class:`OptionsError`."""
+    given = {name: value for name, value in values.items() if _given(ctx, name) or name not in base}
     if given.get("bits") is not None:
         given["bits"] = int(given["bits"])
     return DevelopOptions(**{**base, **given, "dump": dump, "cfa": force_cfa})
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
+@contextlib.contextmanager
+def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Iterator[None]:
+    """An :class:`OptionsError` about a value the preset set (and the command line did not)
+    names the preset's key instead of an option the user never typed."""
+    try:
+        yield
+    except OptionsError as exc:
+        if preset is None:
+            raise
+        raise preset_blame(exc, preset, {k: v for k, v in base.items() if not _given(ctx, k)}) from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +86,7 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
                    "output (one input, with --format).")
 @click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp", callback=_format_option, default=None,
               help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp) "
-                   f"[default: {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
+                   f"[default: the preset's format, else {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
 @click.option("--bits", type=click.Choice(["8", "16"]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
                    "for the others; JPEG and WebP are 8-bit only].")
@@ -181,9 +195,14 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
             raise click.BadParameter("-o - already writes the photo to standard output; write the "
                                      "report to a file", param_hint="--json")
-        options = build_options(ctx, values, preset, dump, force_cfa)
-        plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
-                          stdout_is_terminal=output == STDOUT and stdout.isatty())
+        base = preset_values(preset) if preset else {}
+        if extension is None and "format" in base:
+            extension = base["format"]
+        with _blamed_on_preset(ctx, preset, base):
+            options = build_options(ctx, values, {k: v for k, v in base.items() if k != "format"},
+                                    dump, force_cfa)
+            plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
+                              stdout_is_terminal=output == STDOUT and stdout.isatty())
     executor = executor_for(settings, options, plan)
 
     # --- the batch, reported file by file ------------------------------------------------------
