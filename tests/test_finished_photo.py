@@ -148,3 +148,58 @@ def test_a_toml_preset_chooses_the_format_of_a_folder(tmp_path):
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "a.webp") as image:
         assert image.format == "WEBP" and image.size == (40, 27)
+
+
+# --- point 8: the CFA-phase check and the identity-matrix warning ------------------------------------
+def _warnings_of(result, name):
+    return [ln for ln in result.output.splitlines() if ln.startswith("warning:") and name in ln]
+
+
+def test_the_pi_camera_dng_gets_one_line_naming_the_likely_force_cfa(tmp_path):
+    path = shared_file("data", "raw", "picam_gbrg_10bit.dng")
+    result = develop(path, "-o", tmp_path / "p.png")
+    assert result.exit_code == 0
+    lines = [ln for ln in _warnings_of(result, path.name) if "green samples" in ln]
+    assert len(lines) == 1 and "--force-cfa BGGR (or RGGB)" in lines[0], result.output
+    forced = develop(path, "-o", tmp_path / "q.png", "--force-cfa", "BGGR")
+    assert forced.exit_code == 0 and "green samples" not in forced.output
+
+
+@pytest.mark.parametrize("true", ["rggb", "bggr", "grbg", "gbrg"])
+def test_the_cfa_check_on_the_real_nikon_dumps_read_with_every_order(true):
+    path = shared_file("data", "raw", f"nikon_crop_768x512_{true}.u16le.raw")
+    from microisp_cli.raw import DumpFormat
+
+    for tagged in CFA_PATTERNS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            decode(path, DumpFormat(size=(768, 512), cfa=tagged, black=600))
+        doubts = [str(w.message) for w in caught if "green samples" in str(w.message)]
+        greens_agree = (tagged[0] == "G") == (true[0] == "g")
+        if greens_agree:
+            assert doubts == [], (tagged, doubts)
+        else:
+            assert len(doubts) == 1 and f"--cfa " in doubts[0]
+            assert true.upper() in doubts[0].split("try ")[1]
+
+
+@pytest.mark.parametrize("name", ["canon550d_colorchart.dng", "kodak_dc50_grbg.kdc"])
+def test_correctly_tagged_real_files_raise_no_cfa_doubt(name):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decode(shared_file("data", "raw", name))
+    assert not [w for w in caught if "green samples" in str(w.message)]
+
+
+def test_random_mosaics_raise_no_cfa_doubt():
+    from microisp_cli.mosaic import unlikely_cfa
+
+    for cfa in CFA_PATTERNS:
+        assert unlikely_cfa(random_mosaic(128, 128, seed=1), cfa, 64.0, 4095.0) is None
+
+
+def test_the_identity_matrix_fallback_says_what_it_does_in_one_line(tmp_path):
+    path = shared_file("data", "raw", "kodak_dc50_grbg.kdc")
+    result = develop(path, "-o", tmp_path / "k.png")
+    lines = [ln for ln in _warnings_of(result, path.name) if "identity matrix" in ln]
+    assert len(lines) == 1 and "muted" in lines[0]

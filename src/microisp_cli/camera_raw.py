@@ -17,9 +17,9 @@ import numpy as np
 from . import defaults
 from .bayer import CFA_PATTERNS, cell_black, crop_cfa
 from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
-from .errors import InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback
+from .errors import CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback
 from .files import open_regular
-from .mosaic import FLIPS, Mosaic, check_file, check_megapixels, grey_world
+from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
 
 
 @contextlib.contextmanager
@@ -261,11 +261,17 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     instead = {"LibRaw camera table": "LibRaw's matrix for the camera"}.get(matrix_source, "the identity matrix")
     if matrix_source.startswith("identity") and not rejected:
         rejected.append("the file has no colour matrix")
-    notes += [f"{r}; using {instead} instead" for r in rejected]
+    consequence = ("" if matrix_source == "LibRaw camera table"
+                   else " (camera RGB taken as sRGB: colours come out muted or off)")
+    notes += [f"{r}; using {instead} instead{consequence}" for r in rejected]
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
-    return Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
-                  orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
-                  description=f"{make} {cfa}", daylight_wb=daylight)
+    mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
+                    orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
+                    description=f"{make} {cfa}", daylight_wb=daylight)
+    doubt = cfa_warning(mosaic, "--force-cfa")
+    if doubt is not None:
+        notes.append((doubt, CFAPhaseWarning))
+    return mosaic
 
 
 _T_DNG_VERSION, _T_DEFAULT_CROP_ORIGIN, _T_DEFAULT_CROP_SIZE = 50706, 50719, 50720

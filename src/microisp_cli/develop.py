@@ -27,7 +27,7 @@ import numpy as np
 
 from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
+from .errors import CFAPhaseWarning, MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
@@ -230,6 +230,8 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         with warnings.catch_warnings():
             if options.wb != "camera":  # the file's white balance is not used: no word on its fallbacks
                 warnings.filterwarnings("ignore", category=WhiteBalanceFallback)
+            if options.cfa is not None:  # --force-cfa: the tag's order is not used either
+                warnings.filterwarnings("ignore", category=CFAPhaseWarning)
             mosaic = decode(path, options.dump, options.max_megapixels)
         if options.cfa is not None:
             mosaic = with_cfa(mosaic, options.cfa)

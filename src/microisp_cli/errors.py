@@ -57,6 +57,10 @@ class WhiteBalanceFallback(MicroISPWarning):
     """The white balance asked for (or the file's as-shot one) is not available; another was used."""
 
 
+class CFAPhaseWarning(MicroISPWarning):
+    """The samples say the green sites are not where the CFA order read says (a wrong tag)."""
+
+
 class MissingExtraError(MicroISPError):
     """A feature needs an optional dependency that is not installed (see :func:`extras.require`)."""
 
