@@ -203,3 +203,22 @@ def test_the_identity_matrix_fallback_says_what_it_does_in_one_line(tmp_path):
     result = develop(path, "-o", tmp_path / "k.png")
     lines = [ln for ln in _warnings_of(result, path.name) if "identity matrix" in ln]
     assert len(lines) == 1 and "muted" in lines[0]
+
+
+# --- point 10: highlight blend keeps the colour of coloured highlights ---------------------------------
+def test_blend_keeps_the_vivo_lit_panel_coloured():
+    from microisp_cli.develop import develop as develop_array
+
+    path = shared_file("data", "raw", "vivo_x90_rggb_patch.npy")
+    mosaic = decode(path)
+    cells = mosaic.data.reshape(mosaic.data.shape[0] // 2, 2, mosaic.data.shape[1] // 2, 2)
+    clipped = np.repeat(np.repeat((cells >= 0.98 * mosaic.white).any(axis=(1, 3)), 2, 0), 2, 1)
+    images = {mode: develop_array(path, colorspace="linear-srgb", highlights=mode)[clipped] / 65535.0
+              for mode in ("clip", "blend")}
+    coloured = images["clip"].min(axis=1) < 0.75
+    chroma = {m: np.ptp(v, axis=1) for m, v in images.items()}
+    assert coloured.mean() > 0.3  # the lit panel and lanterns: a real share of the clipped pixels
+    # coloured highlights keep their colour (the former blend left 3% of it: 0.225 -> 0.013 overall)
+    assert chroma["blend"][coloured].mean() > 0.95 * chroma["clip"][coloured].mean()
+    # near-white ones lose some of their cast
+    assert chroma["blend"][~coloured].mean() < 0.8 * chroma["clip"][~coloured].mean()

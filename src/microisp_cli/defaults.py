@@ -134,8 +134,8 @@ EXPOSURE_AUTO_LIMIT = 4.0
 
 #: Highlights: "clip", "blend" or "reconstruct" (render.recover_highlights).
 HIGHLIGHTS = "clip"
-#: ``--highlights blend``: pixels whose brightest channel is above this fraction of the clip level
-#: are blended towards neutral, fully at the clip level.
+#: ``--highlights blend``: pixels whose lowest channel is above this fraction of the clip level
+#: are blended towards neutral, fully at the clip level (coloured highlights keep their colour).
 HIGHLIGHT_BLEND_START = 0.75
 
 #: Output colour space (colour.SPACES).

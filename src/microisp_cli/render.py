@@ -44,9 +44,11 @@ def recover_highlights(rgb: np.ndarray, mode: str, level: float = 1.0) -> np.nda
     where a white-balance gain lifted a clipped channel) -> values at most ``level``.
 
     - ``"clip"``: every channel is clipped at ``level`` (clipped areas turn white; dcraw ``-H 0``).
-    - ``"blend"``: clipped as above, then a pixel whose brightest channel is above
+    - ``"blend"``: clipped as above, then a pixel whose *lowest* channel is above
       ``defaults.HIGHLIGHT_BLEND_START`` x ``level`` is blended towards the neutral grey of its
-      own mean, fully so at ``level``: no magenta or cyan fringes where one channel clipped first.
+      own mean, fully so at ``level``: no magenta or cyan cast where a near-white highlight
+      clipped one channel first, while a highlight with a channel well below the clip level
+      (a lit coloured panel) keeps its colour.
     - ``"reconstruct"``: the lightness comes from the unclipped values (the channels that were
       lifted above ``level`` by white balance carry information), the colour from the clipped
       ones: ``clipped - mean(clipped) + mean(unclipped)``, then clipped (the idea of darktable's
@@ -60,7 +62,7 @@ def recover_highlights(rgb: np.ndarray, mode: str, level: float = 1.0) -> np.nda
     mean = clipped.mean(axis=-1, keepdims=True)
     if mode == "blend":
         start = np.float32(defaults.HIGHLIGHT_BLEND_START) * level
-        weight = np.clip((rgb.max(axis=-1, keepdims=True) - start) / (level - start), 0.0, 1.0)
+        weight = np.clip((clipped.min(axis=-1, keepdims=True) - start) / (level - start), 0.0, 1.0)
         return clipped + weight * (mean - clipped)
     if mode == "reconstruct":
         return np.minimum(clipped - mean + np.maximum(rgb, 0.0).mean(axis=-1, keepdims=True), level)

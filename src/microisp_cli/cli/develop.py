@@ -102,7 +102,7 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
                    f"(log-average green to {defaults.EXPOSURE_AUTO_TARGET:g}, at most about 1% "
                    f"clipped, within +-{defaults.EXPOSURE_AUTO_LIMIT:g} EV).")
 @click.option("--highlights", type=click.Choice(HIGHLIGHT_MODES), default=defaults.HIGHLIGHTS,
-              show_default=True, help="Clipped highlights: clip to white, blend to neutral, or "
+              show_default=True, help="Clipped highlights: clip to white, blend near-white ones to neutral, or "
                                       "reconstruct lightness from the unclipped channels.")
 @click.option("--colorspace", type=click.Choice(COLOUR_SPACES), default=defaults.COLORSPACE,
               show_default=True, help="Output colour space; its ICC profile is embedded.")
