@@ -222,3 +222,57 @@ def test_blend_keeps_the_vivo_lit_panel_coloured():
     assert chroma["blend"][coloured].mean() > 0.95 * chroma["clip"][coloured].mean()
     # near-white ones lose some of their cast
     assert chroma["blend"][~coloured].mean() < 0.8 * chroma["clip"][~coloured].mean()
+
+
+# --- point 5: --wb 5500K and a tint ----------------------------------------------------------------
+def _as_shot_light(mosaic):
+    """The CCT and tint (Duv x 1000) of the light the file's as-shot gains balance, worked out
+    with colour-science directly (the inverse of colour.kelvin_gains)."""
+    import colour
+
+    from microisp_cli.colour import SRGB_TO_XYZ
+
+    balanced = mosaic.daylight_wb / mosaic.wb  # the light's camera response, D65-balanced
+    xyz = SRGB_TO_XYZ @ (mosaic.cam_to_srgb.astype(float) @ balanced)
+    uv = colour.xy_to_UCS_uv(colour.XYZ_to_xy(xyz))
+    cct, duv = colour.temperature.uv_to_CCT(uv, method="Ohno 2013")
+    return float(cct), float(duv) * 1000
+
+
+def test_kelvin_white_balance_round_trips_the_canon_as_shot_gains(tmp_path):
+    from microisp_cli.adjust import apply_wb
+    from microisp_cli.colour import Kelvin
+
+    mosaic = decode(shared_file("data", "raw", "canon550d_colorchart.dng"))
+    cct, tint = _as_shot_light(mosaic)
+    assert 4000 < cct < 7000
+    gains = apply_wb(mosaic, Kelvin(cct, tint)).wb
+    np.testing.assert_allclose(gains, mosaic.wb, rtol=0.005)
+    # D65 (6504 K, Duv +3.2) is the daylight white balance
+    np.testing.assert_allclose(apply_wb(mosaic, Kelvin(6504, 3.2)).wb, mosaic.daylight_wb, rtol=0.005)
+    # warmer light needs more blue gain and less red gain; a greener tint more of both
+    blue = [apply_wb(mosaic, Kelvin(t)).wb for t in (2800, 4000, 5500, 7500, 12000)]
+    assert all(a[2] > b[2] and a[0] < b[0] for a, b in zip(blue, blue[1:]))
+    green, magenta = apply_wb(mosaic, Kelvin(5500, 10)).wb, apply_wb(mosaic, Kelvin(5500, -10)).wb
+    assert green[0] > magenta[0] and green[2] > magenta[2]
+
+
+def test_wb_kelvin_from_the_command_line(tmp_path):
+    path = shared_file("data", "raw", "canon550d_colorchart.dng")
+    for value, source in [("5500", "5500K"), ("3200K,-4", "3200K,-4")]:
+        report = tmp_path / f"{value}.json"
+        result = develop(path, "-o", tmp_path / f"{value}.jpg", "--half-size", "--wb", value, "--json", report)
+        assert result.exit_code == 0, result.output
+        record = json.loads(report.read_text())[0]
+        assert record["wb_source"] == f"{source} (colour temperature)"
+    for bad in ("900K", "5500K,+80", "5500K,x"):
+        result = develop(path, "-o", tmp_path / "bad.jpg", "--wb", bad)
+        assert result.exit_code == 2 and "--wb" in result.output, bad
+
+
+def test_wb_kelvin_without_a_colour_matrix_falls_back_in_one_line(tmp_path):
+    path = shared_file("data", "raw", "kodak_dc50_grbg.kdc")
+    result = develop(path, "-o", tmp_path / "k.jpg", "--wb", "5500K")
+    assert result.exit_code == 0
+    lines = [ln for ln in result.output.splitlines() if "5500K needs the camera's colour matrix" in ln]
+    assert len(lines) == 1 and "grey world" in lines[0]

@@ -13,17 +13,32 @@ import warnings
 import numpy as np
 
 from . import defaults
+from .colour import Kelvin, kelvin_gains
 from .errors import WhiteBalanceFallback
 from .raw import Mosaic, grey_world
 
 
-def apply_wb(mosaic: Mosaic, wb: str | tuple[float, float, float]) -> Mosaic:
+def apply_wb(mosaic: Mosaic, wb: str | Kelvin | tuple[float, float, float]) -> Mosaic:
     """``mosaic`` with the white balance ``wb`` asks for (``options.DevelopOptions.wb``):
     ``"camera"`` keeps the file's (as shot, with the fallbacks of :mod:`raw`), ``"auto"``
     measures grey-world gains, ``"daylight"`` takes LibRaw's daylight gains for the camera
-    (grey world, with a warning, when there are none) and (R, G, B) gains are used as given."""
+    (grey world, with a warning, when there are none), a :class:`colour.Kelvin` turns a colour
+    temperature and tint into gains through the camera's matrices (:func:`colour.kelvin_gains`;
+    grey world, with a warning, for a camera without them) and (R, G, B) gains are used as given."""
     if wb == "camera":
         return mosaic
+    if isinstance(wb, Kelvin):
+        if mosaic.daylight_wb is not None and not mosaic.matrix_source.startswith("identity"):
+            gains = kelvin_gains(wb, mosaic.cam_to_srgb, mosaic.daylight_wb)
+            low, high = defaults.WB_GAIN_LIMITS
+            if np.all(np.isfinite(gains)) and np.all((gains >= low) & (gains <= high)):
+                return dataclasses.replace(mosaic, wb=gains, wb_source=f"{wb} (colour temperature)")
+            problem = f"{wb} gives unusable gains for this camera ({', '.join(f'{g:.3g}' for g in gains)})"
+        else:
+            problem = f"{wb} needs the camera's colour matrix and daylight white balance, and this file has none"
+        warnings.warn(f"{problem}; using grey world gains instead", WhiteBalanceFallback, stacklevel=2)
+        gains = grey_world(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white)
+        return dataclasses.replace(mosaic, wb=gains, wb_source="grey world")
     if wb == "daylight" and mosaic.daylight_wb is not None:
         return dataclasses.replace(mosaic, wb=mosaic.daylight_wb, wb_source="daylight (LibRaw)")
     if wb in ("daylight", "auto"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 from . import defaults
 from .bayer import CFA, CFA_PATTERNS
-from .colour import COLOUR_SPACES
+from .colour import COLOUR_SPACES, KELVIN_RANGE, TINT_RANGE, Kelvin
 from .errors import OptionsError
 from .files import Unreadable, read_regular
 from .raw import DumpFormat
@@ -47,7 +48,8 @@ class DevelopOptions:
 
     - ``bits``: 8 or 16, None for the format's default (PNG, JPEG, WebP 8; TIFF 16);
     - ``quality`` 1-100 and ``subsampling`` ``"444"|"422"|"420"``: JPEG (``quality`` also WebP);
-    - ``wb``: ``"camera"`` (as shot), ``"auto"`` (grey world), ``"daylight"`` or (R, G, B) gains;
+    - ``wb``: ``"camera"`` (as shot), ``"auto"`` (grey world), ``"daylight"``, a
+      :class:`colour.Kelvin` (``"5500K,+2"``: temperature and tint) or (R, G, B) gains;
     - ``exposure``: EV (a linear gain of 2**EV before the transfer curve) or ``"auto"``;
     - ``highlights``: ``"clip"``, ``"blend"`` or ``"reconstruct"`` (:func:`render.recover_highlights`);
     - ``colorspace``: one of :data:`colour.COLOUR_SPACES`;
@@ -63,7 +65,7 @@ class DevelopOptions:
     bits: int | None = None
     quality: int = defaults.JPEG_QUALITY
     subsampling: str = defaults.JPEG_SUBSAMPLING
-    wb: str | tuple[float, float, float] = defaults.WB
+    wb: str | Kelvin | tuple[float, float, float] = defaults.WB
     exposure: float | str = defaults.EXPOSURE
     highlights: str = defaults.HIGHLIGHTS
     colorspace: str = defaults.COLORSPACE
@@ -121,19 +123,36 @@ class DevelopOptions:
         return options.replace(**changes) if changes else options
 
 
-def parse_wb(value: Any) -> str | tuple[float, float, float]:
-    """``"camera"``/``"auto"``/``"daylight"``, or R, G, B gains (``"2,1,1.5"`` or a sequence),
-    normalised to G = 1; :class:`OptionsError` otherwise."""
+_KELVIN = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(k?)\s*(?:,\s*([+-]?\d+(?:\.\d*)?)\s*)?$", re.IGNORECASE)
+
+
+def parse_wb(value: Any) -> str | Kelvin | tuple[float, float, float]:
+    """``"camera"``/``"auto"``/``"daylight"``; a colour temperature in kelvin with an optional
+    tint (``"5500K"``, ``"5500"``, ``"3200K,-4"``: :class:`colour.Kelvin`, the tint in thousandths
+    of Duv, positive greener); or R, G, B gains (``"2,1,1.5"`` or a sequence), normalised to
+    G = 1; :class:`OptionsError` otherwise."""
+    if isinstance(value, Kelvin):
+        value = str(value)
     if isinstance(value, str) and value.strip().lower() in WB_MODES:
         return value.strip().lower()
+    match = _KELVIN.match(value) if isinstance(value, str) else None
+    if match and (match.group(2) or match.group(3) is not None or float(match.group(1)) >= 1000):
+        kelvin = Kelvin(float(match.group(1)), float(match.group(3) or 0.0))
+        if not KELVIN_RANGE[0] <= kelvin.temperature <= KELVIN_RANGE[1]:
+            raise OptionsError("--wb", f"{value!r}: a colour temperature must be "
+                               f"{KELVIN_RANGE[0]:g}-{KELVIN_RANGE[1]:g} K")
+        if not TINT_RANGE[0] <= kelvin.tint <= TINT_RANGE[1]:
+            raise OptionsError("--wb", f"{value!r}: the tint must be {TINT_RANGE[0]:+g} to "
+                               f"{TINT_RANGE[1]:+g} (thousandths of Duv)")
+        return kelvin
     parts = value.split(",") if isinstance(value, str) else value
     try:
         gains = tuple(float(p) for p in parts)
     except (TypeError, ValueError):
         gains = ()
     if len(gains) != 3:
-        raise OptionsError("--wb", f"{value!r} is not one of {', '.join(WB_MODES)} or R,G,B gains "
-                           "such as 2.1,1,1.6")
+        raise OptionsError("--wb", f"{value!r} is not one of {', '.join(WB_MODES)}, a colour "
+                           "temperature such as 5500K (with a tint: 5500K,+3) or R,G,B gains such as 2.1,1,1.6")
     if not all(math.isfinite(g) and g > 0 for g in gains):
         raise OptionsError("--wb", f"gains must be positive numbers, got {value!r}")
     return tuple(g / gains[1] for g in gains)  # type: ignore[return-value]

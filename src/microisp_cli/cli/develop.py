@@ -94,9 +94,11 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
               help="JPEG and WebP quality.")
 @click.option("--subsampling", type=click.Choice(SUBSAMPLINGS), default=defaults.JPEG_SUBSAMPLING,
               show_default=True, help="JPEG chroma subsampling (4:4:4 keeps full colour resolution).")
-@click.option("--wb", metavar="camera|auto|daylight|R,G,B", default=defaults.WB, show_default=True,
-              help="White balance: as shot, grey world, LibRaw's daylight gains, or R,G,B gains "
-                   "(normalised to G = 1).")
+@click.option("--wb", metavar="camera|auto|daylight|KELVIN[K][,TINT]|R,G,B", default=defaults.WB,
+              show_default=True,
+              help="White balance: as shot, grey world, LibRaw's daylight gains, a light's colour "
+                   "temperature and tint (5500K; 3200K,-4: tint in thousandths of Duv, + greener) "
+                   "through the camera's matrices, or R,G,B gains (normalised to G = 1).")
 @click.option("--exposure", metavar="EV|auto", default=str(defaults.EXPOSURE), show_default=True,
               help="Exposure in EV (a linear gain of 2^EV before the tone curve), or auto "
                    f"(log-average green to {defaults.EXPOSURE_AUTO_TARGET:g}, at most about 1% "
