@@ -276,3 +276,75 @@ def test_wb_kelvin_without_a_colour_matrix_falls_back_in_one_line(tmp_path):
     assert result.exit_code == 0
     lines = [ln for ln in result.output.splitlines() if "5500K needs the camera's colour matrix" in ln]
     assert len(lines) == 1 and "grey world" in lines[0]
+
+
+# --- point 4: name templates, --width/--height/--size, --upscale, linear-light resampling ------------
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_name_templates_over_a_folder_of_real_files(tmp_path):
+    shoot = tmp_path / "shoot"
+    (shoot / "day1").mkdir(parents=True)
+    for name in ("canon550d_colorchart.dng", "kodak_dc50_grbg.kdc"):
+        (shoot / "day1" / name).symlink_to(shared_file("data", "raw", name))
+    out = tmp_path / "out"
+    result = develop(shoot, "-o", f"{out}/{{camera}}/{{date}}/{{folder}}/{{stem}}_{{ext}}.jpg",
+                     "--half-size", "-q")
+    assert result.exit_code == 0, result.output
+    files = _files(out)
+    # the Canon DNG has no capture date: its file's date; the Kodak has DateTimeOriginal
+    assert files[0].startswith("Canon EOS Kiss X4/") and files[0].endswith("/day1/canon550d_colorchart_dng.jpg")
+    assert files[1:] == ["Kodak Digital Science DC50 Zoom Camera/1997-04-23/day1/kodak_dc50_grbg_kdc.jpg"]
+
+
+def test_a_template_without_an_extension_takes_the_format_and_equal_names_are_numbered(tmp_path):
+    a = small_dng(tmp_path / "in" / "x.dng", 64, 64, "RGGB") if (tmp_path / "in").mkdir() is None else None
+    small_dng(tmp_path / "in" / "x.nef", 64, 64, "RGGB")
+    result = develop(a, tmp_path / "in" / "x.nef", "-o", f"{tmp_path}/out/{{stem}}_dev", "-f", "webp", "-q")
+    assert result.exit_code == 0, result.output
+    assert _files(tmp_path / "out") == ["x_dev-2.webp", "x_dev.webp"]
+
+
+@pytest.mark.parametrize(("output", "words"), [
+    ("out/$(FILE_NAME)_dev.jpg", ["$(...)", "darktable", "{stem}"]),
+    ("out/{name}.jpg", ["{name} is not a template field", "{camera}"]),
+    ("out/{stem.jpg", ["not a name template"]),
+])
+def test_bad_templates_are_usage_errors(tmp_path, output, words):
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", tmp_path / output)
+    assert result.exit_code == 2 and all(w in result.output for w in words), result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_width_height_and_size_fit_a_box_and_never_upscale_unless_asked(tmp_path):
+    from microisp_cli.adjust import target_size
+
+    assert target_size(1734, 1156, box_width=800) == (800, 533)
+    assert target_size(1734, 1156, box_height=400) == (600, 400)
+    assert target_size(1734, 1156, long_side=1000, box_width=800, box_height=500) == (750, 500)
+    assert target_size(1734, 1156, long_side=4000) is None
+    assert target_size(1734, 1156, long_side=3468, upscale=True) == (3468, 2312)
+    path = small_dng(tmp_path / "a.dng", 96, 128, "RGGB")
+    out = tmp_path / "w.png"
+    assert develop(path, "-o", out, "--width", "50").exit_code == 0
+    assert Image.open(out).size == (50, 38)
+    result = develop(path, "-o", tmp_path / "big.png", "--size", "300")
+    assert result.exit_code == 0 and Image.open(tmp_path / "big.png").size == (128, 96)
+    assert "kept at its size (--upscale enlarges it)" in result.output
+    result = develop(path, "-o", tmp_path / "up.png", "--size", "256", "--upscale")
+    assert result.exit_code == 0 and Image.open(tmp_path / "up.png").size == (256, 192)
+
+
+def test_resampling_is_in_linear_light():
+    from microisp_cli.adjust import resize
+    from microisp_cli.colour import srgb_decode, srgb_encode
+
+    # a one-pixel black and white checkerboard: half the light of white, whatever the curve
+    board = (np.indices((64, 64)).sum(axis=0) % 2 * 65535).astype(np.uint16)
+    image = np.repeat(board[..., None], 3, axis=2)
+    half = resize(image, (16, 16), "srgb")
+    centre = half[4:12, 4:12].astype(float) / 65535
+    np.testing.assert_allclose(srgb_decode(centre), 0.5, atol=0.01)  # linear light: 0.5 -> sRGB 0.735
+    assert abs(centre.mean() - float(srgb_encode(np.array(0.5)))) < 0.01

@@ -95,17 +95,38 @@ def half_size(mosaic: Mosaic) -> Mosaic:
                                description=f"{mosaic.description}, half size")
 
 
-def resize(image: np.ndarray, long_side: int) -> np.ndarray:
-    """An (H, W, 3) uint8/uint16 image resampled (Lanczos, Pillow) so that its longer side is
-    ``long_side``; returned as is when it is not larger."""
+def target_size(width: int, height: int, long_side: int | None = None, box_width: int | None = None,
+                box_height: int | None = None, upscale: bool = False) -> tuple[int, int] | None:
+    """The (width, height) a ``width`` x ``height`` photo is resampled to, keeping its aspect:
+    the largest that fits every limit given (``long_side``: the longer side; ``box_width``,
+    ``box_height``: the width and height), or None when no limit is given or the photo already
+    has that size. Without ``upscale`` a photo is never enlarged: None when it already fits."""
+    limits = [long_side / max(width, height)] if long_side else []
+    limits += [box_width / width] if box_width else []
+    limits += [box_height / height] if box_height else []
+    if not limits:
+        return None
+    scale = min(limits)
+    if scale >= 1.0 and not upscale:
+        return None
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return None if size == (width, height) else size
+
+
+def resize(image: np.ndarray, size: tuple[int, int], colorspace: str = defaults.COLORSPACE) -> np.ndarray:
+    """An (H, W, 3) uint8/uint16 image encoded in ``colorspace`` resampled to ``size`` (width,
+    height) in linear light: decoded with the space's curve, resampled (Lanczos, Pillow, float32
+    per channel), clipped (Lanczos rings below black), encoded and quantised again. Resampling
+    the encoded values would darken fine bright detail and edges (a mean of encoded values is
+    darker than the encoded mean of the light)."""
     from PIL import Image
 
-    height, width = image.shape[:2]
-    if max(height, width) <= long_side:
-        return image
-    scale = long_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), "F")
+    from .colour import space
+
+    curve = space(colorspace)
+    top = float(np.iinfo(image.dtype).max)
+    linear = curve.decode(np.asarray(image, np.float32) / np.float32(top)).astype(np.float32)
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(linear[..., c]), "F")
                            .resize(size, Image.Resampling.LANCZOS)) for c in range(3)]
-    top = np.iinfo(image.dtype).max
-    return np.rint(np.clip(np.stack(channels, axis=-1), 0, top)).astype(image.dtype)
+    encoded = curve.encode(np.clip(np.stack(channels, axis=-1), 0.0, 1.0))
+    return np.rint(np.asarray(encoded, np.float32) * np.float32(top)).astype(image.dtype)

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import CFAPhaseWarning, MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
+from .errors import (CFAPhaseWarning, MicroISPError, MicroISPWarning, OutputError, OutputExistsError,
+                     WhiteBalanceFallback)
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
@@ -236,7 +237,9 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         if options.cfa is not None:
             mosaic = with_cfa(mosaic, options.cfa)
         mosaic = adjust.apply_wb(mosaic, options.wb)
-        if options.half_size or (options.size is not None and 2 * options.size <= max(mosaic.size)):
+        width, height = mosaic.size[::-1] if mosaic.orientation & 4 else mosaic.size
+        target = _target_size(options, width, height)
+        if options.half_size or (target is not None and 2 * max(target) <= max(width, height)):
             mosaic = adjust.half_size(mosaic)
         ev = adjust.auto_exposure(mosaic) if options.exposure == "auto" else float(options.exposure)
         look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights)
@@ -246,9 +249,23 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
                            mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
-    if options.size is not None:
-        image = adjust.resize(image, options.size)
+    target = _target_size(options, image.shape[1], image.shape[0])
+    if target is not None:
+        image = adjust.resize(image, target, used.colorspace)
+    elif _resizes(options) and not options.upscale and _target_size(
+            options.replace(upscale=True), image.shape[1], image.shape[0]) is not None:
+        warnings.warn(f"the photo is {image.shape[1]}x{image.shape[0]}, smaller than the size asked "
+                      "for: kept at its size (--upscale enlarges it)", MicroISPWarning, stacklevel=2)
     return image, dataclasses.replace(used, size=(image.shape[1], image.shape[0]))
+
+
+def _resizes(options: DevelopOptions) -> bool:
+    return options.size is not None or options.width is not None or options.height is not None
+
+
+def _target_size(options: DevelopOptions, width: int, height: int) -> tuple[int, int] | None:
+    """:func:`adjust.target_size` of a ``width`` x ``height`` photo for ``options``."""
+    return adjust.target_size(width, height, options.size, options.width, options.height, options.upscale)
 
 
 def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str | Path | None = None,
@@ -291,7 +308,7 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
                            finish=finish_for(image))
 
-    if kind != "png" or options.thumbnail or options.size is not None:
+    if kind != "png" or options.thumbnail or _resizes(options):
         image, used = _develop(path, weights, runner, options, progress)
         write(image, used.colorspace)
         return used

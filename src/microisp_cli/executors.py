@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import defaults
-from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect,
-                    output_is_folder, plan_outputs, planned_result, printable,
+from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect, is_template,
+                    output_is_folder, plan_outputs, plan_template, planned_result, printable,
                     remove_stale_temporaries)
 from .develop import cached_runner, develop_file
 from .encode import format_for
@@ -77,6 +77,9 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
                               "standard output (> FILE or | PROGRAM)")
         for job in runnable:  # developed in a private folder (stdout_folder), copied out whole
             job.output = Path(f"stdout{extension}")
+    elif is_template(output):
+        folder = False
+        plan_template(jobs, inputs, output, extension or defaults.OUTPUT_EXTENSION)
     elif runnable:
         folder = output_is_folder(output, inputs)
         plan_outputs(jobs, inputs, Path(output), extension or defaults.OUTPUT_EXTENSION, folder)

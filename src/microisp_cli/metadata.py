@@ -92,6 +92,29 @@ def read(path: str | Path) -> Metadata:
     return Metadata(kept, {k: v for k, v in xmp.items() if not k.startswith("Xmp.tiff.")})
 
 
+def camera_and_date(path: str | Path) -> tuple[str, str]:
+    """The camera's name (EXIF Model, after the first word of Make when Model holds no word of
+    it: ``SONY ILCE-7M3``, ``Canon EOS Kiss X4``; "" when unknown) and the capture date
+    (``YYYY-MM-DD`` from DateTimeOriginal, else DateTime, else the file's modification date),
+    for output name templates."""
+    import datetime
+
+    exif = read(path).exif
+    make = exif.get("Exif.Image.Make", "").strip()
+    model = exif.get("Exif.Image.Model", "").strip()
+    named = any(word.lower() in model.lower() for word in make.split() if len(word) >= 3)
+    camera = model if named or not make.split() else f"{make.split()[0]} {model}"
+    for key in ("Exif.Photo.DateTimeOriginal", "Exif.Image.DateTime"):
+        text = exif.get(key, "").strip()
+        if len(text) >= 10 and text[:4].isdigit() and text[5:7].isdigit() and text[8:10].isdigit():
+            return camera.strip(), f"{text[:4]}-{text[5:7]}-{text[8:10]}"
+    try:
+        stamp = Path(path).stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    return camera.strip(), datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d")
+
+
 def write(path: str | Path, metadata: Metadata, width: int, height: int) -> None:
     """Add ``metadata`` to the image file at ``path`` (PNG, TIFF, JPEG or WebP), with the tags
     every output gets (module notes). If Exiv2 refuses them, the image is kept without them and

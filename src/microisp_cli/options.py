@@ -54,7 +54,10 @@ class DevelopOptions:
     - ``highlights``: ``"clip"``, ``"blend"`` or ``"reconstruct"`` (:func:`render.recover_highlights`);
     - ``colorspace``: one of :data:`colour.COLOUR_SPACES`;
     - ``half_size``: develop a 2x2-binned mosaic (half width and height, a quarter of the work);
-    - ``size``: long side of the output in pixels (resampled, Lanczos), None for full size;
+    - ``size``: long side of the output in pixels, ``width`` and ``height``: its width and
+      height (the largest size within every limit given, aspect kept; resampled in linear light,
+      Lanczos), None for full size; ``upscale``: enlarge a photo smaller than that (else it
+      keeps its size);
     - ``thumbnail``: write the file's embedded preview instead of developing it;
     - ``strip_metadata``: leave the camera's EXIF/XMP out (the ICC profile is always embedded);
     - ``tile_size``, ``attention``: the tiled network (docs/tiling.md); ``dump``: how to read
@@ -71,6 +74,9 @@ class DevelopOptions:
     colorspace: str = defaults.COLORSPACE
     half_size: bool = False
     size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    upscale: bool = False
     thumbnail: bool = False
     strip_metadata: bool = False
     tile_size: int = defaults.TILE_SIZE
@@ -96,8 +102,10 @@ class DevelopOptions:
         choose("highlights", HIGHLIGHT_MODES)
         choose("colorspace", COLOUR_SPACES)
         choose("attention", ATTENTIONS)
-        if self.size is not None and not (isinstance(self.size, int) and self.size >= 2):
-            raise OptionsError("--size", f"must be a whole number of pixels >= 2, got {self.size!r}")
+        for name in ("size", "width", "height"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 2):
+                raise OptionsError(_flag(name), f"must be a whole number of pixels >= 2, got {value!r}")
         from .tiling import check_tile_size  # the one tile-size rule
 
         try:
@@ -108,7 +116,7 @@ class DevelopOptions:
             raise OptionsError("--force-cfa", f"{self.cfa!r} is not one of {', '.join(CFA_PATTERNS)}")
         if self.max_megapixels is not None and not (self.max_megapixels > 0 and math.isfinite(self.max_megapixels)):
             raise OptionsError("--max-megapixels", f"must be a positive finite number, got {self.max_megapixels!r}")
-        for name in ("half_size", "thumbnail", "strip_metadata"):
+        for name in ("half_size", "upscale", "thumbnail", "strip_metadata"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(_flag(name), f"must be true or false, got {getattr(self, name)!r}")
 
@@ -201,7 +209,7 @@ PRESET_MAX_BYTES = 1 << 20
 #: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading), and
 #: ``format``, the output format where ``-o`` is a folder or ``-`` (what ``--format`` sets).
 PRESET_KEYS = ("format", "bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
-               "half_size", "size", "strip_metadata")
+               "half_size", "size", "width", "height", "upscale", "strip_metadata")
 
 
 def bundled_presets() -> dict[str, str]:

@@ -111,8 +111,16 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("--half-size", is_flag=True, help="Quick proof: develop a 2x2-binned mosaic (half width "
                                                 "and height, about 4x faster).")
 @click.option("--size", type=click.IntRange(min=2), default=None, metavar="LONG_SIDE",
-              help="Resize the output to this long side in pixels (Lanczos; half-size develop when "
-                   "it is at most half the frame).")
+              help="Resize the output to this long side in pixels (Lanczos in linear light; "
+                   "half-size develop when it is at most half the frame).")
+@click.option("--width", type=click.IntRange(min=2), default=None, metavar="PIXELS",
+              help="Resize the output to at most this width (aspect kept; with --height and --size, "
+                   "the largest size within all of them).")
+@click.option("--height", type=click.IntRange(min=2), default=None, metavar="PIXELS",
+              help="Resize the output to at most this height (aspect kept).")
+@click.option("--upscale", is_flag=True,
+              help="Enlarge a photo smaller than --size/--width/--height (default: it keeps its "
+                   "size, with a warning).")
 @click.option("--thumbnail", is_flag=True, help="Write the preview embedded in the RAW file, without "
                                                 "developing it.")
 @click.option("--strip-metadata", is_flag=True, help="Leave the camera's EXIF and XMP out (the ICC "
