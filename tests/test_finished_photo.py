@@ -348,3 +348,58 @@ def test_resampling_is_in_linear_light():
     centre = half[4:12, 4:12].astype(float) / 65535
     np.testing.assert_allclose(srgb_decode(centre), 0.5, atol=0.01)  # linear light: 0.5 -> sRGB 0.735
     assert abs(centre.mean() - float(srgb_encode(np.array(0.5)))) < 0.01
+
+
+# --- point 9: AVIF and JPEG XL with EXIF, XMP and the ICC profile ------------------------------------
+@pytest.mark.parametrize("suffix", [".avif", ".jxl"])
+def test_avif_and_jpeg_xl_carry_exif_xmp_and_icc(tmp_path, suffix):
+    import shutil
+
+    import pyexiv2
+
+    from microisp_cli.colour import icc_profile
+
+    if suffix == ".jxl":
+        pytest.importorskip("pillow_jxl")
+    source = tmp_path / "chart.dng"
+    shutil.copyfile(shared_file("data", "raw", "canon550d_colorchart.dng"), source)
+    with pyexiv2.Image(str(source)) as image:  # the Canon has no XMP packet: give it one
+        image.modify_xmp({"Xmp.dc.creator": ["microisp test"], "Xmp.xmp.Rating": "4"})
+    out = tmp_path / f"chart{suffix}"
+    space = "display-p3" if suffix == ".avif" else "srgb"  # JPEG XL: sRGB only (the plugin's limit)
+    result = develop(source, "-o", out, "--half-size", "--colorspace", space, "--quality", "80")
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    with Image.open(out) as image:
+        assert image.size == (866, 578)  # the half-size develop of 1734x1156
+        if suffix == ".avif":
+            assert image.info["icc_profile"] == icc_profile("display-p3")
+        else:  # libjxl's own sRGB description, read back through LittleCMS
+            from PIL import ImageCms
+            import io
+
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+            assert ImageCms.getProfileDescription(profile).strip() == "sRGB"
+        exif = image.getexif()
+        # Orientation 1 (AVIF: Pillow moves it into the irot/imir boxes, none for 1)
+        assert (exif[271], exif[272], exif.get(274, 1)) == ("Canon", "Canon EOS Kiss X4", 1)
+        assert exif[305].startswith("microisp ")
+        assert 0x829D in exif.get_ifd(0x8769)  # FNumber, an Exif.Photo tag, kept
+    assert b"microisp test" in data and b"xmp:Rating" in data  # the XMP packet, as written
+    stripped = tmp_path / f"bare{suffix}"
+    assert develop(source, "-o", stripped, "--half-size", "--strip-metadata").exit_code == 0
+    assert b"Canon EOS" not in stripped.read_bytes()
+
+
+def test_jpeg_xl_in_another_space_than_srgb_fails_before_developing(tmp_path):
+    pytest.importorskip("pillow_jxl")
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", tmp_path / "a.jxl", "--colorspace", "display-p3")
+    assert result.exit_code == 1 and "JPEG XL is written in sRGB only" in result.output
+    assert not (tmp_path / "a.jxl").exists()
+
+
+def test_avif_refuses_16_bit(tmp_path):
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", tmp_path / "a.avif", "--bits", "16")
+    assert result.exit_code == 2 and "AVIF is 8-bit only" in result.output

@@ -286,8 +286,12 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     output = Path(output)
     kind = encode.format_for(output)
     bits = options.bits if options.bits is not None else encode.default_bits(output)
-    if kind in ("jpeg", "webp") and bits != 8:
+    if kind in encode.EIGHT_BIT_ONLY and bits != 8:
         raise encode.OutputError(f"{output}: {kind.upper()} is 8-bit only (got --bits {bits})")
+    if kind == "jxl" and options.colorspace != "srgb" and not options.thumbnail:
+        raise encode.OutputError(f"{output}: JPEG XL is written in sRGB only (the JPEG XL plugin "
+                                 f"cannot embed the {options.colorspace} ICC profile); use .avif, "
+                                 ".tif or .png for --colorspace " + options.colorspace)
     problem = batch.existing_output(output, overwrite)
     if problem is not None:
         raise OutputExistsError(problem)
@@ -298,15 +302,18 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     def finish_for(image) -> Callable[[Path], None] | None:
         """The camera's metadata, added once the image is complete (the input has been decoded,
         so checked to be a readable regular file, by then)."""
-        if options.strip_metadata:
+        if options.strip_metadata or kind in encode.EMBEDDED_METADATA:
             return None
         return lambda temporary: metadata.write(temporary, metadata.read(path), image.shape[1],
                                                 image.shape[0])
 
     def write(image, colorspace: str) -> None:
+        exif = xmp = None
+        if kind in encode.EMBEDDED_METADATA and not options.strip_metadata:  # the encoder embeds them
+            exif, xmp = metadata.encoded(metadata.read(path), image.shape[1], image.shape[0])
         encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
-                           finish=finish_for(image))
+                           finish=finish_for(image), exif=exif, xmp=xmp)
 
     if kind != "png" or options.thumbnail or _resizes(options):
         image, used = _develop(path, weights, runner, options, progress)

@@ -33,7 +33,7 @@ from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, 
                     output_is_folder, plan_outputs, plan_template, planned_result, printable,
                     remove_stale_temporaries)
 from .develop import cached_runner, develop_file
-from .encode import format_for
+from .encode import EIGHT_BIT_ONLY, format_for
 from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError
 from .options import DevelopOptions
 from .runtimes.base import SegmentRunner
@@ -69,7 +69,7 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
     if to_stdout:
         if extension is None:
             raise OutputError("-o - writes the photo to standard output: give its format "
-                              "with --format png|tif|jpg|webp")
+                              "with --format png|tif|jpg|webp|avif|jxl")
         if len(inputs) != 1 or inputs[0].is_dir():
             raise OutputError("-o - (standard output) takes exactly one input file")
         if stdout_is_terminal:
@@ -89,7 +89,7 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
         except MicroISPError as exc:
             hint = "" if folder else " (or end it with / for a folder)"
             raise OptionsError("-o", printable(f"{exc}{hint}")) from None
-        if kind in ("jpeg", "webp") and bits == 16:
+        if kind in EIGHT_BIT_ONLY and bits == 16:
             raise OptionsError("--bits", f"{kind.upper()} is 8-bit only")
     if parallel and not to_stdout:
         try:  # two tasks must never write one file

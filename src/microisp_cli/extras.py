@@ -2,9 +2,10 @@
 
 - ``tf``: TensorFlow and LiteRT: ``train``, ``eval``, ``export``, ``--backend tf``/``tflite``,
   the published TF1 checkpoint, ``microisp bench`` of those backends;
-- ``dask``: ``develop --workers`` / ``--scheduler``.
+- ``dask``: ``develop --workers`` / ``--scheduler``;
+- ``jxl``: JPEG XL output (``.jxl``: the ``pillow-jxl-plugin``).
 
-From a clone (README), ``python3 -m pip install -e ".[test]"`` installs both and the test tools;
+From a clone (README), ``python3 -m pip install -e ".[test]"`` installs them all and the test tools;
 a missing one is named with that command (:func:`install_hint`). The name ``microisp-cli`` is on
 no package registry, so ``pip install 'microisp-cli[tf]'`` would fail.
 """

@@ -115,16 +115,51 @@ def camera_and_date(path: str | Path) -> tuple[str, str]:
     return camera.strip(), datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d")
 
 
+def _output_exif(metadata: Metadata, width: int, height: int) -> dict[str, str]:
+    """``metadata``'s EXIF with the tags every output gets (module notes)."""
+    dpi = f"{defaults.RESOLUTION_DPI}/1"
+    return {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
+            "Exif.Image.XResolution": dpi, "Exif.Image.YResolution": dpi,
+            "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
+            "Exif.Photo.PixelYDimension": str(height)}
+
+
+def encoded(metadata: Metadata, width: int, height: int) -> tuple[bytes | None, bytes | None]:
+    """The EXIF block (TIFF bytes after ``Exif\0\0``) and the XMP packet of an output, for the
+    formats whose encoder embeds them (AVIF, JPEG XL: Exiv2 writes neither). Exiv2 writes them
+    into a tiny JPEG in memory, so the tags are the same as :func:`write` gives the other
+    formats; (None, None) with a :class:`MicroISPWarning` if it refuses them."""
+    import io
+
+    from PIL import Image
+
+    pyexiv2 = _pyexiv2()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG")
+    try:
+        image = pyexiv2.ImageData(buffer.getvalue())
+        try:
+            image.modify_exif(_output_exif(metadata, width, height))
+            if metadata.xmp:
+                image.modify_xmp(metadata.xmp)
+            xmp = image.read_raw_xmp().encode("utf-8") if metadata.xmp else None
+            data = image.get_bytes()
+        finally:
+            image.close()
+    except RuntimeError as exc:
+        warnings.warn(f"the camera's metadata could not be written ({exc})", MicroISPWarning, stacklevel=2)
+        return None, None
+    with Image.open(io.BytesIO(data)) as jpeg:
+        exif = jpeg.info.get("exif")
+    return (exif[6:] if exif and exif.startswith(b"Exif\0\0") else exif), xmp
+
+
 def write(path: str | Path, metadata: Metadata, width: int, height: int) -> None:
     """Add ``metadata`` to the image file at ``path`` (PNG, TIFF, JPEG or WebP), with the tags
     every output gets (module notes). If Exiv2 refuses them, the image is kept without them and
     a :class:`MicroISPWarning` says so."""
     pyexiv2 = _pyexiv2()
-    dpi = f"{defaults.RESOLUTION_DPI}/1"
-    exif = {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
-            "Exif.Image.XResolution": dpi, "Exif.Image.YResolution": dpi,
-            "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
-            "Exif.Photo.PixelYDimension": str(height)}
+    exif = _output_exif(metadata, width, height)
     try:
         with _image(pyexiv2, path) as image:
             image.modify_exif(exif)

@@ -199,7 +199,7 @@ def parse_format(value: Any) -> str:
 
     extension = "." + str(value).strip().lower().lstrip(".")
     if not isinstance(value, str) or extension not in FORMATS:
-        raise OptionsError("--format", f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp")
+        raise OptionsError("--format", f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp, avif, jxl")
     return extension
 
 

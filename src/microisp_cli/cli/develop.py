@@ -84,16 +84,16 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
               help="Output file (one input; it needs an extension), folder (several inputs, an "
                    "existing folder, or ending with /; created if missing), or - for standard "
                    "output (one input, with --format).")
-@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp", callback=_format_option, default=None,
-              help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp) "
+@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp|avif|jxl", callback=_format_option, default=None,
+              help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp, avif, jxl) "
                    f"[default: the preset's format, else {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
 @click.option("--bits", type=click.Choice(["8", "16"]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
-                   "for the others; JPEG and WebP are 8-bit only].")
+                   "for the others; JPEG, WebP, AVIF and JPEG XL are 8-bit only].")
 @click.option("--quality", type=click.IntRange(1, 100), default=defaults.JPEG_QUALITY, show_default=True,
-              help="JPEG and WebP quality.")
+              help="JPEG, WebP, AVIF and JPEG XL quality.")
 @click.option("--subsampling", type=click.Choice(SUBSAMPLINGS), default=defaults.JPEG_SUBSAMPLING,
-              show_default=True, help="JPEG chroma subsampling (4:4:4 keeps full colour resolution).")
+              show_default=True, help="JPEG and AVIF chroma subsampling (4:4:4 keeps full colour resolution).")
 @click.option("--wb", metavar="camera|auto|daylight|KELVIN[K][,TINT]|R,G,B", default=defaults.WB,
               show_default=True,
               help="White balance: as shot, grey world, LibRaw's daylight gains, a light's colour "
