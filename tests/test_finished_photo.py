@@ -403,3 +403,84 @@ def test_avif_refuses_16_bit(tmp_path):
     path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
     result = develop(path, "-o", tmp_path / "a.avif", "--bits", "16")
     assert result.exit_code == 2 and "AVIF is 8-bit only" in result.output
+
+
+# --- point 1: looks and capture sharpening --------------------------------------------------------
+@pytest.mark.parametrize(("contrast", "white"), [(1.5, 1.0), (1.5, 1.41), (2.0, 4.0), (1.0, 1.0)])
+def test_the_sigmoid_tone_map_keeps_grey_reaches_white_smoothly_and_keeps_hue(contrast, white):
+    from microisp_cli.render import tone_map
+
+    ramp = np.geomspace(1e-4, white, 2001, dtype=np.float32)
+    grey = np.repeat(ramp[:, None], 3, axis=1)[None]
+    out = tone_map(grey, white, contrast)[0]
+    assert np.all(out[:, 0] == out[:, 1]) and np.all(out[:, 1] == out[:, 2])  # greys stay neutral
+    curve = out[:, 0].astype(float)
+    assert np.all(np.diff(curve) > 0)  # monotonic
+    np.testing.assert_allclose(curve[-1], 1.0, atol=1e-5)  # the scene white is display white
+    mid = np.interp(np.log(0.18), np.log(ramp), curve)
+    np.testing.assert_allclose(mid, 0.18, atol=2e-3)  # mid grey stays mid grey
+    # smooth roll-off: the slope never jumps, and near white it is below the linear slope
+    slope = np.diff(curve) / np.diff(ramp)
+    assert np.all(np.abs(np.diff(slope)) < 0.05 * slope.max())
+    if contrast > 1:
+        assert slope[-1] < 1.0 / white
+    # a coloured pixel keeps its channel ratios (its hue) when saturation is 1
+    colour = np.array([[[0.4, 0.2, 0.05]]], np.float32) * white
+    mapped = tone_map(colour, white, contrast)[0, 0]
+    np.testing.assert_allclose(mapped / mapped[0], [1.0, 0.5, 0.125], rtol=1e-4)
+
+
+def test_saturation_leaves_greys_and_luminance_alone():
+    from microisp_cli.render import LUMINANCE, tone_map
+
+    pixels = np.array([[[0.3, 0.3, 0.3], [0.5, 0.2, 0.1]]], np.float32)
+    plain, vivid = tone_map(pixels, 1.0, 1.5, 1.0), tone_map(pixels, 1.0, 1.5, 1.4)
+    np.testing.assert_allclose(vivid[0, 0], plain[0, 0])
+    np.testing.assert_allclose(vivid[0, 1] @ LUMINANCE, plain[0, 1] @ LUMINANCE, rtol=1e-5)
+    assert np.ptp(vivid[0, 1]) > np.ptp(plain[0, 1])
+
+
+def test_the_sigmoid_look_on_a_grey_dng_keeps_it_grey_and_brightens_it(tmp_path):
+    h, w = 96, 128
+    level = np.linspace(200, 3000, w)[None, :].repeat(h, 0)  # a grey ramp under the as-shot light
+    sites = np.empty((h, w))
+    sites[0::2, 0::2], sites[1::2, 1::2] = (level * NEUTRAL[0])[0::2, 0::2], (level * NEUTRAL[2])[1::2, 1::2]
+    sites[0::2, 1::2], sites[1::2, 0::2] = level[0::2, 1::2], level[1::2, 0::2]
+    path = small_dng(tmp_path / "grey.dng", mosaic=np.rint(sites + 64).astype(np.uint16), cfa="RGGB")
+    images = {}
+    for look in ("neutral", "sigmoid"):
+        out = tmp_path / f"{look}.png"
+        assert develop(path, "-o", out, "--look", look, "--bits", "16").exit_code == 0
+        images[look] = np.asarray(Image.open(out)).astype(float)[8:-8, 8:-8] / 65535
+    chroma = {k: np.ptp(v, axis=-1).mean() for k, v in images.items()}
+    assert chroma["sigmoid"] <= chroma["neutral"] + 1 / 255  # as grey as the neutral rendering
+    assert images["sigmoid"].mean() > images["neutral"].mean()  # +0.5 EV, mid grey kept
+
+
+def test_looks_are_options_presets_and_refuse_contrast_without_a_curve(tmp_path):
+    path = small_dng(tmp_path / "a.dng", 64, 64, "RGGB")
+    result = develop(path, "-o", tmp_path / "a.jpg", "--contrast", "2")
+    assert result.exit_code == 2 and "--contrast" in result.output and "--look" in result.output
+    preset = tmp_path / "film.toml"
+    preset.write_text('look = "sigmoid"\ncontrast = 1.8\nsaturation = 1.3\nsharpen = 0.6\n')
+    report = tmp_path / "r.json"
+    result = develop(path, "-o", tmp_path / "b.jpg", "--preset", preset, "--json", report)
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())[0]["exposure"] == 0.5  # the look's +0.5 EV
+    preset.write_text('look = "filmic-ish"\n')
+    result = develop(path, "-o", tmp_path / "c.jpg", "--preset", preset)
+    assert result.exit_code == 2 and "look = 'filmic-ish'" in result.output
+
+
+def test_capture_sharpening_adds_detail_without_colour_fringes():
+    from microisp_cli.adjust import sharpen
+    from microisp_cli.develop import develop as develop_array
+
+    image = develop_array(shared_file("data", "raw", "canon550d_colorchart.dng"), half_size=True, bits=16)
+    sharp = sharpen(image, 1.0)
+    detail = lambda a: np.abs(np.diff(a.astype(float).mean(axis=-1), axis=1)).mean()  # noqa: E731
+    assert detail(sharp) > 1.2 * detail(image)
+    change = sharp.astype(float) - image
+    unclipped = (sharp > 0).all(axis=-1) & (sharp < 65535).all(axis=-1)
+    assert np.abs(np.ptp(change[unclipped], axis=-1)).max() <= 1.0  # the same change in every channel
+    assert sharpen(image, 0.0) is image

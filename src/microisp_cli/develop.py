@@ -242,13 +242,20 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         if options.half_size or (target is not None and 2 * max(target) <= max(width, height)):
             mosaic = adjust.half_size(mosaic)
         ev = adjust.auto_exposure(mosaic) if options.exposure == "auto" else float(options.exposure)
-        look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights)
+        style = defaults.LOOKS[options.look]
+        ev += style["exposure"]
+        look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights,
+                           tone=options.look,
+                           contrast=style["contrast"] if options.contrast is None else options.contrast,
+                           saturation=style["saturation"] if options.saturation is None else options.saturation)
         image = develop_mosaic(mosaic, weights, runner, bits, options.tile_size, options.attention,
                                progress, look, stream)
         matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
                            mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
+    if options.sharpen > 0:
+        image = adjust.sharpen(image, options.sharpen)
     target = _target_size(options, image.shape[1], image.shape[0])
     if target is not None:
         image = adjust.resize(image, target, used.colorspace)
@@ -261,6 +268,12 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
 
 def _resizes(options: DevelopOptions) -> bool:
     return options.size is not None or options.width is not None or options.height is not None
+
+
+def _whole_image(options: DevelopOptions) -> bool:
+    """Whether the image is changed as a whole after the network (resized, sharpened): then it
+    cannot be encoded row by row as it is developed."""
+    return _resizes(options) or options.sharpen > 0
 
 
 def _target_size(options: DevelopOptions, width: int, height: int) -> tuple[int, int] | None:
@@ -315,7 +328,7 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
                            finish=finish_for(image), exif=exif, xmp=xmp)
 
-    if kind != "png" or options.thumbnail or _resizes(options):
+    if kind != "png" or options.thumbnail or _whole_image(options):
         image, used = _develop(path, weights, runner, options, progress)
         write(image, used.colorspace)
         return used

@@ -52,6 +52,9 @@ class DevelopOptions:
       :class:`colour.Kelvin` (``"5500K,+2"``: temperature and tint) or (R, G, B) gains;
     - ``exposure``: EV (a linear gain of 2**EV before the transfer curve) or ``"auto"``;
     - ``highlights``: ``"clip"``, ``"blend"`` or ``"reconstruct"`` (:func:`render.recover_highlights`);
+    - ``look``: ``"neutral"`` (no tone curve) or a scene-referred look of ``defaults.LOOKS``
+      (:func:`render.tone_map`); ``contrast`` and ``saturation`` replace the look's (None: the
+      look's); ``sharpen``: capture sharpening amount (0: off; :func:`adjust.sharpen`);
     - ``colorspace``: one of :data:`colour.COLOUR_SPACES`;
     - ``half_size``: develop a 2x2-binned mosaic (half width and height, a quarter of the work);
     - ``size``: long side of the output in pixels, ``width`` and ``height``: its width and
@@ -71,6 +74,10 @@ class DevelopOptions:
     wb: str | Kelvin | tuple[float, float, float] = defaults.WB
     exposure: float | str = defaults.EXPOSURE
     highlights: str = defaults.HIGHLIGHTS
+    look: str = defaults.LOOK
+    contrast: float | None = None
+    saturation: float | None = None
+    sharpen: float = defaults.SHARPEN
     colorspace: str = defaults.COLORSPACE
     half_size: bool = False
     size: int | None = None
@@ -100,6 +107,17 @@ class DevelopOptions:
         object.__setattr__(self, "wb", parse_wb(self.wb))
         object.__setattr__(self, "exposure", parse_exposure(self.exposure))
         choose("highlights", HIGHLIGHT_MODES)
+        choose("look", tuple(defaults.LOOKS))
+        for name, low, high in (("contrast", 1.0, 4.0), ("saturation", 0.0, 3.0), ("sharpen", 0.0, 5.0)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise OptionsError(_flag(name), f"must be a number {low:g}-{high:g}, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.contrast is not None and self.look == "neutral":
+            raise OptionsError("--contrast", "the neutral look has no tone curve: choose one with "
+                               f"--look ({', '.join(k for k in defaults.LOOKS if k != 'neutral')})")
         choose("colorspace", COLOUR_SPACES)
         choose("attention", ATTENTIONS)
         for name in ("size", "width", "height"):
@@ -208,7 +226,8 @@ def parse_format(value: Any) -> str:
 PRESET_MAX_BYTES = 1 << 20
 #: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading), and
 #: ``format``, the output format where ``-o`` is a folder or ``-`` (what ``--format`` sets).
-PRESET_KEYS = ("format", "bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
+PRESET_KEYS = ("format", "bits", "quality", "subsampling", "wb", "exposure", "highlights", "look",
+               "contrast", "saturation", "sharpen", "colorspace",
                "half_size", "size", "width", "height", "upscale", "strip_metadata")
 
 

@@ -106,6 +106,19 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("--highlights", type=click.Choice(HIGHLIGHT_MODES), default=defaults.HIGHLIGHTS,
               show_default=True, help="Clipped highlights: clip to white, blend near-white ones to neutral, or "
                                       "reconstruct lightness from the unclipped channels.")
+@click.option("--look", type=click.Choice(tuple(defaults.LOOKS)), default=defaults.LOOK, show_default=True,
+              help="neutral: the linear rendering, no tone curve; sigmoid: a scene-referred tone "
+                   "map (mid grey kept, highlights rolled off smoothly to white, greys neutral) "
+                   "with +0.5 EV, contrast 1.5 and saturation 1.1 (high-contrast: 2.0, 1.2).")
+@click.option("--contrast", type=float, default=None, callback=lambda c, p, v: v if v is None else _finite_option(c, p, v),
+              help="Contrast of the look's tone curve, 1-4 (1: the gentlest; replaces the look's).")
+@click.option("--saturation", type=float, default=None, callback=lambda c, p, v: v if v is None else _finite_option(c, p, v),
+              help="Colour saturation around each pixel's luminance, 0-3 (1: as is; replaces "
+                   "the look's; greys stay grey).")
+@click.option("--sharpen", type=float, default=defaults.SHARPEN, show_default=True, callback=_finite_option,
+              metavar="AMOUNT",
+              help=f"Capture sharpening: an unsharp mask of the luminance (sigma {defaults.SHARPEN_SIGMA:g} px), "
+                   "0-5 (0: off; 0.5-1 usual).")
 @click.option("--colorspace", type=click.Choice(COLOUR_SPACES), default=defaults.COLORSPACE,
               show_default=True, help="Output colour space; its ICC profile is embedded.")
 @click.option("--half-size", is_flag=True, help="Quick proof: develop a 2x2-binned mosaic (half width "
