@@ -484,3 +484,75 @@ def test_capture_sharpening_adds_detail_without_colour_fringes():
     unclipped = (sharp > 0).all(axis=-1) & (sharp < 65535).all(axis=-1)
     assert np.abs(np.ptp(change[unclipped], axis=-1)).max() <= 1.0  # the same change in every channel
     assert sharpen(image, 0.0) is image
+
+
+# --- point 2: lens correction through lensfun -----------------------------------------------------
+def _lens_dng(path, lens, focal="24/1", aperture="4/1", h=200, w=300):
+    """A flat grey DNG from a Canon EOS 5D Mark II whose EXIF names ``lens`` (pyexiv2)."""
+    import pyexiv2
+
+    level = np.full((h, w), 1500.0)
+    level[0::2, 0::2] *= NEUTRAL[0]
+    level[1::2, 1::2] *= NEUTRAL[2]
+    small_dng(path, mosaic=np.rint(level + 64).astype(np.uint16), cfa="RGGB", make="Canon",
+              camera="Canon EOS 5D Mark II")
+    with pyexiv2.Image(str(path)) as image:
+        image.modify_exif({"Exif.Photo.LensModel": lens, "Exif.Photo.FocalLength": focal,
+                           "Exif.Photo.FNumber": aperture})
+    return path
+
+
+def test_lens_correction_with_a_lens_in_the_database(tmp_path):
+    pytest.importorskip("lensfunpy")
+    from microisp_cli.colour import srgb_decode
+
+    path = _lens_dng(tmp_path / "ef24-105.dng", "Canon EF 24-105mm f/4L IS USM")
+    plain, fixed = tmp_path / "plain.png", tmp_path / "fixed.png"
+    assert develop(path, "-o", plain, "--bits", "16").exit_code == 0
+    result = develop(path, "-o", fixed, "--bits", "16", "--lens-correction")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    before, after = (srgb_decode(np.asarray(Image.open(p)).astype(float) / 65535) for p in (plain, fixed))
+    assert before.shape == after.shape == (200, 300, 3)
+    centre = (slice(90, 110), slice(140, 160))
+    corner = (slice(14, 24), slice(20, 30))
+    # the flat field keeps its level at the centre; the corners are lifted (vignetting at f/4)
+    np.testing.assert_allclose(after[centre].mean(), before[centre].mean(), rtol=0.03)
+    assert after[corner].mean() > 1.3 * before[corner].mean()
+    assert np.ptp(after[centre], axis=-1).mean() < 0.01  # still grey
+
+
+def test_lens_correction_remaps_as_lensfun_says():
+    pytest.importorskip("lensfunpy")
+    from microisp_cli.lens import remap
+
+    image = np.random.default_rng(0).random((40, 60, 3), dtype=np.float32)
+    ys, xs = np.mgrid[0:40, 0:60].astype(np.float32)
+    identity = np.stack([np.stack([xs, ys], axis=-1)] * 3, axis=2)
+    np.testing.assert_allclose(remap(image, identity), image, atol=1e-6)
+    shifted = identity.copy()
+    shifted[..., 0] += 1.0  # read one pixel to the right
+    np.testing.assert_allclose(remap(image, shifted)[:, :-1], image[:, 1:], atol=1e-6)
+
+
+@pytest.mark.parametrize(("lens", "reason"), [
+    ("Acme Zoomatic 9-900mm f/1.0", "the lens Acme Zoomatic 9-900mm f/1.0 is not in the lensfun database"),
+    ("", "the file names no lens"),
+])
+def test_lens_correction_of_an_unknown_lens_warns_and_leaves_the_photo(tmp_path, lens, reason):
+    pytest.importorskip("lensfunpy")
+    path = _lens_dng(tmp_path / "x.dng", lens)
+    plain, asked = tmp_path / "plain.png", tmp_path / "asked.png"
+    assert develop(path, "-o", plain).exit_code == 0
+    result = develop(path, "-o", asked, "--lens-correction")
+    assert result.exit_code == 0
+    lines = [ln for ln in result.output.splitlines() if "lens correction skipped" in ln]
+    assert len(lines) == 1 and reason in lines[0], result.output
+    difference = np.abs(np.asarray(Image.open(plain)).astype(int) - np.asarray(Image.open(asked)))
+    assert difference.max() <= 1  # as developed (16-bit, then 8: at most one level of rounding)
+
+
+def test_lens_correction_on_the_canon_dng_says_it_names_no_lens(tmp_path):
+    pytest.importorskip("lensfunpy")
+    path = shared_file("data", "raw", "canon550d_colorchart.dng")
+    result = develop(path, "-o", tmp_path / "c.jpg", "--half-size", "--lens-correction")
+    assert result.exit_code == 0 and "lens correction skipped: the file names no lens" in result.output

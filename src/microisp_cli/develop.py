@@ -27,8 +27,8 @@ import numpy as np
 
 from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import (CFAPhaseWarning, MicroISPError, MicroISPWarning, OutputError, OutputExistsError,
-                     WhiteBalanceFallback)
+from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
+                     OutputExistsError, WhiteBalanceFallback)
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
@@ -248,8 +248,10 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
                            tone=options.look,
                            contrast=style["contrast"] if options.contrast is None else options.contrast,
                            saturation=style["saturation"] if options.saturation is None else options.saturation)
-        image = develop_mosaic(mosaic, weights, runner, bits, options.tile_size, options.attention,
-                               progress, look, stream)
+        image = develop_mosaic(mosaic, weights, runner, 16 if options.lens_correction else bits,
+                               options.tile_size, options.attention, progress, look, stream)
+        if options.lens_correction:
+            image = _correct_lens(path, image, options.colorspace, bits)
         matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
@@ -266,6 +268,21 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
     return image, dataclasses.replace(used, size=(image.shape[1], image.shape[0]))
 
 
+def _correct_lens(path: str | Path, image: np.ndarray, colorspace: str, bits: int) -> np.ndarray:
+    """``--lens-correction`` of a 16-bit developed image (:mod:`lens`), returned at ``bits``; a
+    file whose camera or lens lensfun does not know is left as it is, with one warning line."""
+    from . import lens
+
+    setting = lens.setting_from_exif(metadata.read(path).exif)
+    try:
+        image, _ = lens.correct(np.ascontiguousarray(image), setting, colorspace)
+    except LensCorrectionSkipped as skipped:
+        warnings.warn(f"lens correction skipped: {skipped}", LensCorrectionSkipped, stacklevel=3)
+    if bits == 8:
+        return np.rint(image.astype(np.float32) / np.float32(257)).astype(np.uint8)
+    return image
+
+
 def _resizes(options: DevelopOptions) -> bool:
     return options.size is not None or options.width is not None or options.height is not None
 
@@ -273,7 +290,7 @@ def _resizes(options: DevelopOptions) -> bool:
 def _whole_image(options: DevelopOptions) -> bool:
     """Whether the image is changed as a whole after the network (resized, sharpened): then it
     cannot be encoded row by row as it is developed."""
-    return _resizes(options) or options.sharpen > 0
+    return _resizes(options) or options.sharpen > 0 or options.lens_correction
 
 
 def _target_size(options: DevelopOptions, width: int, height: int) -> tuple[int, int] | None:

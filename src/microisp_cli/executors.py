@@ -35,6 +35,7 @@ from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, 
 from .develop import cached_runner, develop_file
 from .encode import EIGHT_BIT_ONLY, format_for
 from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError
+from .extras import require
 from .options import DevelopOptions
 from .runtimes.base import SegmentRunner
 from .weights import Weights, load_weights
@@ -289,7 +290,14 @@ class DaskExecutor(Executor):
 def executor_for(settings: BatchSettings, options: DevelopOptions | None = None,
                  plan: Plan | None = None) -> Executor:
     """The executor of ``settings``: Dask with ``workers`` or ``scheduler`` (not for ``-o -``,
-    which is one file developed here), else serial."""
+    which is one file developed here), else serial. An optional package the batch will need
+    (lensfun for ``lens_correction``, the JPEG XL plugin for ``.jxl`` outputs) is checked first:
+    :class:`MissingExtraError` before any file, not a failure per file."""
+    if options is not None and options.lens_correction:
+        require("lensfunpy", "lens", "--lens-correction")
+    if plan is not None and any(j.output is not None and j.error is None and j.output.suffix.lower() == ".jxl"
+                                for j in plan.jobs):
+        require("pillow_jxl", "jxl", "JPEG XL output")
     if settings.parallel and not (plan is not None and plan.to_stdout):
         return DaskExecutor(settings, options)
     return SerialExecutor(settings, options)

@@ -3,7 +3,8 @@
 - ``tf``: TensorFlow and LiteRT: ``train``, ``eval``, ``export``, ``--backend tf``/``tflite``,
   the published TF1 checkpoint, ``microisp bench`` of those backends;
 - ``dask``: ``develop --workers`` / ``--scheduler``;
-- ``jxl``: JPEG XL output (``.jxl``: the ``pillow-jxl-plugin``).
+- ``jxl``: JPEG XL output (``.jxl``: the ``pillow-jxl-plugin``);
+- ``lens``: ``develop --lens-correction`` (``lensfunpy`` and the lensfun database).
 
 From a clone (README), ``python3 -m pip install -e ".[test]"`` installs them all and the test tools;
 a missing one is named with that command (:func:`install_hint`). The name ``microisp-cli`` is on

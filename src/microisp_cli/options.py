@@ -55,6 +55,7 @@ class DevelopOptions:
     - ``look``: ``"neutral"`` (no tone curve) or a scene-referred look of ``defaults.LOOKS``
       (:func:`render.tone_map`); ``contrast`` and ``saturation`` replace the look's (None: the
       look's); ``sharpen``: capture sharpening amount (0: off; :func:`adjust.sharpen`);
+      ``lens_correction``: distortion, TCA and vignetting through lensfun (:mod:`lens`);
     - ``colorspace``: one of :data:`colour.COLOUR_SPACES`;
     - ``half_size``: develop a 2x2-binned mosaic (half width and height, a quarter of the work);
     - ``size``: long side of the output in pixels, ``width`` and ``height``: its width and
@@ -78,6 +79,7 @@ class DevelopOptions:
     contrast: float | None = None
     saturation: float | None = None
     sharpen: float = defaults.SHARPEN
+    lens_correction: bool = False
     colorspace: str = defaults.COLORSPACE
     half_size: bool = False
     size: int | None = None
@@ -134,7 +136,7 @@ class DevelopOptions:
             raise OptionsError("--force-cfa", f"{self.cfa!r} is not one of {', '.join(CFA_PATTERNS)}")
         if self.max_megapixels is not None and not (self.max_megapixels > 0 and math.isfinite(self.max_megapixels)):
             raise OptionsError("--max-megapixels", f"must be a positive finite number, got {self.max_megapixels!r}")
-        for name in ("half_size", "upscale", "thumbnail", "strip_metadata"):
+        for name in ("half_size", "upscale", "lens_correction", "thumbnail", "strip_metadata"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(_flag(name), f"must be true or false, got {getattr(self, name)!r}")
 
@@ -227,7 +229,7 @@ PRESET_MAX_BYTES = 1 << 20
 #: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading), and
 #: ``format``, the output format where ``-o`` is a folder or ``-`` (what ``--format`` sets).
 PRESET_KEYS = ("format", "bits", "quality", "subsampling", "wb", "exposure", "highlights", "look",
-               "contrast", "saturation", "sharpen", "colorspace",
+               "contrast", "saturation", "sharpen", "lens_correction", "colorspace",
                "half_size", "size", "width", "height", "upscale", "strip_metadata")
 
 

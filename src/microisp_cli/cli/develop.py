@@ -119,6 +119,10 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
               metavar="AMOUNT",
               help=f"Capture sharpening: an unsharp mask of the luminance (sigma {defaults.SHARPEN_SIGMA:g} px), "
                    "0-5 (0: off; 0.5-1 usual).")
+@click.option("--lens-correction", is_flag=True,
+              help="Correct distortion, lateral chromatic aberration and vignetting from the "
+                   "file's camera and lens (lensfun; the [lens] extra); a file whose lens is not "
+                   "known is left as it is, with a warning.")
 @click.option("--colorspace", type=click.Choice(COLOUR_SPACES), default=defaults.COLORSPACE,
               show_default=True, help="Output colour space; its ICC profile is embedded.")
 @click.option("--half-size", is_flag=True, help="Quick proof: develop a 2x2-binned mosaic (half width "

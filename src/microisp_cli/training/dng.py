@@ -49,6 +49,7 @@ def write_dng(
     orientation: int = 1,
     camera: str = "microisp synthetic",
     make_model: bool = True,
+    make: str = "microisp",
     active_area: tuple[int, int, int, int] | None = None,
     default_crop: tuple[int, int, int, int] | None = None,
 ) -> Path:
@@ -58,7 +59,7 @@ def write_dng(
     ``color_matrix``: DNG ColorMatrix1 (XYZ D65 -> camera, 3x3); omitted when None.
     ``as_shot_neutral``: camera RGB of a neutral (1/white-balance gains); omitted when None.
     ``orientation``: the TIFF Orientation tag (1 = as stored, 3 = 180, 6 = 90 CW, 8 = 90 CCW).
-    ``camera``: the UniqueCameraModel, also written as Model (with Make ``microisp``) unless
+    ``camera``: the UniqueCameraModel, also written as Model (with Make ``make``) unless
     ``make_model`` is False (some cameras write UniqueCameraModel alone).
     ``active_area``: DNG ActiveArea (top, left, bottom, right); ``default_crop``: DNG
     DefaultCropOrigin and DefaultCropSize as (x, y, width, height), relative to the active area.
@@ -94,7 +95,7 @@ def write_dng(
     if default_crop is not None:
         x, y, w, h = (int(v) for v in default_crop)
         tags += [(_DEFAULT_CROP_ORIGIN, "I", 2, (x, y), True), (_DEFAULT_CROP_SIZE, "I", 2, (w, h), True)]
-    names = [(271, "s", 0, "microisp", True), (272, "s", 0, camera, True)] if make_model else []
+    names = [(271, "s", 0, make, True), (272, "s", 0, camera, True)] if make_model else []
     path = Path(path)
     tifffile.imwrite(
         path, mosaic, photometric=32803, planarconfig=1, compression=None,
