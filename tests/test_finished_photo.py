@@ -64,6 +64,18 @@ def test_the_blackmagic_like_dng_develops_to_its_crop_with_its_camera_name(tmp_p
     assert exif.get("Exif.Image.Model") == BLACKMAGIC and "Exif.Image.Make" not in exif
 
 
+def test_the_blackmagic_pocket_4k_geometry_decodes_to_4096x2160(tmp_path):
+    """The file the issue names (not at hand): 4128x2176 stored, DefaultCropOrigin 16,8 and
+    DefaultCropSize 4096x2160, UniqueCameraModel and no Make/Model."""
+    from microisp_cli.metadata import camera_and_date, read
+
+    path = small_dng(tmp_path / "bmpcc4k.dng", mosaic=random_mosaic(2176, 4128, seed=6), cfa="RGGB",
+                     camera=BLACKMAGIC, make_model=False, default_crop=(16, 8, 4096, 2160))
+    assert decode(path).size == (4096, 2160)
+    assert read(path).exif["Exif.Image.Model"] == BLACKMAGIC
+    assert camera_and_date(path)[0] == BLACKMAGIC
+
+
 def test_make_and_model_win_over_unique_camera_model(tmp_path):
     path = small_dng(tmp_path / "named.dng", camera="Unique Name")
     out = tmp_path / "named.jpg"
