@@ -4,8 +4,9 @@
 
 For each mode, the photo is developed (default weights, linear sRGB, 16 bit) and, over the pixels
 whose 2x2 cell of the mosaic holds a clipped sample (>= 98% of the white level), the script prints
-the mean brightness and the mean chroma (max - min of R, G, B): a clipped highlight that keeps a
-colour cast has a high chroma there. The figures are in docs/cli.md.
+the mean brightness and the mean chroma (max - min of R, G, B), also apart for the clipped pixels
+that the clip render shows coloured (a channel below 75%) and near white (every channel above: a
+cast there is a clipping artefact). The figures are in docs/cli.md.
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ def main(path: Path) -> None:
     weights = load_weights(None)
     runner = make_runner(weights)
     print(f"{path.name}: {mosaic.size[0]}x{mosaic.size[1]}, {clipped.mean():.2%} of pixels in clipped cells")
-    print("| mode | mean brightness (clipped) | mean chroma (clipped) | mean brightness (rest) |")
-    print("|---|---|---|---|")
+    print("| mode | mean brightness (clipped) | mean chroma (clipped) | chroma (clipped, coloured) | "
+          "chroma (clipped, near white) | mean brightness (rest) |")
+    print("|---|---|---|---|---|---|")
+    white = None
     for mode in HIGHLIGHT_MODES:
         image = develop(path, weights, runner=runner, colorspace="linear-srgb", highlights=mode).astype(float) / 65535
         inside, outside = image[clipped], image[~clipped]
+        if white is None:  # from the clip render: every channel above 75% (a cast, not a colour)
+            white = inside.min(axis=1) >= 0.75
         chroma = inside.max(axis=1) - inside.min(axis=1)
-        print(f"| {mode} | {inside.mean():.3f} | {chroma.mean():.3f} | {outside.mean():.3f} |")
+        print(f"| {mode} | {inside.mean():.3f} | {chroma.mean():.3f} | {chroma[~white].mean():.3f} | "
+              f"{chroma[white].mean():.3f} | {outside.mean():.3f} |")
+    print(f"near white: {white.mean():.1%} of the clipped pixels")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,10 @@ def main() -> None:
             greys = ["", about, "", "| patch | microisp RGB | LibRaw AHD RGB | largest difference |", "|---|---|---|---|"]
             for k, (m, a) in enumerate(zip(grey_means(panels[0]), grey_means(ahd))):
                 greys.append(f"| {k + 1} | {rgb(m)} | {rgb(a)} | {np.abs(m - a).max() * 255:.1f} |")
-    (ROOT / "docs" / "real-files.md").write_text("\n".join(lines + greys + [""] + pictures))
+    page = ROOT / "docs" / "real-files.md"
+    kept = page.read_text() if page.exists() else ""  # benchmarks/looks.py's section stays
+    kept = kept[kept.index("<!-- BEGIN looks.py -->"):] if "<!-- BEGIN looks.py -->" in kept else ""
+    page.write_text("\n".join(lines + greys + [""] + pictures) + ("\n" + kept if kept else ""))
 
 
 if __name__ == "__main__":

@@ -88,8 +88,14 @@ def test_highlight_modes():
     clip = recover_highlights(rgb, "clip")
     np.testing.assert_allclose(clip, [[[1.0, 0.7, 0.6], [0.2, 0.3, 0.4], [1.0, 1.0, 1.0]]])
     blend = recover_highlights(rgb, "blend")
-    np.testing.assert_allclose(blend[0, 0], [clip[0, 0].mean()] * 3, atol=1e-6)  # fully blended
-    np.testing.assert_allclose(blend[0, 1:], clip[0, 1:])  # dark pixel and white untouched
+    # a red highlight whose green and blue are well below the clip level is a real colour: kept
+    np.testing.assert_allclose(blend, clip)
+    # a near-white pixel whose green clipped first (a magenta cast) is blended to neutral
+    near = np.array([[[1.3, 1.0, 0.95], [1.3, 1.0, 0.85]]], np.float32)
+    cast, clipped = recover_highlights(near, "blend"), recover_highlights(near, "clip")
+    # weight (0.95 - 0.75) / 0.25 = 0.8 and 0.4: that share of the cast goes
+    np.testing.assert_allclose(np.ptp(cast, axis=-1), [[0.2 * 0.05, 0.6 * 0.15]], atol=1e-6)
+    np.testing.assert_allclose(cast.mean(axis=-1), clipped.mean(axis=-1), atol=1e-6)  # same brightness
     rebuilt = recover_highlights(rgb, "reconstruct")
     assert rebuilt[0, 0, 1] > clip[0, 0, 1] and rebuilt[0, 0, 0] == 1.0  # brighter, not above 1
     np.testing.assert_allclose(rebuilt[0, 1:], clip[0, 1:], atol=1e-6)

@@ -13,17 +13,32 @@ import warnings
 import numpy as np
 
 from . import defaults
+from .colour import Kelvin, kelvin_gains
 from .errors import WhiteBalanceFallback
 from .raw import Mosaic, grey_world
 
 
-def apply_wb(mosaic: Mosaic, wb: str | tuple[float, float, float]) -> Mosaic:
+def apply_wb(mosaic: Mosaic, wb: str | Kelvin | tuple[float, float, float]) -> Mosaic:
     """``mosaic`` with the white balance ``wb`` asks for (``options.DevelopOptions.wb``):
     ``"camera"`` keeps the file's (as shot, with the fallbacks of :mod:`raw`), ``"auto"``
     measures grey-world gains, ``"daylight"`` takes LibRaw's daylight gains for the camera
-    (grey world, with a warning, when there are none) and (R, G, B) gains are used as given."""
+    (grey world, with a warning, when there are none), a :class:`colour.Kelvin` turns a colour
+    temperature and tint into gains through the camera's matrices (:func:`colour.kelvin_gains`;
+    grey world, with a warning, for a camera without them) and (R, G, B) gains are used as given."""
     if wb == "camera":
         return mosaic
+    if isinstance(wb, Kelvin):
+        if mosaic.daylight_wb is not None and not mosaic.matrix_source.startswith("identity"):
+            gains = kelvin_gains(wb, mosaic.cam_to_srgb, mosaic.daylight_wb)
+            low, high = defaults.WB_GAIN_LIMITS
+            if np.all(np.isfinite(gains)) and np.all((gains >= low) & (gains <= high)):
+                return dataclasses.replace(mosaic, wb=gains, wb_source=f"{wb} (colour temperature)")
+            problem = f"{wb} gives unusable gains for this camera ({', '.join(f'{g:.3g}' for g in gains)})"
+        else:
+            problem = f"{wb} needs the camera's colour matrix and daylight white balance, and this file has none"
+        warnings.warn(f"{problem}; using grey world gains instead", WhiteBalanceFallback, stacklevel=2)
+        gains = grey_world(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white)
+        return dataclasses.replace(mosaic, wb=gains, wb_source="grey world")
     if wb == "daylight" and mosaic.daylight_wb is not None:
         return dataclasses.replace(mosaic, wb=mosaic.daylight_wb, wb_source="daylight (LibRaw)")
     if wb in ("daylight", "auto"):
@@ -80,17 +95,60 @@ def half_size(mosaic: Mosaic) -> Mosaic:
                                description=f"{mosaic.description}, half size")
 
 
-def resize(image: np.ndarray, long_side: int) -> np.ndarray:
-    """An (H, W, 3) uint8/uint16 image resampled (Lanczos, Pillow) so that its longer side is
-    ``long_side``; returned as is when it is not larger."""
+def target_size(width: int, height: int, long_side: int | None = None, box_width: int | None = None,
+                box_height: int | None = None, upscale: bool = False) -> tuple[int, int] | None:
+    """The (width, height) a ``width`` x ``height`` photo is resampled to, keeping its aspect:
+    the largest that fits every limit given (``long_side``: the longer side; ``box_width``,
+    ``box_height``: the width and height), or None when no limit is given or the photo already
+    has that size. Without ``upscale`` a photo is never enlarged: None when it already fits."""
+    limits = [long_side / max(width, height)] if long_side else []
+    limits += [box_width / width] if box_width else []
+    limits += [box_height / height] if box_height else []
+    if not limits:
+        return None
+    scale = min(limits)
+    if scale >= 1.0 and not upscale:
+        return None
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return None if size == (width, height) else size
+
+
+def resize(image: np.ndarray, size: tuple[int, int], colorspace: str = defaults.COLORSPACE) -> np.ndarray:
+    """An (H, W, 3) uint8/uint16 image encoded in ``colorspace`` resampled to ``size`` (width,
+    height) in linear light: decoded with the space's curve, resampled (Lanczos, Pillow, float32
+    per channel), clipped (Lanczos rings below black), encoded and quantised again. Resampling
+    the encoded values would darken fine bright detail and edges (a mean of encoded values is
+    darker than the encoded mean of the light)."""
     from PIL import Image
 
-    height, width = image.shape[:2]
-    if max(height, width) <= long_side:
-        return image
-    scale = long_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), "F")
+    from .colour import space
+
+    curve = space(colorspace)
+    top = float(np.iinfo(image.dtype).max)
+    linear = curve.decode(np.asarray(image, np.float32) / np.float32(top)).astype(np.float32)
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(linear[..., c]), "F")
                            .resize(size, Image.Resampling.LANCZOS)) for c in range(3)]
-    top = np.iinfo(image.dtype).max
-    return np.rint(np.clip(np.stack(channels, axis=-1), 0, top)).astype(image.dtype)
+    encoded = curve.encode(np.clip(np.stack(channels, axis=-1), 0.0, 1.0))
+    return np.rint(np.asarray(encoded, np.float32) * np.float32(top)).astype(image.dtype)
+
+
+def sharpen(image: np.ndarray, amount: float, sigma: float = defaults.SHARPEN_SIGMA) -> np.ndarray:
+    """Capture sharpening of an (H, W, 3) uint8/uint16 image: an unsharp mask of its luminance
+    (the mean of the encoded channels), ``amount`` times the detail that a Gaussian of ``sigma``
+    pixels removes, added to every channel alike, so edges gain contrast without colour fringes.
+    ``amount`` 0 returns the image as is."""
+    if amount <= 0:
+        return image
+    top = float(np.iinfo(image.dtype).max)
+    values = image.astype(np.float32) / np.float32(top)
+    luma = values.mean(axis=-1)
+    radius = max(1, int(math.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2).astype(np.float32)
+    taps /= taps.sum()
+    blurred = luma
+    for axis in (0, 1):  # separable Gaussian, edges reflected
+        padded = np.pad(blurred, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="reflect")
+        size = blurred.shape[axis]
+        blurred = sum(w * np.take(padded, np.arange(i, i + size), axis=axis) for i, w in enumerate(taps))
+    values += (np.float32(amount) * (luma - blurred))[..., None]
+    return np.rint(np.clip(values, 0.0, 1.0) * np.float32(top)).astype(image.dtype)

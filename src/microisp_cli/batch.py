@@ -27,6 +27,7 @@ import dataclasses
 import errno
 import os
 import signal
+import string
 import tempfile
 import threading
 import unicodedata
@@ -173,6 +174,70 @@ def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extens
                 n += 1
             taken.add(str(candidate).casefold())
             job.output = candidate
+
+
+# --- output name templates -----------------------------------------------------------------------------
+#: The fields of an ``-o`` name template, e.g. ``-o 'out/{camera}/{date}/{stem}_dev.jpg'``.
+TEMPLATE_FIELDS = {
+    "stem": "the input's name without its extension",
+    "ext": "the input's extension, without the dot (dng, nef)",
+    "camera": "the camera (EXIF Make and Model; a DNG's UniqueCameraModel), else unknown-camera",
+    "date": "the capture date, YYYY-MM-DD (EXIF DateTimeOriginal, else the file's date)",
+    "folder": "the input's sub-folder inside the input folder searched (empty for a file named)",
+}
+
+
+def is_template(output: str) -> bool:
+    """Whether ``-o output`` is a name template (holds a ``{field}``); :class:`OutputError` for
+    a field that is not one of :data:`TEMPLATE_FIELDS`, a malformed one, or a darktable-style
+    ``$(VARIABLE)``, which would otherwise become part of a file's name."""
+    if "$(" in output:
+        raise OutputError(f"-o {printable(output)} holds a $(...) variable (darktable's syntax): "
+                          f"microisp's name templates are {_fields_list()}, e.g. -o 'out/{{stem}}_dev.jpg'")
+    try:
+        fields = [field for _, field, spec, _ in string.Formatter().parse(output) if field is not None]
+    except ValueError as exc:
+        raise OutputError(f"-o {printable(output)}: not a name template ({exc}; write {{{{ and }}}} "
+                          "for a brace)") from None
+    unknown = [f for f in fields if f not in TEMPLATE_FIELDS]
+    if unknown:
+        raise OutputError(f"-o {printable(output)}: {{{unknown[0]}}} is not a template field; "
+                          f"the fields are {_fields_list()}")
+    return bool(fields)
+
+
+def _fields_list() -> str:
+    return ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+
+
+def plan_template(jobs: list[Job], inputs: tuple[Path, ...], template: str, extension: str) -> None:
+    """Fill ``job.output`` from ``-o template`` (:data:`TEMPLATE_FIELDS`). Every value goes
+    through :func:`safe_name` (a camera name cannot add a folder); the template's own ``/`` make
+    folders. A name without one of the output extensions gets ``extension``; names that come out
+    equal (ignoring case) get ``-2``, ``-3``, ... in input order. ``{camera}`` and ``{date}``
+    read the input's EXIF (pyexiv2) only when the template uses them."""
+    from .metadata import camera_and_date
+
+    used = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+    taken: set[str] = set()
+    for job in (j for j in jobs if j.error is None):
+        rel = _relative(job.source, inputs)
+        values = {"stem": safe_name(rel.stem if rel.suffix else rel.name) or "image",
+                  "ext": safe_name(rel.suffix.lstrip(".")) or "raw",
+                  "folder": str(Path(*[p for p in map(safe_name, rel.parent.parts) if p]))}
+        if used & {"camera", "date"}:
+            camera, date = camera_and_date(job.source)
+            values.update(camera=safe_name(camera) or "unknown-camera", date=date)
+        wanted = Path(template.format(**values))
+        suffix = wanted.suffix if wanted.suffix.lower() in FORMATS else ""
+        if not suffix:
+            wanted, suffix = wanted.with_name(wanted.name + extension), extension
+        candidate, n = wanted, 2
+        while str(candidate).casefold() in taken:
+            candidate = wanted.with_name(f"{wanted.name[:-len(suffix)]}-{n}{suffix}")
+            n += 1
+        taken.add(str(candidate).casefold())
+        job.output = candidate
 
 
 def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:

@@ -52,6 +52,13 @@ def red_offset(cfa: CFA) -> tuple[int, int]:
     return divmod(index, 2)
 
 
+def crop_cfa(cfa: CFA, top: int, left: int) -> CFA:
+    """The CFA order of a ``cfa`` mosaic cropped from row ``top`` and column ``left`` (an odd
+    offset changes the phase: ``crop_cfa("RGGB", 0, 1) == "GRBG"``)."""
+    check_cfa(cfa)
+    return "".join(cfa[2 * ((r + top) % 2) + (c + left) % 2] for r in range(2) for c in range(2))  # type: ignore[return-value]
+
+
 def canonical_padding(height: int, width: int, cfa: str,
                       min_size: int = 0) -> tuple[int, int, int, int]:
     """Reflect padding (top, bottom, left, right) that makes an RGGB-phase, even-sized frame.

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from . import defaults
-from .bayer import CFA_PATTERNS
+from .bayer import CFA_PATTERNS, cell_black, crop_cfa
 from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
-from .errors import InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback
+from .errors import CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback
 from .files import open_regular
-from .mosaic import FLIPS, Mosaic, check_file, check_megapixels, grey_world
+from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
 
 
 @contextlib.contextmanager
@@ -231,6 +231,14 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         white = float(2 ** int(np.ceil(np.log2(int(data.max()) + 1))) - 1)
     if not white > float(black.max()):
         raise InputError(f"black level {float(black.max()):g} is at or above every sample")
+    # --- the DNG's default crop (LibRaw applied its ActiveArea already) ------------------------
+    crop, problem = _default_crop(raw, tags, data.shape)
+    if problem is not None:
+        notes.append(f"{problem}; developing the whole active area instead")
+    if crop is not None:
+        top, left, height, width = crop
+        data = np.ascontiguousarray(data[top:top + height, left:left + width])
+        cfa, black = crop_cfa(cfa, top, left), cell_black(black, -top, -left).copy()
     # --- white balance --------------------------------------------------------------------------
     wb, wb_source, rejected, daylight = None, "", [], None
     for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
@@ -253,11 +261,53 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     instead = {"LibRaw camera table": "LibRaw's matrix for the camera"}.get(matrix_source, "the identity matrix")
     if matrix_source.startswith("identity") and not rejected:
         rejected.append("the file has no colour matrix")
-    notes += [f"{r}; using {instead} instead" for r in rejected]
+    consequence = ("" if matrix_source == "LibRaw camera table"
+                   else " (camera RGB taken as sRGB: colours come out muted or off)")
+    notes += [f"{r}; using {instead} instead{consequence}" for r in rejected]
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
-    return Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
-                  orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
-                  description=f"{make} {cfa}", daylight_wb=daylight)
+    mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
+                    orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
+                    description=f"{make} {cfa}", daylight_wb=daylight)
+    doubt = cfa_warning(mosaic, "--force-cfa")
+    if doubt is not None:
+        notes.append((doubt, CFAPhaseWarning))
+    return mosaic
+
+
+_T_DNG_VERSION, _T_DEFAULT_CROP_ORIGIN, _T_DEFAULT_CROP_SIZE = 50706, 50719, 50720
+
+
+def _tag_numbers(value: object, count: int) -> tuple[float, ...] | None:
+    """``count`` numbers of a SHORT/LONG or RATIONAL tag value as tifffile gives it."""
+    values = list(np.asarray(value, np.float64).reshape(-1)) if value is not None else []
+    if len(values) == 2 * count:  # rationals, as (numerator, denominator) pairs
+        pairs = np.asarray(values).reshape(count, 2)
+        if np.any(pairs[:, 1] == 0):
+            return None
+        values = list(pairs[:, 0] / pairs[:, 1])
+    return tuple(values) if len(values) == count and all(np.isfinite(values)) else None
+
+
+def _default_crop(raw, tags: dict[int, object], shape: tuple[int, ...]
+                  ) -> tuple[tuple[int, int, int, int] | None, str | None]:
+    """A DNG's DefaultCropOrigin/DefaultCropSize as (top, left, height, width) inside the visible
+    (active) area LibRaw gives (it applies ActiveArea itself), or None when the file has none or
+    it is the whole area; with the reason when the declared crop cannot be used. Read from the
+    tags, not LibRaw's ``sizes.crop_*``: LibRaw moves an odd origin to keep the CFA phase, where
+    the DNG specification crops exactly there (the CFA order is changed to match instead)."""
+    if _T_DNG_VERSION not in tags or _T_DEFAULT_CROP_SIZE not in tags:
+        return None, None
+    size = _tag_numbers(tags.get(_T_DEFAULT_CROP_SIZE), 2)
+    origin = _tag_numbers(tags.get(_T_DEFAULT_CROP_ORIGIN, (0, 0)), 2)
+    if size is None or origin is None:
+        return None, "the DNG's default crop tags are unreadable"
+    left, top, width, height = (int(round(v)) for v in (*origin, *size))
+    if (top, left, height, width) == (0, 0) + tuple(shape[:2]):
+        return None, None
+    if top < 0 or left < 0 or top + height > shape[0] or left + width > shape[1] or min(height, width) < 2:
+        return None, (f"the DNG's default crop ({width}x{height} at {left},{top}) does not lie inside "
+                      f"its {shape[1]}x{shape[0]} active area")
+    return (top, left, height, width), None
 
 
 def _camera_matrix(raw) -> tuple[np.ndarray, str, list[str]]:

@@ -317,3 +317,50 @@ def rgb_gains(values, desc: str) -> tuple[np.ndarray | None, str | None]:
     if gains.min() < low or gains.max() > high:
         return None, f"gains R {gains[0]:.4g}, B {gains[2]:.4g} relative to G are outside {low:g}..{high:g}"
     return gains.astype(np.float32), None
+
+
+# --- white balance from a colour temperature ----------------------------------------------------------
+#: Colour temperatures (K) and tints (Duv x 1000) that ``--wb 5500K,TINT`` accepts.
+KELVIN_RANGE = (2000.0, 25000.0)
+TINT_RANGE = (-50.0, 50.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kelvin:
+    """A white balance asked for as a light source: its correlated colour ``temperature`` (K) and
+    ``tint``, its distance from the Planckian locus in thousandths of CIE 1960 Duv (positive:
+    greener, above the locus; negative: more magenta)."""
+
+    temperature: float
+    tint: float = 0.0
+
+    def __str__(self) -> str:
+        return f"{self.temperature:g}K" + (f",{self.tint:+g}" if self.tint else "")
+
+
+def illuminant_xy(kelvin: Kelvin) -> np.ndarray:
+    """CIE 1931 xy of the light ``kelvin`` describes (colour-science: Ohno 2013)."""
+    import warnings
+
+    with warnings.catch_warnings():  # colour-science notes missing optional plotting packages
+        warnings.simplefilter("ignore")
+        import colour
+
+    uv = colour.temperature.CCT_to_uv(np.array([kelvin.temperature, kelvin.tint / 1000.0]),
+                                      method="Ohno 2013")
+    return np.asarray(colour.UCS_uv_to_xy(uv), np.float64)
+
+
+def kelvin_gains(kelvin: Kelvin, cam_to_srgb: np.ndarray, daylight_gains: np.ndarray) -> np.ndarray:
+    """White-balance gains (R, G, B; G = 1) that make the light ``kelvin`` neutral, from the
+    camera's matrices: ``cam_to_srgb`` (D65-balanced camera RGB -> linear sRGB, rows summing to 1,
+    as a DNG ColorMatrix or LibRaw's table gives it) and ``daylight_gains`` (the gains that
+    balance D65, LibRaw's daylight white balance). The light's XYZ (Y = 1) -> linear sRGB ->
+    D65-balanced camera RGB (the matrix's inverse) -> the camera's raw response (divided by the
+    daylight gains); the gains are its reciprocal. D65 itself gives ``daylight_gains``."""
+    xy = illuminant_xy(kelvin)
+    srgb = np.linalg.inv(SRGB_TO_XYZ) @ xy_to_xyz(tuple(xy))
+    balanced = np.linalg.solve(np.asarray(cam_to_srgb, np.float64), srgb)
+    raw = balanced / np.asarray(daylight_gains, np.float64)
+    gains = 1.0 / raw
+    return (gains / gains[1]).astype(np.float32)

@@ -134,12 +134,38 @@ EXPOSURE_AUTO_LIMIT = 4.0
 
 #: Highlights: "clip", "blend" or "reconstruct" (render.recover_highlights).
 HIGHLIGHTS = "clip"
-#: ``--highlights blend``: pixels whose brightest channel is above this fraction of the clip level
-#: are blended towards neutral, fully at the clip level.
+#: ``--highlights blend``: pixels whose lowest channel is above this fraction of the clip level
+#: are blended towards neutral, fully at the clip level (coloured highlights keep their colour).
 HIGHLIGHT_BLEND_START = 0.75
+
+#: The look (``--look``): "neutral" (the linear rendering, no tone curve: what ``eval`` scores) or
+#: a scene-referred tone map (render.tone_map). Each look's own exposure (EV, added to
+#: ``--exposure``), contrast (the curve's log-log slope parameter) and saturation; a photographer's
+#: ``--contrast``/``--saturation`` replace the last two. "sigmoid": +0.5 EV like darktable's
+#: scene-referred default (+0.7 EV with its filmic/sigmoid), a moderate S-curve, a little colour.
+LOOK = "neutral"
+LOOKS = {
+    "neutral": {"exposure": 0.0, "contrast": 1.0, "saturation": 1.0},
+    "sigmoid": {"exposure": 0.5, "contrast": 1.5, "saturation": 1.1},
+    "sigmoid-high-contrast": {"exposure": 0.5, "contrast": 2.0, "saturation": 1.2},
+}
+#: The tone curve keeps scene mid grey at display mid grey (18%).
+LOOK_GREY = 0.18
+
+#: ``--sharpen AMOUNT``: capture sharpening, an unsharp mask of the luminance of the encoded
+#: image (no colour fringes) with a Gaussian of this sigma in pixels; 0 (off) by default.
+SHARPEN = 0.0
+SHARPEN_SIGMA = 0.8
 
 #: Output colour space (colour.SPACES).
 COLORSPACE = "srgb"
+
+#: The CFA-phase check (``mosaic.unlikely_cfa``): the two green sites of a 2x2 cell differ little
+#: (mean relative difference 0.03-0.10 on the real files of ../shared), red and blue much more
+#: (0.2-1.0). When the diagonal read as red/blue differs less than this fraction of the one read
+#: as green, the greens are taken to sit on the other diagonal (the Pi camera DNG: 0.034 against
+#: 0.342; random mosaics: 0.94, no warning).
+CFA_CHECK_RATIO = 0.5
 
 #: Resolution written into every output (EXIF X/YResolution, TIFF tags, PNG pHYs, JPEG JFIF).
 RESOLUTION_DPI = 300

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
+from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
+                     OutputExistsError, WhiteBalanceFallback)
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
@@ -230,23 +231,71 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         with warnings.catch_warnings():
             if options.wb != "camera":  # the file's white balance is not used: no word on its fallbacks
                 warnings.filterwarnings("ignore", category=WhiteBalanceFallback)
+            if options.cfa is not None:  # --force-cfa: the tag's order is not used either
+                warnings.filterwarnings("ignore", category=CFAPhaseWarning)
             mosaic = decode(path, options.dump, options.max_megapixels)
         if options.cfa is not None:
             mosaic = with_cfa(mosaic, options.cfa)
         mosaic = adjust.apply_wb(mosaic, options.wb)
-        if options.half_size or (options.size is not None and 2 * options.size <= max(mosaic.size)):
+        width, height = mosaic.size[::-1] if mosaic.orientation & 4 else mosaic.size
+        target = _target_size(options, width, height)
+        if options.half_size or (target is not None and 2 * max(target) <= max(width, height)):
             mosaic = adjust.half_size(mosaic)
         ev = adjust.auto_exposure(mosaic) if options.exposure == "auto" else float(options.exposure)
-        look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights)
-        image = develop_mosaic(mosaic, weights, runner, bits, options.tile_size, options.attention,
-                               progress, look, stream)
+        style = defaults.LOOKS[options.look]
+        ev += style["exposure"]
+        look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights,
+                           tone=options.look,
+                           contrast=style["contrast"] if options.contrast is None else options.contrast,
+                           saturation=style["saturation"] if options.saturation is None else options.saturation)
+        image = develop_mosaic(mosaic, weights, runner, 16 if options.lens_correction else bits,
+                               options.tile_size, options.attention, progress, look, stream)
+        if options.lens_correction:
+            image = _correct_lens(path, image, options.colorspace, bits)
         matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
                            mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
-    if options.size is not None:
-        image = adjust.resize(image, options.size)
+    if options.sharpen > 0:
+        image = adjust.sharpen(image, options.sharpen)
+    target = _target_size(options, image.shape[1], image.shape[0])
+    if target is not None:
+        image = adjust.resize(image, target, used.colorspace)
+    elif _resizes(options) and not options.upscale and _target_size(
+            options.replace(upscale=True), image.shape[1], image.shape[0]) is not None:
+        warnings.warn(f"the photo is {image.shape[1]}x{image.shape[0]}, smaller than the size asked "
+                      "for: kept at its size (--upscale enlarges it)", MicroISPWarning, stacklevel=2)
     return image, dataclasses.replace(used, size=(image.shape[1], image.shape[0]))
+
+
+def _correct_lens(path: str | Path, image: np.ndarray, colorspace: str, bits: int) -> np.ndarray:
+    """``--lens-correction`` of a 16-bit developed image (:mod:`lens`), returned at ``bits``; a
+    file whose camera or lens lensfun does not know is left as it is, with one warning line."""
+    from . import lens
+
+    setting = lens.setting_from_exif(metadata.read(path).exif)
+    try:
+        image, _ = lens.correct(np.ascontiguousarray(image), setting, colorspace)
+    except LensCorrectionSkipped as skipped:
+        warnings.warn(f"lens correction skipped: {skipped}", LensCorrectionSkipped, stacklevel=3)
+    if bits == 8:
+        return np.rint(image.astype(np.float32) / np.float32(257)).astype(np.uint8)
+    return image
+
+
+def _resizes(options: DevelopOptions) -> bool:
+    return options.size is not None or options.width is not None or options.height is not None
+
+
+def _whole_image(options: DevelopOptions) -> bool:
+    """Whether the image is changed as a whole after the network (resized, sharpened): then it
+    cannot be encoded row by row as it is developed."""
+    return _resizes(options) or options.sharpen > 0 or options.lens_correction
+
+
+def _target_size(options: DevelopOptions, width: int, height: int) -> tuple[int, int] | None:
+    """:func:`adjust.target_size` of a ``width`` x ``height`` photo for ``options``."""
+    return adjust.target_size(width, height, options.size, options.width, options.height, options.upscale)
 
 
 def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str | Path | None = None,
@@ -267,8 +316,12 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     output = Path(output)
     kind = encode.format_for(output)
     bits = options.bits if options.bits is not None else encode.default_bits(output)
-    if kind in ("jpeg", "webp") and bits != 8:
+    if kind in encode.EIGHT_BIT_ONLY and bits != 8:
         raise encode.OutputError(f"{output}: {kind.upper()} is 8-bit only (got --bits {bits})")
+    if kind == "jxl" and options.colorspace != "srgb" and not options.thumbnail:
+        raise encode.OutputError(f"{output}: JPEG XL is written in sRGB only (the JPEG XL plugin "
+                                 f"cannot embed the {options.colorspace} ICC profile); use .avif, "
+                                 ".tif or .png for --colorspace " + options.colorspace)
     problem = batch.existing_output(output, overwrite)
     if problem is not None:
         raise OutputExistsError(problem)
@@ -279,17 +332,20 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     def finish_for(image) -> Callable[[Path], None] | None:
         """The camera's metadata, added once the image is complete (the input has been decoded,
         so checked to be a readable regular file, by then)."""
-        if options.strip_metadata:
+        if options.strip_metadata or kind in encode.EMBEDDED_METADATA:
             return None
         return lambda temporary: metadata.write(temporary, metadata.read(path), image.shape[1],
                                                 image.shape[0])
 
     def write(image, colorspace: str) -> None:
+        exif = xmp = None
+        if kind in encode.EMBEDDED_METADATA and not options.strip_metadata:  # the encoder embeds them
+            exif, xmp = metadata.encoded(metadata.read(path), image.shape[1], image.shape[0])
         encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
-                           finish=finish_for(image))
+                           finish=finish_for(image), exif=exif, xmp=xmp)
 
-    if kind != "png" or options.thumbnail or options.size is not None:
+    if kind != "png" or options.thumbnail or _whole_image(options):
         image, used = _develop(path, weights, runner, options, progress)
         write(image, used.colorspace)
         return used

@@ -7,14 +7,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import defaults
-from .errors import InputError, UnsupportedSensorError
+from .errors import CFAPhaseWarning, InputError, UnsupportedSensorError
 from .files import npy_header, npy_shaped, open_regular
-from .mosaic import DumpFormat, Mosaic, check_megapixels, grey_world
+from .mosaic import DumpFormat, Mosaic, cfa_warning, check_megapixels, grey_world
 
 
 def read_dump(path: Path, fmt: DumpFormat, max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> Mosaic:
@@ -70,7 +71,8 @@ def read_npy(path: Path, fmt: DumpFormat, max_megapixels: float | None = default
             raise InputError("integer mosaic with values outside 0..65535")
         array, bits = array.astype(np.uint16), None
     bits = fmt.bits if fmt.bits is not None else bits if bits is not None else _infer_bits(array)
-    return _dump_mosaic(np.ascontiguousarray(array), fmt, bits, f".npy {kind}, {fmt.cfa}, {bits}-bit")
+    return _dump_mosaic(np.ascontiguousarray(array), fmt, bits, f".npy {kind}, {fmt.cfa}, {bits}-bit",
+                        check_phase=kind.endswith("Bayer"))  # a packed array's order is its layout
 
 
 def check_npy_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int,
@@ -101,13 +103,18 @@ def _infer_bits(data: np.ndarray) -> int:
     return next(b for b in (8, 10, 12, 14, 16) if top < 2 ** b)
 
 
-def _dump_mosaic(data: np.ndarray, fmt: DumpFormat, bits: int, description: str) -> Mosaic:
+def _dump_mosaic(data: np.ndarray, fmt: DumpFormat, bits: int, description: str,
+                 check_phase: bool = True) -> Mosaic:
     if int(data.max()) == int(data.min()):
         raise InputError(f"no image: every sample is {int(data.max())}")
     white = float(2 ** bits - 1)
     if fmt.black >= white:
         raise InputError(f"black level {fmt.black} is not below the white level {white:g}")
     gains = grey_world(data, fmt.cfa, np.full((2, 2), fmt.black, np.float32), white)
-    return Mosaic(data=data, cfa=fmt.cfa, black=np.full((2, 2), fmt.black, np.float32), white=white,
-                  wb=gains, wb_source="grey world", matrix_source="identity (no colour metadata)",
-                  description=description)
+    mosaic = Mosaic(data=data, cfa=fmt.cfa, black=np.full((2, 2), fmt.black, np.float32), white=white,
+                    wb=gains, wb_source="grey world", matrix_source="identity (no colour metadata)",
+                    description=description)
+    doubt = cfa_warning(mosaic, "--cfa") if check_phase else None
+    if doubt is not None:
+        warnings.warn(doubt, CFAPhaseWarning, stacklevel=3)
+    return mosaic

@@ -1,4 +1,4 @@
-"""Encoding: atomic writes of PNG (8/16-bit), TIFF (tifffile), JPEG and WebP (Pillow), each with
+"""Encoding: atomic writes of PNG (8/16-bit), TIFF (tifffile), JPEG, WebP, AVIF and JPEG XL (Pillow), each with
 an ICC profile (``colour.icc_profile``; sRGB unless another is given) and the resolution of
 ``defaults.RESOLUTION_DPI``.
 
@@ -26,7 +26,11 @@ from .colour import srgb_icc_profile
 from .errors import OutputError
 
 FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
-           ".webp": "webp"}
+           ".webp": "webp", ".avif": "avif", ".jxl": "jxl"}
+#: Formats written 8-bit only (Pillow's encoders take 8-bit RGB).
+EIGHT_BIT_ONLY = ("jpeg", "webp", "avif", "jxl")
+#: Formats whose encoder embeds the EXIF and XMP (Exiv2 cannot write them there afterwards).
+EMBEDDED_METADATA = ("avif", "jxl")
 #: Pillow's ``subsampling`` codes for the JPEG chroma subsampling names.
 SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
 
@@ -88,9 +92,13 @@ def write_tiff_stream(handle: BinaryIO, image: np.ndarray, icc: bytes | None = N
 
 
 def pillow_bytes(image: np.ndarray, kind: str, quality: int = defaults.JPEG_QUALITY,
-                 subsampling: str = defaults.JPEG_SUBSAMPLING, icc: bytes | None = None) -> bytes:
-    """A JPEG (baseline, ``subsampling`` ``"444"|"422"|"420"``) or lossy WebP of an (H, W, 3)
-    uint8 image, by Pillow (libjpeg-turbo, libwebp), with the ICC profile ``icc`` (None: sRGB)."""
+                 subsampling: str = defaults.JPEG_SUBSAMPLING, icc: bytes | None = None,
+                 exif: bytes | None = None, xmp: bytes | None = None) -> bytes:
+    """A JPEG (baseline, ``subsampling`` ``"444"|"422"|"420"``), lossy WebP, AVIF (Pillow's
+    libavif; ``subsampling`` too) or JPEG XL (the ``pillow-jxl-plugin``, ``[jxl]`` extra) of an
+    (H, W, 3) uint8 image at ``quality``, with the ICC profile ``icc`` (None: sRGB); AVIF and
+    JPEG XL also embed ``exif`` (TIFF bytes) and ``xmp`` (a packet) from
+    :func:`metadata.encoded`."""
     from PIL import Image
 
     if image.dtype != np.uint8:
@@ -98,12 +106,36 @@ def pillow_bytes(image: np.ndarray, kind: str, quality: int = defaults.JPEG_QUAL
     picture = Image.fromarray(np.ascontiguousarray(image), "RGB")
     buffer = io.BytesIO()
     dpi = (defaults.RESOLUTION_DPI, defaults.RESOLUTION_DPI)
+    icc = icc or srgb_icc_profile()
+    embedded = {k: v for k, v in (("exif", exif), ("xmp", xmp)) if v}
     if kind == "jpeg":
         picture.save(buffer, "JPEG", quality=int(quality), subsampling=SUBSAMPLING[subsampling],
-                     icc_profile=icc or srgb_icc_profile(), dpi=dpi)
+                     icc_profile=icc, dpi=dpi)
+    elif kind == "webp":
+        picture.save(buffer, "WEBP", quality=int(quality), icc_profile=icc)
+    elif kind == "avif":
+        from PIL import features
+
+        if not features.check("avif"):
+            raise OutputError("this Pillow has no AVIF encoder: python3 -m pip install -U 'pillow>=11.3'")
+        if "exif" in embedded:
+            embedded["exif"] = b"Exif\0\0" + embedded["exif"]
+        picture.save(buffer, "AVIF", quality=int(quality), subsampling=_AVIF_SUBSAMPLING[subsampling],
+                     icc_profile=icc, **embedded)
+    elif kind == "jxl":  # sRGB only: pillow-jxl-plugin 1.3 signals sRGB and drops any ICC profile
+        from .extras import require
+
+        require("pillow_jxl", "jxl", "JPEG XL output")  # registers the JXL plugin with Pillow
+        if icc != srgb_icc_profile():
+            raise OutputError("JPEG XL is written in sRGB only (the plugin cannot embed another ICC profile)")
+        picture.save(buffer, "JXL", quality=int(quality), **embedded)
     else:
-        picture.save(buffer, "WEBP", quality=int(quality), icc_profile=icc or srgb_icc_profile())
+        raise ValueError(f"not a Pillow format here: {kind!r}")
     return buffer.getvalue()
+
+
+#: libavif's names for the chroma subsampling names.
+_AVIF_SUBSAMPLING = {"444": "4:4:4", "422": "4:2:2", "420": "4:2:0"}
 
 
 # --- one entry point ------------------------------------------------------------------------------
@@ -112,7 +144,7 @@ def format_for(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise OutputError(f"{path}: unknown output format {suffix or '(no extension)'!r}; "
-                          "use .png, .tif/.tiff, .jpg or .webp")
+                          "use .png, .tif/.tiff, .jpg, .webp, .avif or .jxl")
     return FORMATS[suffix]
 
 
@@ -123,16 +155,18 @@ def default_bits(path: str | Path) -> int:
 
 def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPEG_QUALITY,
                 overwrite: bool = False, *, subsampling: str = defaults.JPEG_SUBSAMPLING,
-                icc: bytes | None = None, finish: Callable[[Path], None] | None = None) -> Path:
+                icc: bytes | None = None, finish: Callable[[Path], None] | None = None,
+                exif: bytes | None = None, xmp: bytes | None = None) -> Path:
     """Write an (H, W, 3) uint8/uint16 image to ``path`` (format from its extension), atomically,
-    with the ICC profile ``icc`` (None: sRGB); ``finish``: see :func:`atomic_file`."""
+    with the ICC profile ``icc`` (None: sRGB); ``finish``: see :func:`atomic_file`; ``exif``,
+    ``xmp``: embedded by the encoder (AVIF, JPEG XL: :data:`EMBEDDED_METADATA`)."""
     path = Path(path)
     kind = format_for(path)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"image must be (H, W, 3) uint8 or uint16, got {image.dtype} {image.shape}")
     writer: Callable[[BinaryIO], None]
-    if kind in ("jpeg", "webp"):
-        data = pillow_bytes(image, kind, quality, subsampling, icc)  # encoded before touching the disk
+    if kind in EIGHT_BIT_ONLY:
+        data = pillow_bytes(image, kind, quality, subsampling, icc, exif, xmp)  # encoded before touching the disk
         def writer(h): h.write(data)  # noqa: E704
     elif kind == "tiff":
         def writer(h): write_tiff_stream(h, image, icc)  # noqa: E704

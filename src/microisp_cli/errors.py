@@ -57,6 +57,15 @@ class WhiteBalanceFallback(MicroISPWarning):
     """The white balance asked for (or the file's as-shot one) is not available; another was used."""
 
 
+class CFAPhaseWarning(MicroISPWarning):
+    """The samples say the green sites are not where the CFA order read says (a wrong tag)."""
+
+
+class LensCorrectionSkipped(MicroISPWarning):
+    """``--lens-correction`` was asked for, but lensfun cannot correct this file (no lens named,
+    camera or lens not in its database, no focal length): left as it is."""
+
+
 class MissingExtraError(MicroISPError):
     """A feature needs an optional dependency that is not installed (see :func:`extras.require`)."""
 

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import defaults
-from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect,
-                    output_is_folder, plan_outputs, planned_result, printable,
+from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect, is_template,
+                    output_is_folder, plan_outputs, plan_template, planned_result, printable,
                     remove_stale_temporaries)
 from .develop import cached_runner, develop_file
-from .encode import format_for
+from .encode import EIGHT_BIT_ONLY, format_for
 from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError
+from .extras import require
 from .options import DevelopOptions
 from .runtimes.base import SegmentRunner
 from .weights import Weights, load_weights
@@ -69,7 +70,7 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
     if to_stdout:
         if extension is None:
             raise OutputError("-o - writes the photo to standard output: give its format "
-                              "with --format png|tif|jpg|webp")
+                              "with --format png|tif|jpg|webp|avif|jxl")
         if len(inputs) != 1 or inputs[0].is_dir():
             raise OutputError("-o - (standard output) takes exactly one input file")
         if stdout_is_terminal:
@@ -77,6 +78,9 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
                               "standard output (> FILE or | PROGRAM)")
         for job in runnable:  # developed in a private folder (stdout_folder), copied out whole
             job.output = Path(f"stdout{extension}")
+    elif is_template(output):
+        folder = False
+        plan_template(jobs, inputs, output, extension or defaults.OUTPUT_EXTENSION)
     elif runnable:
         folder = output_is_folder(output, inputs)
         plan_outputs(jobs, inputs, Path(output), extension or defaults.OUTPUT_EXTENSION, folder)
@@ -86,7 +90,7 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
         except MicroISPError as exc:
             hint = "" if folder else " (or end it with / for a folder)"
             raise OptionsError("-o", printable(f"{exc}{hint}")) from None
-        if kind in ("jpeg", "webp") and bits == 16:
+        if kind in EIGHT_BIT_ONLY and bits == 16:
             raise OptionsError("--bits", f"{kind.upper()} is 8-bit only")
     if parallel and not to_stdout:
         try:  # two tasks must never write one file
@@ -130,11 +134,16 @@ def copy_out(result: FileResult, stream: BinaryIO) -> FileResult:
     return result
 
 
-def write_json(path: str | Path, records: list[dict]) -> None:
+def write_json(path: str | Path, records: list[dict], stdout: BinaryIO | None = None) -> None:
     """``records`` (``FileResult.record()``) as a JSON array at ``path``, atomically
-    (:class:`OutputError` when it cannot be written)."""
+    (:class:`OutputError` when it cannot be written); ``path`` ``-`` writes to ``stdout``."""
+    data = json.dumps(records, indent=2).encode() + b"\n"
+    if str(path) == STDOUT and stdout is not None:
+        stdout.write(data)
+        stdout.flush()
+        return
     with atomic_file(path, overwrite=True) as handle:
-        handle.write(json.dumps(records, indent=2).encode() + b"\n")
+        handle.write(data)
 
 
 # --- the executors ------------------------------------------------------------------------------
@@ -281,7 +290,14 @@ class DaskExecutor(Executor):
 def executor_for(settings: BatchSettings, options: DevelopOptions | None = None,
                  plan: Plan | None = None) -> Executor:
     """The executor of ``settings``: Dask with ``workers`` or ``scheduler`` (not for ``-o -``,
-    which is one file developed here), else serial."""
+    which is one file developed here), else serial. An optional package the batch will need
+    (lensfun for ``lens_correction``, the JPEG XL plugin for ``.jxl`` outputs) is checked first:
+    :class:`MissingExtraError` before any file, not a failure per file."""
+    if options is not None and options.lens_correction:
+        require("lensfunpy", "lens", "--lens-correction")
+    if plan is not None and any(j.output is not None and j.error is None and j.output.suffix.lower() == ".jxl"
+                                for j in plan.jobs):
+        require("pillow_jxl", "jxl", "JPEG XL output")
     if settings.parallel and not (plan is not None and plan.to_stdout):
         return DaskExecutor(settings, options)
     return SerialExecutor(settings, options)

@@ -2,9 +2,13 @@
 
 - ``tf``: TensorFlow and LiteRT: ``train``, ``eval``, ``export``, ``--backend tf``/``tflite``,
   the published TF1 checkpoint, ``microisp bench`` of those backends;
-- ``dask``: ``develop --workers`` / ``--scheduler``.
+- ``dask``: ``develop --workers`` / ``--scheduler``;
+- ``jxl``: JPEG XL output (``.jxl``: the ``pillow-jxl-plugin``);
+- ``lens``: ``develop --lens-correction`` (``lensfunpy`` and the lensfun database).
 
-``pip install "microisp-cli[test]"`` (or ``-e ".[test]"``) installs both and the test tools.
+From a clone (README), ``python3 -m pip install -e ".[test]"`` installs them all and the test tools;
+a missing one is named with that command (:func:`install_hint`). The name ``microisp-cli`` is on
+no package registry, so ``pip install 'microisp-cli[tf]'`` would fail.
 """
 
 from __future__ import annotations
@@ -23,4 +27,9 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
         if exc.name is not None and module.split(".")[0] != exc.name.split(".")[0]:
             raise  # the package is there but broken: keep the real cause
         raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not installed: "
-                                f"pip install 'microisp-cli[{extra}]'") from None
+                                f"{install_hint(extra)}") from None
+
+
+def install_hint(extra: str) -> str:
+    """How to add ``extra``: the package is installed from a clone (README), not from a registry."""
+    return f"python3 -m pip install -e '.[{extra}]' in the microisp clone"

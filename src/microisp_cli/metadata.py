@@ -9,7 +9,7 @@ exifread only reads, so writing with Pillow would need a hand-written tag and ty
 What is copied (:func:`read`): every ``Exif.Photo`` (exposure, lens, dates, ...) and ``Exif.GPSInfo``
 tag, the descriptive ``Exif.Image`` tags (make, model, date, artist, copyright, description), the
 TIFF/EP exposure tags that older RAW formats keep in ``Exif.Image`` (moved to ``Exif.Photo``) and
-the XMP packet. Left out: maker notes, the RAW file's structure (strips, tiles, sub-IFDs, CFA and
+the XMP packet; a DNG without Make and Model gets its ``UniqueCameraModel`` as Model. Left out: maker notes, the RAW file's structure (strips, tiles, sub-IFDs, CFA and
 DNG colour tags) and its thumbnails. What :func:`write` sets: ``Orientation`` 1 (the pixels are
 already rotated), ``Software: microisp VERSION``, the pixel size and a resolution of
 ``defaults.RESOLUTION_DPI`` dots per inch.
@@ -82,6 +82,9 @@ def read(path: str | Path) -> Metadata:
             kept[key] = value
         elif group == "Image" and name in IMAGE_TAGS:
             kept[key] = value
+    unique = exif.get("Exif.Image.UniqueCameraModel", "").strip()
+    if unique and not (kept.get("Exif.Image.Make", "").strip() or kept.get("Exif.Image.Model", "").strip()):
+        kept["Exif.Image.Model"] = unique  # a DNG that names its camera only there (Blackmagic)
     for key, value in exif.items():  # TIFF/EP tags, unless the file also has the EXIF ones
         name = key.split(".", 2)[2]
         if key.startswith("Exif.Image.") and name in TIFF_EP_TAGS:
@@ -89,16 +92,74 @@ def read(path: str | Path) -> Metadata:
     return Metadata(kept, {k: v for k, v in xmp.items() if not k.startswith("Xmp.tiff.")})
 
 
+def camera_and_date(path: str | Path) -> tuple[str, str]:
+    """The camera's name (EXIF Model, after the first word of Make when Model holds no word of
+    it: ``SONY ILCE-7M3``, ``Canon EOS Kiss X4``; "" when unknown) and the capture date
+    (``YYYY-MM-DD`` from DateTimeOriginal, else DateTime, else the file's modification date),
+    for output name templates."""
+    import datetime
+
+    exif = read(path).exif
+    make = exif.get("Exif.Image.Make", "").strip()
+    model = exif.get("Exif.Image.Model", "").strip()
+    named = any(word.lower() in model.lower() for word in make.split() if len(word) >= 3)
+    camera = model if named or not make.split() else f"{make.split()[0]} {model}"
+    for key in ("Exif.Photo.DateTimeOriginal", "Exif.Image.DateTime"):
+        text = exif.get(key, "").strip()
+        if len(text) >= 10 and text[:4].isdigit() and text[5:7].isdigit() and text[8:10].isdigit():
+            return camera.strip(), f"{text[:4]}-{text[5:7]}-{text[8:10]}"
+    try:
+        stamp = Path(path).stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    return camera.strip(), datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d")
+
+
+def _output_exif(metadata: Metadata, width: int, height: int) -> dict[str, str]:
+    """``metadata``'s EXIF with the tags every output gets (module notes)."""
+    dpi = f"{defaults.RESOLUTION_DPI}/1"
+    return {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
+            "Exif.Image.XResolution": dpi, "Exif.Image.YResolution": dpi,
+            "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
+            "Exif.Photo.PixelYDimension": str(height)}
+
+
+def encoded(metadata: Metadata, width: int, height: int) -> tuple[bytes | None, bytes | None]:
+    """The EXIF block (TIFF bytes after ``Exif\0\0``) and the XMP packet of an output, for the
+    formats whose encoder embeds them (AVIF, JPEG XL: Exiv2 writes neither). Exiv2 writes them
+    into a tiny JPEG in memory, so the tags are the same as :func:`write` gives the other
+    formats; (None, None) with a :class:`MicroISPWarning` if it refuses them."""
+    import io
+
+    from PIL import Image
+
+    pyexiv2 = _pyexiv2()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG")
+    try:
+        image = pyexiv2.ImageData(buffer.getvalue())
+        try:
+            image.modify_exif(_output_exif(metadata, width, height))
+            if metadata.xmp:
+                image.modify_xmp(metadata.xmp)
+            xmp = image.read_raw_xmp().encode("utf-8") if metadata.xmp else None
+            data = image.get_bytes()
+        finally:
+            image.close()
+    except RuntimeError as exc:
+        warnings.warn(f"the camera's metadata could not be written ({exc})", MicroISPWarning, stacklevel=2)
+        return None, None
+    with Image.open(io.BytesIO(data)) as jpeg:
+        exif = jpeg.info.get("exif")
+    return (exif[6:] if exif and exif.startswith(b"Exif\0\0") else exif), xmp
+
+
 def write(path: str | Path, metadata: Metadata, width: int, height: int) -> None:
     """Add ``metadata`` to the image file at ``path`` (PNG, TIFF, JPEG or WebP), with the tags
     every output gets (module notes). If Exiv2 refuses them, the image is kept without them and
     a :class:`MicroISPWarning` says so."""
     pyexiv2 = _pyexiv2()
-    dpi = f"{defaults.RESOLUTION_DPI}/1"
-    exif = {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
-            "Exif.Image.XResolution": dpi, "Exif.Image.YResolution": dpi,
-            "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
-            "Exif.Photo.PixelYDimension": str(height)}
+    exif = _output_exif(metadata, width, height)
     try:
         with _image(pyexiv2, path) as image:
             image.modify_exif(exif)

@@ -161,6 +161,47 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 # --- white balance fallback -------------------------------------------------------------------
+def unlikely_cfa(data: np.ndarray, cfa: str, black: np.ndarray, white: float,
+                 step: int = 2) -> tuple[CFA, CFA] | None:
+    """The two CFA orders the samples point to when ``cfa`` puts the greens on the wrong
+    diagonal, else None. Greens of one 2x2 cell are nearly equal; red and blue are not: the mean
+    relative difference of the pair on each diagonal (every ``step``-th cell, clipped samples
+    left out) is compared, and when the pair read as red and blue differs less than
+    ``defaults.CFA_CHECK_RATIO`` times the pair read as green, the tag is unlikely. The orders
+    returned are ``cfa`` shifted by one column, then by one row (both put the greens there; which
+    is right cannot be told from the greens alone)."""
+    from .bayer import crop_cfa
+
+    height, width = data.shape[0] - data.shape[0] % 2, data.shape[1] - data.shape[1] % 2
+    black = np.broadcast_to(np.asarray(black, np.float32), (2, 2))
+    top = 0.95 * (float(white) - float(black.max()))
+    site = {(y, x): data[y:height:2 * step, x:width:2 * step].astype(np.float32) - black[y, x]
+            for y in range(2) for x in range(2)}
+
+    def difference(a: np.ndarray, b: np.ndarray) -> float:
+        keep = (a < top) & (b < top) & (a + b > 0)
+        if keep.sum() < 64:
+            return float("nan")
+        a, b = a[keep], b[keep]
+        return float(np.abs(a - b).mean() / max(float((a + b).mean()) / 2, 1e-6))
+
+    main, anti = difference(site[0, 0], site[1, 1]), difference(site[0, 1], site[1, 0])
+    green, other = (main, anti) if cfa[0] == "G" else (anti, main)
+    if not (other < defaults.CFA_CHECK_RATIO * green):  # NaN (too few samples): no verdict
+        return None
+    return crop_cfa(cfa, 0, 1), crop_cfa(cfa, 1, 0)  # type: ignore[arg-type]
+
+
+def cfa_warning(mosaic: Mosaic, option: str) -> str | None:
+    """One line for a :class:`errors.CFAPhaseWarning` when :func:`unlikely_cfa` doubts the
+    mosaic's CFA order, naming ``option`` (``--force-cfa`` for camera files, ``--cfa`` for dumps)."""
+    likely = unlikely_cfa(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white)
+    if likely is None:
+        return None
+    return (f"the green samples do not sit where the CFA order {mosaic.cfa} puts them (a wrong tag?): "
+            f"expect a maze pattern and a colour cast; try {option} {likely[0]} (or {likely[1]})")
+
+
 def grey_world(data: np.ndarray, cfa: str, black: np.ndarray, white: float, step: int = 8) -> np.ndarray:
     """Grey-world gains (R, G, B; G = 1) from a subsample of the mosaic, clipped pixels left out.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 from . import defaults
 from .bayer import CFA, CFA_PATTERNS
-from .colour import COLOUR_SPACES
+from .colour import COLOUR_SPACES, KELVIN_RANGE, TINT_RANGE, Kelvin
 from .errors import OptionsError
 from .files import Unreadable, read_regular
 from .raw import DumpFormat
@@ -47,12 +48,20 @@ class DevelopOptions:
 
     - ``bits``: 8 or 16, None for the format's default (PNG, JPEG, WebP 8; TIFF 16);
     - ``quality`` 1-100 and ``subsampling`` ``"444"|"422"|"420"``: JPEG (``quality`` also WebP);
-    - ``wb``: ``"camera"`` (as shot), ``"auto"`` (grey world), ``"daylight"`` or (R, G, B) gains;
+    - ``wb``: ``"camera"`` (as shot), ``"auto"`` (grey world), ``"daylight"``, a
+      :class:`colour.Kelvin` (``"5500K,+2"``: temperature and tint) or (R, G, B) gains;
     - ``exposure``: EV (a linear gain of 2**EV before the transfer curve) or ``"auto"``;
     - ``highlights``: ``"clip"``, ``"blend"`` or ``"reconstruct"`` (:func:`render.recover_highlights`);
+    - ``look``: ``"neutral"`` (no tone curve) or a scene-referred look of ``defaults.LOOKS``
+      (:func:`render.tone_map`); ``contrast`` and ``saturation`` replace the look's (None: the
+      look's); ``sharpen``: capture sharpening amount (0: off; :func:`adjust.sharpen`);
+      ``lens_correction``: distortion, TCA and vignetting through lensfun (:mod:`lens`);
     - ``colorspace``: one of :data:`colour.COLOUR_SPACES`;
     - ``half_size``: develop a 2x2-binned mosaic (half width and height, a quarter of the work);
-    - ``size``: long side of the output in pixels (resampled, Lanczos), None for full size;
+    - ``size``: long side of the output in pixels, ``width`` and ``height``: its width and
+      height (the largest size within every limit given, aspect kept; resampled in linear light,
+      Lanczos), None for full size; ``upscale``: enlarge a photo smaller than that (else it
+      keeps its size);
     - ``thumbnail``: write the file's embedded preview instead of developing it;
     - ``strip_metadata``: leave the camera's EXIF/XMP out (the ICC profile is always embedded);
     - ``tile_size``, ``attention``: the tiled network (docs/tiling.md); ``dump``: how to read
@@ -63,12 +72,20 @@ class DevelopOptions:
     bits: int | None = None
     quality: int = defaults.JPEG_QUALITY
     subsampling: str = defaults.JPEG_SUBSAMPLING
-    wb: str | tuple[float, float, float] = defaults.WB
+    wb: str | Kelvin | tuple[float, float, float] = defaults.WB
     exposure: float | str = defaults.EXPOSURE
     highlights: str = defaults.HIGHLIGHTS
+    look: str = defaults.LOOK
+    contrast: float | None = None
+    saturation: float | None = None
+    sharpen: float = defaults.SHARPEN
+    lens_correction: bool = False
     colorspace: str = defaults.COLORSPACE
     half_size: bool = False
     size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    upscale: bool = False
     thumbnail: bool = False
     strip_metadata: bool = False
     tile_size: int = defaults.TILE_SIZE
@@ -92,10 +109,23 @@ class DevelopOptions:
         object.__setattr__(self, "wb", parse_wb(self.wb))
         object.__setattr__(self, "exposure", parse_exposure(self.exposure))
         choose("highlights", HIGHLIGHT_MODES)
+        choose("look", tuple(defaults.LOOKS))
+        for name, low, high in (("contrast", 1.0, 4.0), ("saturation", 0.0, 3.0), ("sharpen", 0.0, 5.0)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise OptionsError(_flag(name), f"must be a number {low:g}-{high:g}, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.contrast is not None and self.look == "neutral":
+            raise OptionsError("--contrast", "the neutral look has no tone curve: choose one with "
+                               f"--look ({', '.join(k for k in defaults.LOOKS if k != 'neutral')})")
         choose("colorspace", COLOUR_SPACES)
         choose("attention", ATTENTIONS)
-        if self.size is not None and not (isinstance(self.size, int) and self.size >= 2):
-            raise OptionsError("--size", f"must be a whole number of pixels >= 2, got {self.size!r}")
+        for name in ("size", "width", "height"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 2):
+                raise OptionsError(_flag(name), f"must be a whole number of pixels >= 2, got {value!r}")
         from .tiling import check_tile_size  # the one tile-size rule
 
         try:
@@ -106,7 +136,7 @@ class DevelopOptions:
             raise OptionsError("--force-cfa", f"{self.cfa!r} is not one of {', '.join(CFA_PATTERNS)}")
         if self.max_megapixels is not None and not (self.max_megapixels > 0 and math.isfinite(self.max_megapixels)):
             raise OptionsError("--max-megapixels", f"must be a positive finite number, got {self.max_megapixels!r}")
-        for name in ("half_size", "thumbnail", "strip_metadata"):
+        for name in ("half_size", "upscale", "lens_correction", "thumbnail", "strip_metadata"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(_flag(name), f"must be true or false, got {getattr(self, name)!r}")
 
@@ -121,19 +151,36 @@ class DevelopOptions:
         return options.replace(**changes) if changes else options
 
 
-def parse_wb(value: Any) -> str | tuple[float, float, float]:
-    """``"camera"``/``"auto"``/``"daylight"``, or R, G, B gains (``"2,1,1.5"`` or a sequence),
-    normalised to G = 1; :class:`OptionsError` otherwise."""
+_KELVIN = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(k?)\s*(?:,\s*([+-]?\d+(?:\.\d*)?)\s*)?$", re.IGNORECASE)
+
+
+def parse_wb(value: Any) -> str | Kelvin | tuple[float, float, float]:
+    """``"camera"``/``"auto"``/``"daylight"``; a colour temperature in kelvin with an optional
+    tint (``"5500K"``, ``"5500"``, ``"3200K,-4"``: :class:`colour.Kelvin`, the tint in thousandths
+    of Duv, positive greener); or R, G, B gains (``"2,1,1.5"`` or a sequence), normalised to
+    G = 1; :class:`OptionsError` otherwise."""
+    if isinstance(value, Kelvin):
+        value = str(value)
     if isinstance(value, str) and value.strip().lower() in WB_MODES:
         return value.strip().lower()
+    match = _KELVIN.match(value) if isinstance(value, str) else None
+    if match and (match.group(2) or match.group(3) is not None or float(match.group(1)) >= 1000):
+        kelvin = Kelvin(float(match.group(1)), float(match.group(3) or 0.0))
+        if not KELVIN_RANGE[0] <= kelvin.temperature <= KELVIN_RANGE[1]:
+            raise OptionsError("--wb", f"{value!r}: a colour temperature must be "
+                               f"{KELVIN_RANGE[0]:g}-{KELVIN_RANGE[1]:g} K")
+        if not TINT_RANGE[0] <= kelvin.tint <= TINT_RANGE[1]:
+            raise OptionsError("--wb", f"{value!r}: the tint must be {TINT_RANGE[0]:+g} to "
+                               f"{TINT_RANGE[1]:+g} (thousandths of Duv)")
+        return kelvin
     parts = value.split(",") if isinstance(value, str) else value
     try:
         gains = tuple(float(p) for p in parts)
     except (TypeError, ValueError):
         gains = ()
     if len(gains) != 3:
-        raise OptionsError("--wb", f"{value!r} is not one of {', '.join(WB_MODES)} or R,G,B gains "
-                           "such as 2.1,1,1.6")
+        raise OptionsError("--wb", f"{value!r} is not one of {', '.join(WB_MODES)}, a colour "
+                           "temperature such as 5500K (with a tint: 5500K,+3) or R,G,B gains such as 2.1,1,1.6")
     if not all(math.isfinite(g) and g > 0 for g in gains):
         raise OptionsError("--wb", f"gains must be positive numbers, got {value!r}")
     return tuple(g / gains[1] for g in gains)  # type: ignore[return-value]
@@ -165,12 +212,25 @@ def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
     return out
 
 
+def parse_format(value: Any) -> str:
+    """An output format (``jpg``, ``.TIF``...) -> its extension with the dot (``.jpg``), one of
+    ``encode.FORMATS``; :class:`OptionsError` naming ``--format`` otherwise."""
+    from .encode import FORMATS
+
+    extension = "." + str(value).strip().lower().lstrip(".")
+    if not isinstance(value, str) or extension not in FORMATS:
+        raise OptionsError("--format", f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp, avif, jxl")
+    return extension
+
+
 # --- presets ---------------------------------------------------------------------------------------
 #: Largest preset file read.
 PRESET_MAX_BYTES = 1 << 20
-#: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading).
-PRESET_KEYS = ("bits", "quality", "subsampling", "wb", "exposure", "highlights", "colorspace",
-               "half_size", "size", "strip_metadata")
+#: Keys a preset may hold: the options a photographer sets (not the tiling or dump reading), and
+#: ``format``, the output format where ``-o`` is a folder or ``-`` (what ``--format`` sets).
+PRESET_KEYS = ("format", "bits", "quality", "subsampling", "wb", "exposure", "highlights", "look",
+               "contrast", "saturation", "sharpen", "lens_correction", "colorspace",
+               "half_size", "size", "width", "height", "upscale", "strip_metadata")
 
 
 def bundled_presets() -> dict[str, str]:
@@ -201,14 +261,37 @@ def preset_values(name_or_path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise OptionsError("--preset", f"{text}: not a readable TOML file ({exc})") from None
     data.pop("description", None)
-    values = _fields(data, "preset key")
-    extra = [k for k in values if k not in PRESET_KEYS]
-    if extra:
-        raise OptionsError("--preset", f"{text}: {', '.join(extra)} cannot be set by a preset "
-                           f"(allowed: {', '.join(PRESET_KEYS)})")
+    values, written = {}, {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in PRESET_KEYS:
+            raise OptionsError(f"--preset {text}", f"{key} cannot be set by a preset (allowed: "
+                               f"{', '.join(PRESET_KEYS)})")
+        values[name], written[name] = value, key
+    try:  # each value checked now, so that an error names the key the preset's author wrote
+        if "format" in values:
+            values["format"] = parse_format(values["format"])
+        DevelopOptions(**{k: v for k, v in values.items() if k != "format"})
+    except OptionsError as exc:
+        name = exc.option.lstrip("-").replace("-", "_")
+        raise OptionsError(f"--preset {text}", f"{written.get(name, name)} = {data.get(written.get(name, name))!r}: "
+                           f"{exc.reason}") from None
     return values
 
 
+def preset_blame(exc: OptionsError, preset: str, values: dict[str, Any]) -> OptionsError:
+    """``exc`` about an option that the preset ``preset`` set (``values``: what it set and the
+    command line did not override) restated as the preset's key, e.g. ``--preset archive: bits =
+    16: JPEG is 8-bit only``; ``exc`` itself otherwise."""
+    name = exc.option.lstrip("-").replace("-", "_")
+    if name not in values:
+        return exc
+    return OptionsError(f"--preset {preset}", f"{name} = {values[name]!r}: {exc.reason}")
+
+
 def load_preset(name_or_path: str | Path, base: DevelopOptions | None = None) -> DevelopOptions:
-    """``base`` (or the defaults) with the preset's options."""
-    return DevelopOptions.of(base, **preset_values(name_or_path))
+    """``base`` (or the defaults) with the preset's options (its ``format`` is for the caller
+    that names the outputs: see :func:`preset_values`)."""
+    values = preset_values(name_or_path)
+    values.pop("format", None)
+    return DevelopOptions.of(base, **values)

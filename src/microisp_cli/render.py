@@ -32,11 +32,55 @@ LUT_ENTRIES = {8: 1 << 16, 16: 1 << 20}
 @dataclasses.dataclass(frozen=True)
 class Look:
     """What a photographer chose for the rendering: a linear ``gain`` (2**EV) before the curve,
-    the output ``colorspace`` (``colour.SPACES``) and the ``highlights`` mode."""
+    the output ``colorspace`` (``colour.SPACES``), the ``highlights`` mode, and the ``tone``
+    curve: ``"neutral"`` (none: the linear rendering) or a scene-referred :func:`tone_map` with
+    ``contrast`` and ``saturation``."""
 
     gain: float = 1.0
     colorspace: str = defaults.COLORSPACE
     highlights: str = defaults.HIGHLIGHTS
+    tone: str = "neutral"
+    contrast: float = 1.0
+    saturation: float = 1.0
+
+
+#: Rec. 709 / sRGB luminance of linear RGB.
+LUMINANCE = np.array([0.2126729, 0.7151522, 0.0721750], np.float32)
+
+
+def tone_map(rgb: np.ndarray, white: float, contrast: float, saturation: float = 1.0,
+             grey: float = defaults.LOOK_GREY) -> np.ndarray:
+    """A scene-referred look on linear sRGB (h, w, 3) float32 (values up to ``white``, the scene's
+    brightest possible value after the exposure gain) -> display-referred linear sRGB in [0, 1].
+
+    The curve is a log-logistic sigmoid ``f(m) = A m^c / (m^c + K)`` of each pixel's largest
+    channel ``m``, with ``A`` and ``K`` chosen so that ``f(grey) = grey`` (mid grey stays mid
+    grey) and ``f(white) = 1`` (the brightest scene value is display white, approached with a
+    slope that falls smoothly: no hard clip); ``c = contrast`` steepens the mid-tones (shadows
+    deeper, highlights compressed). The pixel is scaled by ``f(m) / m``: its channel ratios, so
+    its hue, are kept, and a grey stays grey. Then ``saturation`` scales the distance from the
+    pixel's luminance (greys untouched). Not clipped: values outside sRGB's gamut (negative) are
+    kept for a wider output space, whose curve clips."""
+    c = np.float64(contrast)
+    white = max(float(white), grey * 1.5)
+    wc, gc = white ** c, grey ** c
+    rgb = np.asarray(rgb, np.float32)
+    if grey * wc - gc <= 1e-9 * gc:  # contrast 1 with the white at 1: no curve is left but x
+        out = rgb / np.float32(white)
+        if saturation != 1.0:
+            luma = out @ LUMINANCE[:, None]
+            out = luma + np.float32(saturation) * (out - luma)
+        return out
+    k = wc * gc * (1.0 - grey) / (grey * wc - gc)
+    a = (wc + k) / wc
+    m = np.maximum(rgb.max(axis=-1, keepdims=True), np.float32(1e-8))
+    mc = np.power(m, np.float32(c))
+    ratio = np.float32(a) * mc / (mc + np.float32(k)) / m
+    out = rgb * ratio
+    if saturation != 1.0:
+        luma = out @ LUMINANCE[:, None]
+        out = luma + np.float32(saturation) * (out - luma)
+    return out
 
 
 def recover_highlights(rgb: np.ndarray, mode: str, level: float = 1.0) -> np.ndarray:
@@ -44,9 +88,11 @@ def recover_highlights(rgb: np.ndarray, mode: str, level: float = 1.0) -> np.nda
     where a white-balance gain lifted a clipped channel) -> values at most ``level``.
 
     - ``"clip"``: every channel is clipped at ``level`` (clipped areas turn white; dcraw ``-H 0``).
-    - ``"blend"``: clipped as above, then a pixel whose brightest channel is above
+    - ``"blend"``: clipped as above, then a pixel whose *lowest* channel is above
       ``defaults.HIGHLIGHT_BLEND_START`` x ``level`` is blended towards the neutral grey of its
-      own mean, fully so at ``level``: no magenta or cyan fringes where one channel clipped first.
+      own mean, fully so at ``level``: no magenta or cyan cast where a near-white highlight
+      clipped one channel first, while a highlight with a channel well below the clip level
+      (a lit coloured panel) keeps its colour.
     - ``"reconstruct"``: the lightness comes from the unclipped values (the channels that were
       lifted above ``level`` by white balance carry information), the colour from the clipped
       ones: ``clipped - mean(clipped) + mean(unclipped)``, then clipped (the idea of darktable's
@@ -60,7 +106,7 @@ def recover_highlights(rgb: np.ndarray, mode: str, level: float = 1.0) -> np.nda
     mean = clipped.mean(axis=-1, keepdims=True)
     if mode == "blend":
         start = np.float32(defaults.HIGHLIGHT_BLEND_START) * level
-        weight = np.clip((rgb.max(axis=-1, keepdims=True) - start) / (level - start), 0.0, 1.0)
+        weight = np.clip((clipped.min(axis=-1, keepdims=True) - start) / (level - start), 0.0, 1.0)
         return clipped + weight * (mean - clipped)
     if mode == "reconstruct":
         return np.minimum(clipped - mean + np.maximum(rgb, 0.0).mean(axis=-1, keepdims=True), level)
@@ -109,6 +155,8 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
     rgb = np.asarray(rgb, np.float32)
+    if look.tone != "neutral" or look.saturation != 1.0:
+        return _render_look(rgb, output, cam_to_srgb, bits, look, clip_level)
     plain = look.gain == 1.0 and look.colorspace == "srgb"
     if output == "srgb":
         if plain:
@@ -122,6 +170,29 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
     rgb = rgb @ (matrix.T * np.float32(look.gain)).astype(np.float32)
     if look.colorspace == "srgb":
         return encode_srgb(rgb, bits)
+    return quantise(space(look.colorspace).encode(np.clip(rgb, 0.0, 1.0)), bits)
+
+
+def _render_look(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bits: int, look: Look,
+                 clip_level: float) -> np.ndarray:
+    """:func:`render_tile` with a look: to linear sRGB with the gain (white at ``clip_level`` x
+    gain, or the gain for weights that draw sRGB), :func:`tone_map` (or the saturation alone for
+    the neutral look), then the output space and its curve."""
+    if output == "srgb":
+        rgb, camera, white = srgb_decode(np.clip(rgb, 0.0, 1.0)), np.eye(3, dtype=np.float32), 1.0
+    else:
+        rgb = recover_highlights(rgb, look.highlights, clip_level)
+        camera = np.eye(3, dtype=np.float32) if cam_to_srgb is None else np.asarray(cam_to_srgb, np.float32)
+        white = clip_level
+    rgb = rgb @ (camera.T * np.float32(look.gain)).astype(np.float32)
+    if look.tone != "neutral":
+        rgb = tone_map(rgb, white * look.gain, look.contrast, look.saturation)
+    else:
+        luma = rgb @ LUMINANCE[:, None]
+        rgb = luma + np.float32(look.saturation) * (rgb - luma)
+    if look.colorspace == "srgb":
+        return encode_srgb(np.ascontiguousarray(rgb, np.float32), bits)
+    rgb = rgb @ from_srgb(look.colorspace).T
     return quantise(space(look.colorspace).encode(np.clip(rgb, 0.0, 1.0)), bits)
 
 

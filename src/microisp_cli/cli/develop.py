@@ -20,9 +20,9 @@ import click
 from .. import defaults
 from ..batch import STDOUT, printable
 from ..colour import COLOUR_SPACES
-from ..encode import FORMATS
 from ..errors import ClusterError, MicroISPError, MissingExtraError, OptionsError
-from ..options import HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, preset_values
+from ..options import (HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, parse_format,
+                       preset_blame, preset_values)
 from ..raw import CFA_PATTERNS, DumpFormat, parse_size
 from ..runtimes import BACKENDS
 
@@ -30,10 +30,10 @@ from ..runtimes import BACKENDS
 def _format_option(ctx, param, value: str | None) -> str | None:
     if value is None:
         return None
-    extension = "." + value.lower().lstrip(".")
-    if extension not in FORMATS:
-        raise click.BadParameter(f"{value!r} is not one of png, tif, tiff, jpg, jpeg, webp")
-    return extension
+    try:
+        return parse_format(value)
+    except OptionsError as exc:
+        raise click.BadParameter(exc.reason) from None
 
 
 def _finite_option(ctx, param, value: float) -> float:
@@ -50,18 +50,32 @@ def _list_presets(ctx, param, value: bool) -> None:
     ctx.exit(0)
 
 
-def build_options(ctx: click.Context, values: dict, preset: str | None, dump: DumpFormat,
+def build_options(ctx: click.Context, values: dict, base: dict, dump: DumpFormat,
                   force_cfa: str | None) -> DevelopOptions:
-    """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values, then
-    every option given on the command line. ``values``: the command's parameters that are
-    :class:`DevelopOptions` fields of the same name. An unusable value is :class:`OptionsError`."""
-    base = preset_values(preset) if preset else {}
-    given = {name: value for name, value in values.items()
-             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-             or name not in base}
+    """The batch's :class:`DevelopOptions`: the defaults, then the ``--preset``'s values
+    (``base``, without ``format``), then every option given on the command line. ``values``: the
+    command's parameters that are :class:`DevelopOptions` fields of the same name. An unusable
+    value is :class:`OptionsError`."""
+    given = {name: value for name, value in values.items() if _given(ctx, name) or name not in base}
     if given.get("bits") is not None:
         given["bits"] = int(given["bits"])
     return DevelopOptions(**{**base, **given, "dump": dump, "cfa": force_cfa})
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
+@contextlib.contextmanager
+def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Iterator[None]:
+    """An :class:`OptionsError` about a value the preset set (and the command line did not)
+    names the preset's key instead of an option the user never typed."""
+    try:
+        yield
+    except OptionsError as exc:
+        if preset is None:
+            raise
+        raise preset_blame(exc, preset, {k: v for k, v in base.items() if not _given(ctx, k)}) from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,33 +84,60 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
               help="Output file (one input; it needs an extension), folder (several inputs, an "
                    "existing folder, or ending with /; created if missing), or - for standard "
                    "output (one input, with --format).")
-@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp", callback=_format_option, default=None,
-              help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp) "
-                   f"[default: {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
+@click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp|avif|jxl", callback=_format_option, default=None,
+              help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp, avif, jxl) "
+                   f"[default: the preset's format, else {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
 @click.option("--bits", type=click.Choice(["8", "16"]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
-                   "for the others; JPEG and WebP are 8-bit only].")
+                   "for the others; JPEG, WebP, AVIF and JPEG XL are 8-bit only].")
 @click.option("--quality", type=click.IntRange(1, 100), default=defaults.JPEG_QUALITY, show_default=True,
-              help="JPEG and WebP quality.")
+              help="JPEG, WebP, AVIF and JPEG XL quality.")
 @click.option("--subsampling", type=click.Choice(SUBSAMPLINGS), default=defaults.JPEG_SUBSAMPLING,
-              show_default=True, help="JPEG chroma subsampling (4:4:4 keeps full colour resolution).")
-@click.option("--wb", metavar="camera|auto|daylight|R,G,B", default=defaults.WB, show_default=True,
-              help="White balance: as shot, grey world, LibRaw's daylight gains, or R,G,B gains "
-                   "(normalised to G = 1).")
+              show_default=True, help="JPEG and AVIF chroma subsampling (4:4:4 keeps full colour resolution).")
+@click.option("--wb", metavar="camera|auto|daylight|KELVIN[K][,TINT]|R,G,B", default=defaults.WB,
+              show_default=True,
+              help="White balance: as shot, grey world, LibRaw's daylight gains, a light's colour "
+                   "temperature and tint (5500K; 3200K,-4: tint in thousandths of Duv, + greener) "
+                   "through the camera's matrices, or R,G,B gains (normalised to G = 1).")
 @click.option("--exposure", metavar="EV|auto", default=str(defaults.EXPOSURE), show_default=True,
               help="Exposure in EV (a linear gain of 2^EV before the tone curve), or auto "
                    f"(log-average green to {defaults.EXPOSURE_AUTO_TARGET:g}, at most about 1% "
                    f"clipped, within +-{defaults.EXPOSURE_AUTO_LIMIT:g} EV).")
 @click.option("--highlights", type=click.Choice(HIGHLIGHT_MODES), default=defaults.HIGHLIGHTS,
-              show_default=True, help="Clipped highlights: clip to white, blend to neutral, or "
+              show_default=True, help="Clipped highlights: clip to white, blend near-white ones to neutral, or "
                                       "reconstruct lightness from the unclipped channels.")
+@click.option("--look", type=click.Choice(tuple(defaults.LOOKS)), default=defaults.LOOK, show_default=True,
+              help="neutral: the linear rendering, no tone curve; sigmoid: a scene-referred tone "
+                   "map (mid grey kept, highlights rolled off smoothly to white, greys neutral) "
+                   "with +0.5 EV, contrast 1.5 and saturation 1.1 (high-contrast: 2.0, 1.2).")
+@click.option("--contrast", type=float, default=None, callback=lambda c, p, v: v if v is None else _finite_option(c, p, v),
+              help="Contrast of the look's tone curve, 1-4 (1: the gentlest; replaces the look's).")
+@click.option("--saturation", type=float, default=None, callback=lambda c, p, v: v if v is None else _finite_option(c, p, v),
+              help="Colour saturation around each pixel's luminance, 0-3 (1: as is; replaces "
+                   "the look's; greys stay grey).")
+@click.option("--sharpen", type=float, default=defaults.SHARPEN, show_default=True, callback=_finite_option,
+              metavar="AMOUNT",
+              help=f"Capture sharpening: an unsharp mask of the luminance (sigma {defaults.SHARPEN_SIGMA:g} px), "
+                   "0-5 (0: off; 0.5-1 usual).")
+@click.option("--lens-correction", is_flag=True,
+              help="Correct distortion, lateral chromatic aberration and vignetting from the "
+                   "file's camera and lens (lensfun; the [lens] extra); a file whose lens is not "
+                   "known is left as it is, with a warning.")
 @click.option("--colorspace", type=click.Choice(COLOUR_SPACES), default=defaults.COLORSPACE,
               show_default=True, help="Output colour space; its ICC profile is embedded.")
 @click.option("--half-size", is_flag=True, help="Quick proof: develop a 2x2-binned mosaic (half width "
                                                 "and height, about 4x faster).")
 @click.option("--size", type=click.IntRange(min=2), default=None, metavar="LONG_SIDE",
-              help="Resize the output to this long side in pixels (Lanczos; half-size develop when "
-                   "it is at most half the frame).")
+              help="Resize the output to this long side in pixels (Lanczos in linear light; "
+                   "half-size develop when it is at most half the frame).")
+@click.option("--width", type=click.IntRange(min=2), default=None, metavar="PIXELS",
+              help="Resize the output to at most this width (aspect kept; with --height and --size, "
+                   "the largest size within all of them).")
+@click.option("--height", type=click.IntRange(min=2), default=None, metavar="PIXELS",
+              help="Resize the output to at most this height (aspect kept).")
+@click.option("--upscale", is_flag=True,
+              help="Enlarge a photo smaller than --size/--width/--height (default: it keeps its "
+                   "size, with a warning).")
 @click.option("--thumbnail", is_flag=True, help="Write the preview embedded in the RAW file, without "
                                                 "developing it.")
 @click.option("--strip-metadata", is_flag=True, help="Leave the camera's EXIF and XMP out (the ICC "
@@ -109,7 +150,7 @@ def build_options(ctx: click.Context, values: dict, preset: str | None, dump: Du
               help="Search input folders' sub-folders.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Write one JSON record per file (input, output, status, error, "
-                                   "seconds, white balance and matrix used).")
+                                   "seconds, white balance and matrix used); - for standard output.")
 @click.option("--weights", default=defaults.WEIGHTS, show_default=True,
               help="Bundled weights name, or a path (.json/.npz, or a TF1 checkpoint prefix).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
@@ -178,9 +219,17 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                               black=black_level)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
-        options = build_options(ctx, values, preset, dump, force_cfa)
-        plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
-                          stdout_is_terminal=output == STDOUT and stdout.isatty())
+        if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
+            raise click.BadParameter("-o - already writes the photo to standard output; write the "
+                                     "report to a file", param_hint="--json")
+        base = preset_values(preset) if preset else {}
+        if extension is None and "format" in base:
+            extension = base["format"]
+        with _blamed_on_preset(ctx, preset, base):
+            options = build_options(ctx, values, {k: v for k, v in base.items() if k != "format"},
+                                    dump, force_cfa)
+            plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
+                              stdout_is_terminal=output == STDOUT and stdout.isatty())
     executor = executor_for(settings, options, plan)
 
     # --- the batch, reported file by file ------------------------------------------------------
@@ -234,7 +283,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         raise SystemExit(exc.exit_code if signalled else 130) from None
     if json_path is not None:
         try:
-            write_json(json_path, records)
+            write_json(json_path, records, stdout)
         except MicroISPError as exc:
             raise click.ClickException(f"--json: {exc}") from None
     if not quiet or counts["failed"]:

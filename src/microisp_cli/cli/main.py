@@ -30,6 +30,13 @@ COMMANDS = {
 }
 
 
+class MissingExtra(click.ClickException):
+    """An option or command that needs an extra that is not installed: a usage error (exit 2),
+    as docs/cli.md documents, in one line naming the install command."""
+
+    exit_code = 2
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use, so --help stays instant."""
 
@@ -46,7 +53,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MissingExtraError as exc:  # wherever a command first needs an optional package
-            raise click.ClickException(str(exc)) from None
+            raise MissingExtra(str(exc)) from None
 
     @staticmethod
     def _spec_available(name: str) -> bool:

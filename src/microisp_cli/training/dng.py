@@ -23,6 +23,7 @@ _DNG_VERSION, _DNG_BACKWARD_VERSION, _UNIQUE_CAMERA_MODEL = 50706, 50707, 50708
 _CFA_PLANE_COLOR, _CFA_LAYOUT = 50710, 50711
 _BLACK_LEVEL_REPEAT_DIM, _BLACK_LEVEL, _WHITE_LEVEL = 50713, 50714, 50717
 _COLOR_MATRIX_1, _AS_SHOT_NEUTRAL, _CALIBRATION_ILLUMINANT_1 = 50721, 50728, 50778
+_DEFAULT_CROP_ORIGIN, _DEFAULT_CROP_SIZE, _ACTIVE_AREA = 50719, 50720, 50829
 _D65 = 21
 
 
@@ -47,6 +48,10 @@ def write_dng(
     as_shot_neutral: Sequence[float] | None = None,
     orientation: int = 1,
     camera: str = "microisp synthetic",
+    make_model: bool = True,
+    make: str = "microisp",
+    active_area: tuple[int, int, int, int] | None = None,
+    default_crop: tuple[int, int, int, int] | None = None,
 ) -> Path:
     """Write ``mosaic`` (HxW uint16 Bayer data, CFA ``cfa``) as a DNG that rawpy can read.
 
@@ -54,6 +59,10 @@ def write_dng(
     ``color_matrix``: DNG ColorMatrix1 (XYZ D65 -> camera, 3x3); omitted when None.
     ``as_shot_neutral``: camera RGB of a neutral (1/white-balance gains); omitted when None.
     ``orientation``: the TIFF Orientation tag (1 = as stored, 3 = 180, 6 = 90 CW, 8 = 90 CCW).
+    ``camera``: the UniqueCameraModel, also written as Model (with Make ``make``) unless
+    ``make_model`` is False (some cameras write UniqueCameraModel alone).
+    ``active_area``: DNG ActiveArea (top, left, bottom, right); ``default_crop``: DNG
+    DefaultCropOrigin and DefaultCropSize as (x, y, width, height), relative to the active area.
     """
     import tifffile
 
@@ -81,11 +90,16 @@ def write_dng(
                  (_CALIBRATION_ILLUMINANT_1, "H", 1, _D65, True)]
     if as_shot_neutral is not None:
         tags.append((_AS_SHOT_NEUTRAL, "2I", 3, _rationals(as_shot_neutral, signed=False), True))
+    if active_area is not None:
+        tags.append((_ACTIVE_AREA, "I", 4, tuple(int(v) for v in active_area), True))
+    if default_crop is not None:
+        x, y, w, h = (int(v) for v in default_crop)
+        tags += [(_DEFAULT_CROP_ORIGIN, "I", 2, (x, y), True), (_DEFAULT_CROP_SIZE, "I", 2, (w, h), True)]
+    names = [(271, "s", 0, make, True), (272, "s", 0, camera, True)] if make_model else []
     path = Path(path)
     tifffile.imwrite(
         path, mosaic, photometric=32803, planarconfig=1, compression=None,
         subfiletype=0, metadata=None,
-        extratags=tags + [(271, "s", 0, "microisp", True), (272, "s", 0, camera, True),
-                          (274, "H", 1, int(orientation), True)],
+        extratags=tags + names + [(274, "H", 1, int(orientation), True)],
     )
     return path
