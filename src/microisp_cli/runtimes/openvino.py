@@ -168,7 +168,8 @@ class OpenVINORunner:
         self.config = config
         self.params = params
         self._core = ov.Core()
-        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                          "CPU_DENORMALS_OPTIMIZATION": True}
         self.native_base = native_base and _native is not None
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
