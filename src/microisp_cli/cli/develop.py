@@ -167,7 +167,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..batch import Interrupted, sigterm_as_interrupt
-    from ..executors import BatchSettings, copy_out, executor_for, plan_batch, stdout_folder, write_json
+    from ..executors import (BatchSettings, check_report, copy_out, executor_for, plan_batch, stdout_folder,
+                             write_json)
 
     # --- options -> plan -> executor -----------------------------------------------------------
     stdout = click.get_binary_stream("stdout")
@@ -181,6 +182,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         options = build_options(ctx, values, preset, dump, force_cfa)
         plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
                           stdout_is_terminal=output == STDOUT and stdout.isatty())
+        if json_path is not None:  # checked now, not found unwritable after the whole batch
+            check_report(json_path, plan, overwrite)
     executor = executor_for(settings, options, plan)
 
     # --- the batch, reported file by file ------------------------------------------------------
@@ -234,7 +237,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         raise SystemExit(exc.exit_code if signalled else 130) from None
     if json_path is not None:
         try:
-            write_json(json_path, records)
+            write_json(json_path, records, overwrite)
         except MicroISPError as exc:
             raise click.ClickException(f"--json: {exc}") from None
     if not quiet or counts["failed"]:
