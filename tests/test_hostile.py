@@ -93,3 +93,40 @@ def test_json_in_an_unwritable_place_is_refused_before_the_batch(tmp_path):
     result = develop(a, "-o", f"{tmp_path}/out/", "--json", tmp_path / "file" / "r.json")
     assert result.exit_code == 2 and "is a file, not a folder" in result.output
     assert not (tmp_path / "out").exists()  # nothing developed for a report that cannot be written
+
+
+# --- 2. a full disk never publishes a truncated photo ---------------------------------------------
+def _dng_with_xmp(path: Path, kilobytes: int = 20) -> Path:
+    """A small DNG carrying about ``kilobytes`` KB of XMP (a long description), like a
+    catalogued camera file."""
+    import pyexiv2
+
+    small_dng(path, camera="Test Camera X1")
+    with pyexiv2.Image(str(path)) as image:
+        image.modify_xmp({"Xmp.dc.description": {'lang="x-default"': "x" * (kilobytes * 1024)}})
+    return path
+
+
+def _limited_file_size(limit: int):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize("extension", ["png", "tif", "jpg"])
+def test_a_disk_full_before_the_metadata_is_a_failed_file_not_a_truncated_one(tmp_path, extension):
+    dng = _dng_with_xmp(tmp_path / "a.dng")
+    sizes = {}
+    for flag in ("--strip-metadata", "--quiet"):  # the photo without and with its metadata
+        out = tmp_path / flag.strip("-") / f"a.{extension}"
+        assert run_microisp("develop", dng, "-o", out, flag).returncode == 0
+        sizes[flag] = out.stat().st_size
+    assert sizes["--quiet"] > sizes["--strip-metadata"] + 10_000
+    # room for the pixels, not for the pixels and the metadata (RLIMIT_FSIZE: a full disk for us)
+    room = (sizes["--quiet"] + sizes["--strip-metadata"]) // 2
+    out = tmp_path / "full" / f"a.{extension}"
+    result = run_microisp("develop", dng, "-o", out, preexec_fn=_limited_file_size(room))
+    _no_traceback(result.stderr)
+    assert result.returncode == 1, result.stderr
+    assert f"error: {dng}: {out}: cannot write (File too large)" in result.stderr
+    assert os.listdir(out.parent) == []  # no photo, no temporary file

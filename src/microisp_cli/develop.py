@@ -276,18 +276,13 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     options = options.replace(bits=bits)
 
-    def finish_for(image) -> Callable[[Path], None] | None:
-        """The camera's metadata, added once the image is complete (the input has been decoded,
-        so checked to be a readable regular file, by then)."""
-        if options.strip_metadata:
-            return None
-        return lambda temporary: metadata.write(temporary, metadata.read(path), image.shape[1],
-                                                image.shape[0])
-
     def write(image, colorspace: str) -> None:
+        """The camera's metadata is read once the first rows are developed (the input has been
+        decoded, so checked to be a readable regular file, by then)."""
+        camera = None if options.strip_metadata else metadata.read(path)
         encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
-                           finish=finish_for(image))
+                           metadata=camera)
 
     if kind != "png" or options.thumbnail or options.size is not None:
         image, used = _develop(path, weights, runner, options, progress)

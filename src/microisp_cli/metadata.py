@@ -10,15 +10,21 @@ What is copied (:func:`read`): every ``Exif.Photo`` (exposure, lens, dates, ...)
 tag, the descriptive ``Exif.Image`` tags (make, model, date, artist, copyright, description), the
 TIFF/EP exposure tags that older RAW formats keep in ``Exif.Image`` (moved to ``Exif.Photo``) and
 the XMP packet. Left out: maker notes, the RAW file's structure (strips, tiles, sub-IFDs, CFA and
-DNG colour tags) and its thumbnails. What :func:`write` sets: ``Orientation`` 1 (the pixels are
+DNG colour tags) and its thumbnails. What :func:`embed` and :func:`png_chunks` set: ``Orientation`` 1 (the pixels are
 already rotated), ``Software: microisp VERSION``, the pixel size and a resolution of
 ``defaults.RESOLUTION_DPI`` dots per inch.
+
+Metadata is written into the encoded bytes (:func:`embed`) or as PNG chunks before the pixels
+(:func:`png_chunks`), never by Exiv2 rewriting a file: Exiv2 does not report a failed write (a
+full disk left a truncated photo, published as written).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 from . import __version__, defaults
@@ -89,22 +95,51 @@ def read(path: str | Path) -> Metadata:
     return Metadata(kept, {k: v for k, v in xmp.items() if not k.startswith("Xmp.tiff.")})
 
 
-def write(path: str | Path, metadata: Metadata, width: int, height: int) -> None:
-    """Add ``metadata`` to the image file at ``path`` (PNG, TIFF, JPEG or WebP), with the tags
-    every output gets (module notes). If Exiv2 refuses them, the image is kept without them and
-    a :class:`MicroISPWarning` says so."""
-    pyexiv2 = _pyexiv2()
+def _tags(metadata: Metadata, width: int, height: int) -> dict[str, str]:
+    """The EXIF of an output: the camera's, with the tags every output gets (module notes)."""
     dpi = f"{defaults.RESOLUTION_DPI}/1"
-    exif = {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
+    return {**metadata.exif, "Exif.Image.Orientation": "1", "Exif.Image.Software": software(),
             "Exif.Image.XResolution": dpi, "Exif.Image.YResolution": dpi,
             "Exif.Image.ResolutionUnit": "2", "Exif.Photo.PixelXDimension": str(width),
             "Exif.Photo.PixelYDimension": str(height)}
+
+
+def embed(data: bytes, metadata: Metadata, width: int, height: int) -> bytes:
+    """The encoded image ``data`` (PNG, TIFF, JPEG or WebP) with ``metadata`` and the tags every
+    output gets (module notes), edited in memory: nothing is written to a file here, so the
+    caller's own checked write is the only one. If Exiv2 refuses the tags, ``data`` is returned
+    as it is and a :class:`MicroISPWarning` says so."""
+    pyexiv2 = _pyexiv2()
     try:
-        with _image(pyexiv2, path) as image:
-            image.modify_exif(exif)
+        with pyexiv2.ImageData(data) as image:
+            image.modify_exif(_tags(metadata, width, height))
             if metadata.xmp:
                 image.modify_xmp(metadata.xmp)
-            if isinstance(image, pyexiv2.ImageData):  # a name that is not UTF-8: edited in memory
-                Path(path).write_bytes(image.get_bytes())
+            return image.get_bytes()
     except RuntimeError as exc:
         warnings.warn(f"the camera's metadata could not be written ({exc})", MicroISPWarning, stacklevel=2)
+        return data
+
+
+#: PNG chunks that are the image, not its metadata.
+_PNG_IMAGE_CHUNKS = (b"IHDR", b"IDAT", b"IEND")
+
+
+def png_chunks(metadata: Metadata, width: int, height: int) -> bytes:
+    """The PNG chunks (``eXIf``, ``iTXt`` XMP) that carry ``metadata`` and the tags every output
+    gets, as :func:`embed` makes them for a 1x1 PNG: a PNG encoder writes them before its
+    ``IDAT`` chunks, so metadata never needs the finished file (``b""`` if Exiv2 refuses them)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    template = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b""))
+    data = embed(template, metadata, width, height)
+    chunks, position = [], 8
+    while position + 8 <= len(data):
+        length = struct.unpack(">I", data[position:position + 4])[0]
+        end = position + 12 + length
+        if data[position + 4:position + 8] not in _PNG_IMAGE_CHUNKS:
+            chunks.append(data[position:end])
+        position = end
+    return b"".join(chunks)
