@@ -130,3 +130,87 @@ def test_a_disk_full_before_the_metadata_is_a_failed_file_not_a_truncated_one(tm
     assert result.returncode == 1, result.stderr
     assert f"error: {dng}: {out}: cannot write (File too large)" in result.stderr
     assert os.listdir(out.parent) == []  # no photo, no temporary file
+
+
+# --- 3, 4, 10. claims, append-only folders, refused permissions ----------------------------------
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory) -> Path:
+    """tests/hostile_shim.c built for LD_PRELOAD (skipped without a C compiler)."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None or not sys.platform.startswith("linux"):
+        pytest.skip("the LD_PRELOAD shim needs Linux and a C compiler (gcc)")
+    library = tmp_path_factory.mktemp("shim") / "hostile_shim.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", library, ROOT / "tests" / "hostile_shim.c",
+                    "-ldl"], check=True, capture_output=True)
+    return library
+
+
+def shimmed(shim: Path, **switches) -> dict:
+    return _env(LD_PRELOAD=str(shim), **switches)
+
+
+def test_a_failed_publish_without_hard_links_leaves_no_claim(tmp_path, shim):
+    dng = small_dng(tmp_path / "a.dng")
+    out = tmp_path / "fat"
+    # a file system without unnamed files or hard links (vfat, exFAT) whose final rename fails
+    env = shimmed(shim, HOSTILE_NO_TMPFILE="1", HOSTILE_NO_LINKS="1", HOSTILE_FAIL_RENAME="/fat/")
+    result = run_microisp("develop", dng, "-o", f"{out}/", env=env)
+    _no_traceback(result.stderr)
+    assert result.returncode == 1 and f"{out / 'a.png'}: cannot write (Input/output error)" in result.stderr
+    assert os.listdir(out) == []  # neither the 0-byte claim nor a temporary file
+    result = run_microisp("develop", dng, "-o", f"{out}/")  # so the next run develops it
+    assert result.returncode == 0 and (out / "a.png").stat().st_size > 1000
+
+
+def test_a_claim_a_failed_run_left_is_stale_an_empty_file_of_the_user_is_not(tmp_path):
+    from microisp_cli.batch import CLAIM_MTIME
+
+    dng = small_dng(tmp_path / "a.dng")
+    claims, users = tmp_path / "claims", tmp_path / "users"
+    for folder in (claims, users):
+        folder.mkdir()
+        (folder / "a.png").touch()
+    os.utime(claims / "a.png", (CLAIM_MTIME, CLAIM_MTIME))  # what an interrupted claim left
+    assert develop(dng, "-o", f"{claims}/").exit_code == 0
+    assert (claims / "a.png").stat().st_size > 1000
+    result = develop(dng, "-o", f"{users}/")
+    assert result.exit_code == 0 and "skipped" in result.output
+    assert (users / "a.png").stat().st_size == 0
+
+
+@contextlib.contextmanager
+def append_only(folder: Path):
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("chattr +a needs root and chattr")
+    if subprocess.run(["chattr", "+a", folder], capture_output=True).returncode != 0:
+        pytest.skip(f"this file system does not take chattr +a ({folder})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-a", folder], check=True)
+
+
+def test_an_append_only_folder_gets_new_photos_and_no_temporary_files(tmp_path):
+    a, b = small_dng(tmp_path / "a.dng"), small_dng(tmp_path / "b.dng", seed=1)
+    out = tmp_path / "out"
+    out.mkdir()
+    with append_only(out):
+        result = develop(a, b, "-o", out)
+        assert result.exit_code == 0, result.output
+        assert sorted(os.listdir(out)) == ["a.png", "b.png"]
+        before = (out / "a.png").read_bytes()
+        result = develop(a, b, "-o", out, "--overwrite")
+        assert result.exit_code == 1
+        assert f"error: {a}: {out / 'a.png'}: cannot replace it: {out} is append-only" in result.output
+        assert sorted(os.listdir(out)) == ["a.png", "b.png"] and (out / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_a_refused_chmod_is_a_warning_and_the_photo_is_written(tmp_path, shim, unnamed):
+    dng = small_dng(tmp_path / "a.dng")
+    out = tmp_path / "out" / "a.png"
+    env = shimmed(shim, HOSTILE_NO_CHMOD="1", HOSTILE_NO_TMPFILE="" if unnamed else "1")
+    result = run_microisp("develop", dng, "-o", out, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {dng}: {out}: the file system refused its permissions" in result.stderr
+    assert out.stat().st_size > 1000 and os.listdir(out.parent) == ["a.png"]

@@ -346,8 +346,8 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
             failure = "not enough memory to develop it"
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
-        except OSError as exc:
-            failure = f"{exc.strerror or exc}"
+        except OSError as exc:  # the file it was about, when the error says
+            failure = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{exc.strerror or exc}"
     notes = tuple((str(item.message).splitlines() or [""])[0] for item in caught
                   if item.category.__module__.startswith("microisp_cli"))
     if failure is not None:

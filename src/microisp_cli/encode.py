@@ -129,7 +129,7 @@ def default_bits(path: str | Path) -> int:
 def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPEG_QUALITY,
                 overwrite: bool = False, *, subsampling: str = defaults.JPEG_SUBSAMPLING,
                 icc: bytes | None = None, metadata: Metadata | None = None,
-                finish: Callable[[Path], None] | None = None) -> Path:
+                finish: Callable[[], None] | None = None) -> Path:
     """Write an (H, W, 3) uint8/uint16 image to ``path`` (format from its extension), atomically,
     with the ICC profile ``icc`` (None: sRGB) and, if given, the camera's ``metadata``: in the
     encoded bytes, or as PNG chunks before the pixels (:mod:`metadata`), so every byte of the
