@@ -5,6 +5,8 @@
  *   HOSTILE_NO_TMPFILE=1      open(O_TMPFILE) fails with EOPNOTSUPP (likewise)
  *   HOSTILE_FAIL_RENAME=TEXT  rename* to a path containing TEXT fails with EIO (a failed final rename)
  *   HOSTILE_NO_CHMOD=1        chmod/fchmod/fchmodat fail with EPERM (vfat through FUSE)
+ *   HOSTILE_SLOW_FSYNC=PATH   the first fsync creates the file PATH, then takes 3 s (a slow disk: a
+ *                             window for a signal while a file is synced)
  *   HOSTILE_EXIV2_CRASH=TEXT  fopen of a path containing TEXT, called from libexiv2, raises SIGSEGV
  *                             (a crash inside the native metadata library)
  *
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int on(const char *name) { const char *v = getenv(name); return v && *v && strcmp(v, "0"); }
 
@@ -132,4 +135,18 @@ FILE *fopen64(const char *p, const char *m) {
     REAL(FILE *, fopen64, const char *, const char *);
     crash_if_exiv2(p, __builtin_return_address(0));
     return real_fopen64(p, m);
+}
+
+int fsync(int fd) {
+    REAL(int, fsync, int);
+    static int done;
+    const char *mark = getenv("HOSTILE_SLOW_FSYNC");
+    if (mark && *mark && !done) {
+        done = 1;
+        REAL(FILE *, fopen, const char *, const char *);
+        FILE *f = real_fopen(mark, "w");
+        if (f) fclose(f);
+        sleep(3);
+    }
+    return real_fsync(fd);
 }

@@ -214,3 +214,38 @@ def test_a_refused_chmod_is_a_warning_and_the_photo_is_written(tmp_path, shim, u
     assert result.returncode == 0, result.stderr
     assert f"warning: {dng}: {out}: the file system refused its permissions" in result.stderr
     assert out.stat().st_size > 1000 and os.listdir(out.parent) == ["a.png"]
+
+
+# --- 5, 6. Ctrl-C while the PNG encoder syncs; SIGHUP ---------------------------------------------
+def _start(args, env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "from microisp_cli.cli.main import main; main()",
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the slow fsync was never reached"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum, code, said", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated"),
+    (signal.SIGHUP, 129, "hung up (SIGHUP)"),
+])
+def test_a_signal_while_the_png_encoder_syncs_leaves_nothing(tmp_path, shim, signum, code, said):
+    dng = small_dng(tmp_path / "a.dng")
+    out, mark = tmp_path / "out", tmp_path / "syncing"
+    # named temporary files (as on vfat), so one left behind would show; the first fsync is slow
+    env = shimmed(shim, HOSTILE_NO_TMPFILE="1", HOSTILE_SLOW_FSYNC=str(mark))
+    process = _start(["develop", dng, "-o", f"{out}/"], env)
+    _wait_for(mark, process)  # the encoder thread is syncing the file, the main thread waits for it
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    _no_traceback(stderr)
+    assert process.returncode == code, stderr
+    assert f"{said}: the file being written was not left behind" in stderr
+    assert os.listdir(out) == []

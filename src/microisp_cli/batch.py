@@ -14,7 +14,8 @@ nothing the user has is ever lost or half-written (docs/robustness.md).
   file that appeared while the develop ran is never replaced), with ``overwrite`` by
   ``os.replace``; :func:`remove_stale_temporaries` removes what a killed run left behind;
 - :func:`printable` escapes what a name may hold (newlines, escape sequences, bytes that are not
-  UTF-8) before it is printed; :func:`sigterm_as_interrupt` makes SIGTERM clean up like Ctrl-C.
+  UTF-8) before it is printed; :func:`signals_as_interrupt` makes SIGTERM and SIGHUP clean up like
+  Ctrl-C.
 
 :mod:`executors` plans a whole batch from these pieces and develops it. Library code: no click, no
 printing.
@@ -532,26 +533,34 @@ def printable(text: object) -> str:
 
 
 class Interrupted(KeyboardInterrupt):
-    """A signal (SIGTERM) received during a batch, raised like Ctrl-C's KeyboardInterrupt so the
-    same cleanup runs; ``exit_code`` is 128 + the signal number (143 for SIGTERM)."""
+    """A signal (SIGTERM, SIGHUP) received during a batch, raised like Ctrl-C's KeyboardInterrupt
+    so the same cleanup runs; ``exit_code`` is 128 + the signal number (143 for SIGTERM, 129 for
+    SIGHUP)."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
+        self.signum = signum
         self.exit_code = 128 + signum
 
 
+#: The signals that end a batch like Ctrl-C: SIGTERM (kill, a service manager), SIGHUP (the
+#: terminal closed, an SSH connection dropped).
+INTERRUPTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Interrupted` (in the main thread; elsewhere, and
-    where signals cannot be set, nothing changes)."""
+def signals_as_interrupt() -> Iterator[None]:
+    """Within the block, :data:`INTERRUPTING_SIGNALS` raise :class:`Interrupted` (in the main
+    thread; elsewhere, and where signals cannot be set, nothing changes)."""
     def handler(signum, frame):
         raise Interrupted(signum)
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in INTERRUPTING_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)

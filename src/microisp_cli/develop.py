@@ -276,13 +276,13 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     options = options.replace(bits=bits)
 
-    def write(image, colorspace: str) -> None:
+    def write(image, colorspace: str, finish: Callable[[], None] | None = None) -> None:
         """The camera's metadata is read once the first rows are developed (the input has been
         decoded, so checked to be a readable regular file, by then)."""
         camera = None if options.strip_metadata else metadata.read(path)
         encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
-                           metadata=camera)
+                           metadata=camera, finish=finish)
 
     if kind != "png" or options.thumbnail or options.size is not None:
         image, used = _develop(path, weights, runner, options, progress)
@@ -290,32 +290,54 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         return used
     # PNG: the encoder compresses rows in a thread as the network finishes them
     stream, failure = StreamedImage(), []
+    cancelled, finished = threading.Event(), threading.Event()
+
+    def still_wanted() -> None:  # the encoder's last check before the file is published
+        if cancelled.is_set():
+            raise StreamAborted
 
     def encoder() -> None:
         try:
             stream[0:1]  # nothing is created on disk before the network has made a first row
-            write(stream, options.colorspace)
+            write(stream, options.colorspace, still_wanted)
         except StreamAborted:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failure.append(exc)
             stream.abort()
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=encoder, name="microisp-encode", daemon=True)
-    thread.start()
+    threading.Thread(target=encoder, name="microisp-encode", daemon=True).start()
     used = None
     try:
-        _, used = _develop(path, weights, runner, options, progress, stream)
-    except StreamAborted:
-        pass  # the encoder failed: its error is raised below
+        try:
+            _, used = _develop(path, weights, runner, options, progress, stream)
+        except StreamAborted:
+            pass  # the encoder failed: its error is raised below
+        finished.wait()  # Ctrl-C here (the encoder compressing or syncing the file) is caught below
     except BaseException:
+        cancelled.set()  # the encoder removes its file rather than publish it
         stream.abort()
-        thread.join()
+        _wait(finished)
         raise
-    thread.join()
     if failure:
         raise failure[0]
     return used
+
+
+def _wait(finished: threading.Event) -> None:
+    """Wait for ``finished``, also through Ctrl-C (re-raised once it is set): the encoder's
+    cleanup must run before the caller's. An event, not ``Thread.join``: an interrupted join
+    marks the thread as ended while it still runs (Python 3.11)."""
+    interrupted: BaseException | None = None
+    while not finished.is_set():
+        try:
+            finished.wait()
+        except KeyboardInterrupt as exc:
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 # --- one file of a batch ----------------------------------------------------------------------------

@@ -5,13 +5,15 @@ Options -> plan -> executor -> report: the options become a :class:`DevelopOptio
 ``executors.executor_for`` picks the serial or the Dask executor (``--workers``/``--scheduler``),
 and this file reports each result as it arrives (progress with rich, one line per file, names
 escaped) and sums up at the end. Exit codes (docs/robustness.md): 0 when every file was
-developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM.
+developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM,
+129 after SIGHUP.
 TensorFlow is loaded only once there is a file to develop, and only once per batch."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,7 +168,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..batch import Interrupted, sigterm_as_interrupt
+    from ..batch import Interrupted, signals_as_interrupt
     from ..executors import (BatchSettings, check_report, copy_out, executor_for, plan_batch, stdout_folder,
                              write_json)
 
@@ -219,7 +221,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
     try:
-        with stdout_folder(plan), sigterm_as_interrupt(), progress, _usage_errors():
+        with stdout_folder(plan), signals_as_interrupt(), progress, _usage_errors():
             files = progress.add_task("files", total=len(plan.jobs))
             tiles = progress.add_task("tiles", total=1, visible=False)
             results = executor.run(
@@ -231,9 +233,12 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                 for result in results:
                     report(copy_out(result, stdout) if plan.to_stdout else result)
                     progress.update(files, description=printable(result.source.name), advance=1)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (batch.Interrupted)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (batch.Interrupted)
         signalled = isinstance(exc, Interrupted)
-        show(f"{'terminated' if signalled else 'interrupted'}: the file being written was not left behind")
+        how = ("interrupted" if not signalled else
+               "hung up (SIGHUP)" if exc.signum == getattr(signal, "SIGHUP", None) else "terminated")
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            show(f"{how}: the file being written was not left behind")
         raise SystemExit(exc.exit_code if signalled else 130) from None
     if json_path is not None:
         try:
