@@ -249,3 +249,52 @@ def test_a_signal_while_the_png_encoder_syncs_leaves_nothing(tmp_path, shim, sig
     assert process.returncode == code, stderr
     assert f"{said}: the file being written was not left behind" in stderr
     assert os.listdir(out) == []
+
+
+# --- 7. memory limits ------------------------------------------------------------------------------
+def _address_space(megabytes: int):
+    import resource
+
+    limit = megabytes * 2**20
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.fixture(scope="module")
+def batch_with_a_large_file(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("memory")
+    return [small_dng(folder / "a.dng"), small_dng(folder / "big.dng", h=4000, w=6000),  # 24 MP
+            small_dng(folder / "b.dng", seed=1)]
+
+
+@pytest.mark.parametrize("megabytes", [
+    300,  # OpenVINO's CPU plugin cannot be mapped
+    800,  # std::bad_alloc while the network compiles
+    pytest.param(1800, marks=pytest.mark.slow),  # the small files develop, the 24 MP one cannot
+])
+def test_a_memory_limit_is_one_line_per_file_and_the_batch_goes_on(tmp_path, batch_with_a_large_file,
+                                                                   megabytes):
+    out = tmp_path / "out"
+    result = run_microisp("develop", *batch_with_a_large_file, "-o", f"{out}/",
+                          preexec_fn=_address_space(megabytes))
+    _no_traceback(result.stderr)
+    assert result.returncode in (0, 1), result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln and not ln.startswith("warning:")]
+    for dng in batch_with_a_large_file:  # one line each: developed, or why not
+        (line,) = [ln for ln in lines if str(dng) in ln]
+        assert line.startswith(f"{dng} -> ") or (
+            line.startswith(f"error: {dng}: not enough memory") and "address space limited to" in line), line
+    assert lines[-1].endswith("failed") and len(lines) == 4, result.stderr  # 3 files and the summary
+    assert not [p for p in out.glob("*") if p.suffix != ".png"] if out.exists() else True
+
+
+def test_out_of_memory_in_its_disguises_is_recognised():
+    from microisp_cli.errors import out_of_memory
+
+    assert out_of_memory(MemoryError("Unable to allocate 137. MiB for an array with shape (6000, 4000)"))\
+        .startswith("not enough memory to develop it (137 MiB more were needed")
+    assert "std::bad_alloc" in out_of_memory(RuntimeError("Exception from plugin.cpp:54:\nstd::bad_alloc\n"),
+                                             "compile the network")
+    assert "libgomp.so.1 could not be loaded" in out_of_memory(ImportError(
+        "libgomp.so.1: failed to map segment from shared object"))
+    assert out_of_memory(OSError(12, "Cannot allocate memory")).startswith("not enough memory")
+    assert out_of_memory(RuntimeError("a bug")) is None and out_of_memory(OSError(2, "No such file")) is None

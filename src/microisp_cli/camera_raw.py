@@ -17,7 +17,7 @@ import numpy as np
 from . import defaults
 from .bayer import CFA_PATTERNS
 from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
-from .errors import InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback
+from .errors import InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback, address_space_limit
 from .files import open_regular
 from .mosaic import FLIPS, Mosaic, check_file, check_megapixels, grey_world
 
@@ -163,6 +163,9 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
         cause = "corrupt or missing pixel data"
     elif isinstance(exc, rawpy.LibRawTooBigError):
         cause = "image too large for LibRaw"
+    elif isinstance(exc, (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError)):
+        # LibRaw's allocations failing (a memory limit) arrive as either
+        return f"not enough memory for LibRaw to decode it ({type(exc).__name__}{address_space_limit()})"
     else:
         cause = f"LibRaw cannot decode it ({type(exc).__name__})"
     extra = detail or text

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
-from .errors import MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback
+from .errors import MicroISPError, OutputError, OutputExistsError, WhiteBalanceFallback, out_of_memory
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
@@ -347,7 +347,9 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
     """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
     unwritable output, but returns a ``"failed"`` :class:`batch.FileResult` naming the cause (one
     line); an existing ``output`` (also one that appears while the file is developed) is skipped
-    unless ``overwrite``; running out of memory fails the file, not the batch. Errors that are not
+    unless ``overwrite``; running out of memory, in any form (:func:`errors.out_of_memory`: a
+    native library's ``std::bad_alloc``, a lazy import that cannot be mapped), fails the file,
+    not the batch. Errors that are not
     :class:`MicroISPError` or :class:`OSError` are bugs and propagate. Both executors (in
     process and every Dask task) run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
     source, output = Path(source), Path(output)
@@ -364,12 +366,14 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
                                     overwrite, progress)
         except OutputExistsError:  # it did not exist above: it appeared while this file was developed
             return batch.FileResult(source, output, "skipped", str(batch.appeared(output)))
-        except MemoryError:
-            failure = "not enough memory to develop it"
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
-        except OSError as exc:  # the file it was about, when the error says
-            failure = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{exc.strerror or exc}"
+        except Exception as exc:  # noqa: BLE001 - out of memory in any form; the rest are bugs
+            failure = out_of_memory(exc)
+            if failure is None and isinstance(exc, OSError):  # the file it was about, when the error says
+                failure = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{exc.strerror or exc}"
+            if failure is None:
+                raise
     notes = tuple((str(item.message).splitlines() or [""])[0] for item in caught
                   if item.category.__module__.startswith("microisp_cli"))
     if failure is not None:

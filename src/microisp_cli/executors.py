@@ -36,7 +36,7 @@ from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, 
                     remove_stale_temporaries, same_file)
 from .develop import cached_runner, develop_file
 from .encode import format_for
-from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError
+from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError, out_of_memory
 from .options import DevelopOptions
 from .runtimes.base import SegmentRunner
 from .weights import Weights, load_weights
@@ -304,7 +304,13 @@ class SerialExecutor(Executor):
     """One file after another, in this process."""
 
     def _develop(self, job: Job, on_tiles: Tiles | None) -> FileResult:
-        runner = None if self.options.thumbnail else self.runner()
+        try:
+            runner = None if self.options.thumbnail else self.runner()
+        except Exception as exc:  # noqa: BLE001 - out of memory: this file fails, the next tries again
+            failure = out_of_memory(exc, "load and compile the network")
+            if failure is None:
+                raise
+            return FileResult(job.source, job.output, "failed", failure)
         tiles = on_tiles or (lambda done, total: None)
         tiles(0, 1)
         try:
