@@ -298,3 +298,22 @@ def test_out_of_memory_in_its_disguises_is_recognised():
         "libgomp.so.1: failed to map segment from shared object"))
     assert out_of_memory(OSError(12, "Cannot allocate memory")).startswith("not enough memory")
     assert out_of_memory(RuntimeError("a bug")) is None and out_of_memory(OSError(2, "No such file")) is None
+
+
+# --- 8. a crash inside the metadata library ------------------------------------------------------
+@pytest.mark.parametrize("workers", [None, pytest.param(2, marks=pytest.mark.slow)])
+def test_a_crash_inside_exiv2_fails_its_file_in_one_line(tmp_path, shim, workers):
+    files = [small_dng(tmp_path / "a.dng"), small_dng(tmp_path / "crashes.dng", seed=1),
+             small_dng(tmp_path / "b.dng", seed=2)]
+    out = tmp_path / "out"
+    env = shimmed(shim, HOSTILE_EXIV2_CRASH="crashes.dng")  # Exiv2 opening it raises SIGSEGV
+    result = run_microisp("develop", *files, "-o", f"{out}/", *(["--workers", workers] if workers else []),
+                          env=env)
+    _no_traceback(result.stderr)
+    assert result.returncode == 1, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln and not ln.startswith("warning:")]
+    assert f"error: {files[1]}: the metadata library (Exiv2) crashed on it (SIGSEGV); the file was not written" \
+        in lines
+    assert lines[-1] == "2 done, 0 skipped, 1 failed"
+    assert len(lines) == 4 + (workers is not None), result.stderr  # (the cluster's one line)
+    assert sorted(os.listdir(out)) == ["a.png", "b.png"]

@@ -31,6 +31,11 @@ class OutputExistsError(OutputError):
     while the file was being developed: the file is skipped, the existing one left as it is."""
 
 
+class MetadataError(MicroISPError):
+    """The native metadata library (Exiv2) crashed or failed on a file (in its own process: the
+    file fails, the batch goes on)."""
+
+
 class ImageTooLargeError(InputError):
     """The frame a file declares is larger than the configured megapixel limit (refused before
     any pixel memory is allocated)."""

@@ -17,18 +17,31 @@ already rotated), ``Software: microisp VERSION``, the pixel size and a resolutio
 Metadata is written into the encoded bytes (:func:`embed`) or as PNG chunks before the pixels
 (:func:`png_chunks`), never by Exiv2 rewriting a file: Exiv2 does not report a failed write (a
 full disk left a truncated photo, published as written).
+
+Exiv2 runs in a child process (:func:`serve`, one per process, started on first use): a crash
+inside it on a hostile file fails that file with one line (:class:`errors.MetadataError`) and the
+next file gets a new child, instead of the crash taking the whole batch down.
 """
 
 from __future__ import annotations
 
+import atexit
+import builtins
+import contextlib
 import dataclasses
+import os
+import pickle
+import signal
 import struct
+import subprocess
+import sys
+import threading
 import warnings
 import zlib
 from pathlib import Path
 
 from . import __version__, defaults
-from .errors import MicroISPWarning
+from .errors import MetadataError, MicroISPWarning
 
 #: ``Exif.Image`` tags that describe the photo rather than the RAW file's layout.
 IMAGE_TAGS = ("Make", "Model", "DateTime", "Artist", "Copyright", "ImageDescription")
@@ -72,7 +85,7 @@ def _image(pyexiv2, path: str | Path):
     return pyexiv2.Image(name)
 
 
-def read(path: str | Path) -> Metadata:
+def _read(path: str | Path) -> Metadata:
     """The photo's EXIF and XMP in the RAW file at ``path`` (see the module's notes). A file
     Exiv2 cannot read (a sensor dump, a ``.npy``) has none: an empty :class:`Metadata`."""
     pyexiv2 = _pyexiv2()
@@ -104,7 +117,7 @@ def _tags(metadata: Metadata, width: int, height: int) -> dict[str, str]:
             "Exif.Photo.PixelYDimension": str(height)}
 
 
-def embed(data: bytes, metadata: Metadata, width: int, height: int) -> bytes:
+def _embed(data: bytes, metadata: Metadata, width: int, height: int) -> bytes:
     """The encoded image ``data`` (PNG, TIFF, JPEG or WebP) with ``metadata`` and the tags every
     output gets (module notes), edited in memory: nothing is written to a file here, so the
     caller's own checked write is the only one. If Exiv2 refuses the tags, ``data`` is returned
@@ -125,16 +138,16 @@ def embed(data: bytes, metadata: Metadata, width: int, height: int) -> bytes:
 _PNG_IMAGE_CHUNKS = (b"IHDR", b"IDAT", b"IEND")
 
 
-def png_chunks(metadata: Metadata, width: int, height: int) -> bytes:
+def _png_chunks(metadata: Metadata, width: int, height: int) -> bytes:
     """The PNG chunks (``eXIf``, ``iTXt`` XMP) that carry ``metadata`` and the tags every output
-    gets, as :func:`embed` makes them for a 1x1 PNG: a PNG encoder writes them before its
+    gets, as :func:`_embed` makes them for a 1x1 PNG: a PNG encoder writes them before its
     ``IDAT`` chunks, so metadata never needs the finished file (``b""`` if Exiv2 refuses them)."""
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     template = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b""))
-    data = embed(template, metadata, width, height)
+    data = _embed(template, metadata, width, height)
     chunks, position = [], 8
     while position + 8 <= len(data):
         length = struct.unpack(">I", data[position:position + 4])[0]
@@ -143,3 +156,141 @@ def png_chunks(metadata: Metadata, width: int, height: int) -> bytes:
             chunks.append(data[position:end])
         position = end
     return b"".join(chunks)
+
+
+# --- Exiv2 in a child process ---------------------------------------------------------------------
+def read(path: str | Path) -> Metadata:
+    """The photo's EXIF and XMP in the RAW file at ``path`` (module notes; empty for a file Exiv2
+    cannot read), read in the metadata process: :class:`MetadataError` if Exiv2 crashes."""
+    return _EXIV2.call("read", str(path) if not isinstance(path, Path) else path)
+
+
+def embed(data: bytes, metadata: Metadata, width: int, height: int) -> bytes:
+    """The encoded image ``data`` (PNG, TIFF, JPEG or WebP) with ``metadata`` and the tags every
+    output gets (module notes), edited in memory in the metadata process: nothing is written to a
+    file there, so the caller's own checked write is the only one. If Exiv2 refuses the tags,
+    ``data`` as it is and a :class:`MicroISPWarning`; :class:`MetadataError` if it crashes."""
+    return _EXIV2.call("embed", data, metadata, width, height)
+
+
+def png_chunks(metadata: Metadata, width: int, height: int) -> bytes:
+    """The PNG chunks (``eXIf``, ``iTXt`` XMP) that carry ``metadata`` and the tags every output
+    gets, made in the metadata process: a PNG encoder writes them before its ``IDAT`` chunks, so
+    metadata never needs the finished file (``b""`` if Exiv2 refuses them)."""
+    return _EXIV2.call("png_chunks", metadata, width, height)
+
+
+_FUNCTIONS = {"read": _read, "embed": _embed, "png_chunks": _png_chunks}
+_LENGTH = struct.Struct("<Q")
+
+
+def _send(stream, value) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream):
+    """The next value on ``stream``; EOFError when the other side is gone."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError
+    data = stream.read(_LENGTH.unpack(head)[0])
+    if len(data) < _LENGTH.unpack(head)[0]:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def serve() -> None:
+    """The metadata process: requests ``(function, args)`` on standard input, answers
+    ``(result, warnings)`` or ``(None, warnings, (error type, message))`` on standard output,
+    until standard input closes. Ctrl-C and SIGHUP are left to the parent (which closes the pipe)."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but answers on the pipe
+    while True:
+        try:
+            name, args = _receive(requests)
+        except EOFError:
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result, error = _FUNCTIONS[name](*args), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the parent
+                result, error = None, (type(exc).__name__, str(exc))
+        notes = [str(w.message) for w in caught if issubclass(w.category, MicroISPWarning)]
+        _send(answers, (result, notes, error))
+
+
+class _MetadataProcess:
+    """The child process that runs Exiv2 (:func:`serve`), started on first use, once per
+    process, and started again after a crash: a crash inside the native library (a hostile
+    file) fails that file (:class:`MetadataError`), not the batch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._owner = 0
+
+    def _start(self) -> subprocess.Popen:
+        if self._process is None or self._owner != os.getpid() or self._process.poll() is not None:
+            package_parent = str(Path(__file__).resolve().parents[1])
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", "from microisp_cli.metadata import serve; serve()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                close_fds=True)
+            self._owner = os.getpid()
+        return self._process
+
+    def call(self, name: str, *args):
+        with self._lock:
+            process = self._start()
+            try:
+                _send(process.stdin, (name, args))
+                result, notes, error = _receive(process.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                raise MetadataError(self._crashed(process)) from None
+        for note in notes:
+            warnings.warn(note, MicroISPWarning, stacklevel=3)
+        if error is not None:
+            kind, message = error
+            if kind in ("MemoryError", "ImportError", "RuntimeError", "OSError"):  # out of memory, as such
+                raise getattr(builtins, kind)(message)
+            raise MetadataError(f"the metadata library failed on it ({kind}: {message})")
+        return result
+
+    def _crashed(self, process: subprocess.Popen) -> str:
+        """What became of the metadata process that stopped answering (it is replaced)."""
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        self._process = None
+        if code < 0:
+            try:
+                how = signal.Signals(-code).name
+            except ValueError:
+                how = f"signal {-code}"
+            return f"the metadata library (Exiv2) crashed on it ({how}); the file was not written"
+        return f"the metadata process ended (exit code {code}); the file was not written"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._process is not None and self._owner == os.getpid():
+                with contextlib.suppress(OSError):
+                    self._process.stdin.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=5)
+            self._process = None
+
+
+_EXIV2 = _MetadataProcess()
+atexit.register(_EXIV2.close)
