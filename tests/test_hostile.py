@@ -317,3 +317,57 @@ def test_a_crash_inside_exiv2_fails_its_file_in_one_line(tmp_path, shim, workers
     assert lines[-1] == "2 done, 0 skipped, 1 failed"
     assert len(lines) == 4 + (workers is not None), result.stderr  # (the cluster's one line)
     assert sorted(os.listdir(out)) == ["a.png", "b.png"]
+
+
+# --- 9, 11. the scratch file's folder; a tag that is not UTF-8 -----------------------------------
+@pytest.mark.skipif(os.geteuid() != 0 or not sys.platform.startswith("linux"), reason="mounting a small tmpfs needs root")
+def test_a_full_tmpdir_says_it_is_the_scratch_file(tmp_path):
+    dng = small_dng(tmp_path / "mid.dng", h=1500, w=2000)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", scratch]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        result = run_microisp("develop", dng, "-o", tmp_path / "out.png", env=_env(TMPDIR=str(scratch)))
+    finally:
+        subprocess.run(["umount", scratch], check=True)
+    _no_traceback(result.stderr)
+    assert result.returncode == 1
+    assert (f"error: {dng}: no room for the network's scratch file (126 MB) in {scratch} (No space left "
+            "on device): this is not the output's disk; set TMPDIR to a folder with room") in result.stderr
+
+
+def test_a_latin1_exif_tag_is_left_out_with_a_warning_and_the_rest_kept(tmp_path):
+    import pyexiv2
+
+    dng = small_dng(tmp_path / "a.dng", camera="Test Camera X1")
+    data = dng.read_bytes()
+    count = data.count(b"Test Camera X1")
+    assert count >= 1
+    dng.write_bytes(data.replace(b"Test Camera X1", "Test Cam\u00e9ra X1".encode("latin-1")))  # same length
+    out = tmp_path / "a.jpg"
+    result = develop(dng, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {dng}: the EXIF tag Exif.Image.Model is not UTF-8 text: left out" in result.output
+    with pyexiv2.Image(str(out)) as image:
+        exif = image.read_exif()
+    assert exif["Exif.Image.Make"] == "microisp" and "Exif.Image.Model" not in exif
+    assert exif["Exif.Image.Software"].startswith("microisp ")
+
+
+# --- 12. hostile presets -------------------------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("x = " + "[" * 100_000 + "]" * 100_000, "not a readable TOML file (nested too deeply)"),
+    ("quality = 1" + "0" * 5000, "not a readable TOML file (an integer with too many digits)"),
+    ('bits = "16"', "bits: must be the integer 8 or 16, got '16'"),
+    ("half_size = 1", "half_size: must be true or false, got 1"),
+    ("quality = true", "quality: must be an integer 1-100, got True"),
+    ('wb = "' + "a" * 800_000 + '"', "... (800002 characters) is not one of camera"),
+], ids=["deep", "5000 digits", "bits string", "flag int", "quality bool", "800 KB"])
+def test_hostile_presets_are_one_short_usage_error(tmp_path, text, message):
+    dng = small_dng(tmp_path / "a.dng")
+    preset = tmp_path / "p.toml"
+    preset.write_text(text + "\n")
+    result = develop(dng, "-o", tmp_path / "a.png", "--preset", preset)
+    assert result.exit_code == 2 and message in result.output, result.output[-300:]
+    assert len(result.output) < 600 and not (tmp_path / "a.png").exists()

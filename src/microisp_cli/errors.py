@@ -31,6 +31,11 @@ class OutputExistsError(OutputError):
     while the file was being developed: the file is skipped, the existing one left as it is."""
 
 
+class ScratchSpaceError(MicroISPError):
+    """The network's scratch file (the state between attention points, in ``$TMPDIR``) cannot be
+    made: no room there, or the folder cannot be written."""
+
+
 class MetadataError(MicroISPError):
     """The native metadata library (Exiv2) crashed or failed on a file (in its own process: the
     file fails, the batch goes on)."""

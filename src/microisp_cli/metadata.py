@@ -91,7 +91,7 @@ def _read(path: str | Path) -> Metadata:
     pyexiv2 = _pyexiv2()
     try:
         with _image(pyexiv2, path) as image:
-            exif, xmp = image.read_exif(), image.read_xmp()
+            exif, xmp = _read_exif(image), image.read_xmp()
     except (RuntimeError, OSError, UnicodeDecodeError):
         return Metadata()
     kept: dict[str, str] = {}
@@ -106,6 +106,24 @@ def _read(path: str | Path) -> Metadata:
         if key.startswith("Exif.Image.") and name in TIFF_EP_TAGS:
             kept.setdefault(f"Exif.Photo.{name}", value)
     return Metadata(kept, {k: v for k, v in xmp.items() if not k.startswith("Xmp.tiff.")})
+
+
+def _read_exif(image) -> dict[str, str]:
+    """The EXIF of an Exiv2 image as text; a tag whose text is not UTF-8 (a Latin-1 Artist
+    written by an old camera or tool) is left out with a :class:`MicroISPWarning`, not the rest."""
+    try:
+        return image.read_exif()
+    except UnicodeDecodeError:
+        pass
+    exif: dict[str, str] = {}
+    for key, value in image.read_exif(encoding="latin-1").items():  # every byte decodes
+        try:
+            exif[key] = [v.encode("latin-1").decode("utf-8") for v in value] if isinstance(value, list) \
+                else value.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            warnings.warn(f"the EXIF tag {key} is not UTF-8 text: left out (the other tags are kept)",
+                          MicroISPWarning, stacklevel=2)
+    return exif
 
 
 def _tags(metadata: Metadata, width: int, height: int) -> dict[str, str]:
