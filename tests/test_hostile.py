@@ -371,3 +371,25 @@ def test_hostile_presets_are_one_short_usage_error(tmp_path, text, message):
     result = develop(dng, "-o", tmp_path / "a.png", "--preset", preset)
     assert result.exit_code == 2 and message in result.output, result.output[-300:]
     assert len(result.output) < 600 and not (tmp_path / "a.png").exists()
+
+
+# --- 13. notes: a frame too small, an invalid orientation ----------------------------------------
+def test_a_frame_under_22_pixels_is_too_small_not_an_unknown_format(tmp_path):
+    dng = small_dng(tmp_path / "tiny.dng", h=16, w=20)
+    result = develop(dng, "-o", tmp_path / "tiny.png")
+    assert result.exit_code == 1
+    assert f"error: {dng}: frame too small (20x16 pixels): LibRaw reads frames of at least 22" in result.output
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_an_invalid_orientation_is_left_as_stored_with_a_warning(tmp_path, orientation):
+    import numpy as np
+    from PIL import Image
+
+    plain, odd = small_dng(tmp_path / "plain.dng"), small_dng(tmp_path / "odd.dng", orientation=orientation)
+    assert develop(plain, "-o", tmp_path / "plain.png").exit_code == 0
+    result = develop(odd, "-o", tmp_path / "odd.png")
+    assert result.exit_code == 0
+    assert f"warning: {odd}: the Orientation tag is {orientation}, not one of 1-8: the image is left as stored" \
+        in result.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), np.asarray(Image.open(tmp_path / "odd.png")))
