@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from helpers import develop, small_dng
 from microisp_cli import defaults
 from microisp_cli.batch import (Interrupted, atomic_file, printable, remove_stale_temporaries,
-                                sigterm_as_interrupt)
+                                signals_as_interrupt)
 from microisp_cli.errors import InputError, OutputExistsError, UnsupportedSensorError, WeightsError
 from microisp_cli.raw import decode
 from microisp_cli.synthetic import random_mosaic
@@ -410,7 +410,7 @@ def test_hostile_tflite_through_the_cli(tflite, tmp_path):
 # --- 11: signals and what a killed run left ---------------------------------------------------------
 def test_sigterm_during_a_write_removes_the_temporary_file(tmp_path):
     target = tmp_path / "x.png"
-    with pytest.raises(Interrupted) as caught, sigterm_as_interrupt():
+    with pytest.raises(Interrupted) as caught, signals_as_interrupt():
         with atomic_file(target) as handle:
             handle.write(b"half")
             os.kill(os.getpid(), signal.SIGTERM)

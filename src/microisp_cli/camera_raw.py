@@ -17,7 +17,8 @@ import numpy as np
 from . import defaults
 from .bayer import CFA_PATTERNS, cell_black, crop_cfa
 from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
-from .errors import CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback
+from .errors import (CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback,
+                     address_space_limit)
 from .files import open_regular
 from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
 
@@ -76,6 +77,11 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
         except OSError as exc:
             raise InputError(f"cannot be read ({exc.strerror or exc})") from None
     if mosaic is None:
+        width, height = (tags or {}).get(256), (tags or {}).get(257)
+        if isinstance(error, rawpy.LibRawFileUnsupportedError) and isinstance(width, int) \
+                and isinstance(height, int) and min(width, height) < LIBRAW_MIN_SIDE:
+            raise InputError(f"frame too small ({width}x{height} pixels): LibRaw reads frames of at "
+                             f"least {LIBRAW_MIN_SIDE} pixels a side") from None
         raise InputError(_libraw_message(error, messages, rawpy)) from None
     if any("end of file" in m.lower() for m in messages):
         raise InputError("truncated: the pixel data ends before the end of the frame "
@@ -99,7 +105,9 @@ def _utf8(text: str) -> bool:
 
 #: TIFF tags that make a TIFF-based file a camera RAW: Make, DNGVersion, CFAPattern.
 _CAMERA_TAGS = (271, 50706, 33422)
-_T_CFA_PATTERN, _T_CFA_PLANE_COLOR, _T_SAMPLE_FORMAT = 33422, 50710, 339
+_T_CFA_PATTERN, _T_CFA_PLANE_COLOR, _T_SAMPLE_FORMAT, _T_ORIENTATION = 33422, 50710, 339, 274
+#: The smallest frame side LibRaw reads (it calls smaller frames "not a RAW file").
+LIBRAW_MIN_SIDE = 22
 #: DNG CFAPlaneColor codes.
 _PLANE_COLOURS = "RGBCMYW"
 
@@ -163,6 +171,9 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
         cause = "corrupt or missing pixel data"
     elif isinstance(exc, rawpy.LibRawTooBigError):
         cause = "image too large for LibRaw"
+    elif isinstance(exc, (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError)):
+        # LibRaw's allocations failing (a memory limit) arrive as either
+        return f"not enough memory for LibRaw to decode it ({type(exc).__name__}{address_space_limit()})"
     else:
         cause = f"LibRaw cannot decode it ({type(exc).__name__})"
     extra = detail or text
@@ -265,6 +276,10 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
                    else " (camera RGB taken as sRGB: colours come out muted or off)")
     notes += [f"{r}; using {instead} instead{consequence}" for r in rejected]
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
+    orientation = tags.get(_T_ORIENTATION)
+    if isinstance(orientation, int) and not 1 <= orientation <= 8:  # LibRaw reads 65535 as a turn
+        notes.append(f"the Orientation tag is {int(orientation)}, not one of 1-8: the image is left as stored")
+        flip = 0
     mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
                     orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
                     description=f"{make} {cfa}", daylight_wb=daylight)

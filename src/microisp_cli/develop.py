@@ -28,7 +28,7 @@ import numpy as np
 from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
 from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
-                     OutputExistsError, WhiteBalanceFallback)
+                     OutputExistsError, WhiteBalanceFallback, out_of_memory)
 from .options import DevelopOptions
 from .raw import Mosaic, decode, grey_world, read_thumbnail
 from .runtimes import BACKENDS
@@ -329,21 +329,13 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     options = options.replace(bits=bits)
 
-    def finish_for(image) -> Callable[[Path], None] | None:
-        """The camera's metadata, added once the image is complete (the input has been decoded,
-        so checked to be a readable regular file, by then)."""
-        if options.strip_metadata or kind in encode.EMBEDDED_METADATA:
-            return None
-        return lambda temporary: metadata.write(temporary, metadata.read(path), image.shape[1],
-                                                image.shape[0])
-
-    def write(image, colorspace: str) -> None:
-        exif = xmp = None
-        if kind in encode.EMBEDDED_METADATA and not options.strip_metadata:  # the encoder embeds them
-            exif, xmp = metadata.encoded(metadata.read(path), image.shape[1], image.shape[0])
+    def write(image, colorspace: str, finish: Callable[[], None] | None = None) -> None:
+        """The camera's metadata is read once the first rows are developed (the input has been
+        decoded, so checked to be a readable regular file, by then)."""
+        camera = None if options.strip_metadata else metadata.read(path)
         encode.write_image(output, image, quality=options.quality, overwrite=overwrite,
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
-                           finish=finish_for(image), exif=exif, xmp=xmp)
+                           metadata=camera, finish=finish)
 
     if kind != "png" or options.thumbnail or _whole_image(options):
         image, used = _develop(path, weights, runner, options, progress)
@@ -351,32 +343,54 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         return used
     # PNG: the encoder compresses rows in a thread as the network finishes them
     stream, failure = StreamedImage(), []
+    cancelled, finished = threading.Event(), threading.Event()
+
+    def still_wanted() -> None:  # the encoder's last check before the file is published
+        if cancelled.is_set():
+            raise StreamAborted
 
     def encoder() -> None:
         try:
             stream[0:1]  # nothing is created on disk before the network has made a first row
-            write(stream, options.colorspace)
+            write(stream, options.colorspace, still_wanted)
         except StreamAborted:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             failure.append(exc)
             stream.abort()
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=encoder, name="microisp-encode", daemon=True)
-    thread.start()
+    threading.Thread(target=encoder, name="microisp-encode", daemon=True).start()
     used = None
     try:
-        _, used = _develop(path, weights, runner, options, progress, stream)
-    except StreamAborted:
-        pass  # the encoder failed: its error is raised below
+        try:
+            _, used = _develop(path, weights, runner, options, progress, stream)
+        except StreamAborted:
+            pass  # the encoder failed: its error is raised below
+        finished.wait()  # Ctrl-C here (the encoder compressing or syncing the file) is caught below
     except BaseException:
+        cancelled.set()  # the encoder removes its file rather than publish it
         stream.abort()
-        thread.join()
+        _wait(finished)
         raise
-    thread.join()
     if failure:
         raise failure[0]
     return used
+
+
+def _wait(finished: threading.Event) -> None:
+    """Wait for ``finished``, also through Ctrl-C (re-raised once it is set): the encoder's
+    cleanup must run before the caller's. An event, not ``Thread.join``: an interrupted join
+    marks the thread as ended while it still runs (Python 3.11)."""
+    interrupted: BaseException | None = None
+    while not finished.is_set():
+        try:
+            finished.wait()
+        except KeyboardInterrupt as exc:
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 # --- one file of a batch ----------------------------------------------------------------------------
@@ -386,7 +400,9 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
     """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
     unwritable output, but returns a ``"failed"`` :class:`batch.FileResult` naming the cause (one
     line); an existing ``output`` (also one that appears while the file is developed) is skipped
-    unless ``overwrite``; running out of memory fails the file, not the batch. Errors that are not
+    unless ``overwrite``; running out of memory, in any form (:func:`errors.out_of_memory`: a
+    native library's ``std::bad_alloc``, a lazy import that cannot be mapped), fails the file,
+    not the batch. Errors that are not
     :class:`MicroISPError` or :class:`OSError` are bugs and propagate. Both executors (in
     process and every Dask task) run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
     source, output = Path(source), Path(output)
@@ -403,12 +419,14 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
                                     overwrite, progress)
         except OutputExistsError:  # it did not exist above: it appeared while this file was developed
             return batch.FileResult(source, output, "skipped", str(batch.appeared(output)))
-        except MemoryError:
-            failure = "not enough memory to develop it"
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
-        except OSError as exc:
-            failure = f"{exc.strerror or exc}"
+        except Exception as exc:  # noqa: BLE001 - out of memory in any form; the rest are bugs
+            failure = out_of_memory(exc)
+            if failure is None and isinstance(exc, OSError):  # the file it was about, when the error says
+                failure = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{exc.strerror or exc}"
+            if failure is None:
+                raise
     notes = tuple((str(item.message).splitlines() or [""])[0] for item in caught
                   if item.category.__module__.startswith("microisp_cli"))
     if failure is not None:

@@ -5,8 +5,8 @@ an ICC profile (``colour.icc_profile``; sRGB unless another is given) and the re
 Every writer writes into a temporary file in the destination's folder, published under the
 destination's name only when complete (``batch.atomic_file``), so a failure, Ctrl-C or SIGTERM
 never leaves a partial file and an existing file is never replaced without ``overwrite``.
-``finish(temporary_path)``, if given, runs on the complete temporary file before it is published
-(the camera's metadata is added that way, see :mod:`metadata`). Neither TensorFlow nor any other
+The camera's metadata goes into the encoded bytes before they are written (:mod:`metadata`): the
+file is never edited after it is written. Neither TensorFlow nor any other
 heavy module is imported here.
 """
 
@@ -17,13 +17,16 @@ import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from . import defaults
 from .colour import srgb_icc_profile
 from .errors import OutputError
+
+if TYPE_CHECKING:
+    from .metadata import Metadata
 
 FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
            ".webp": "webp", ".avif": "avif", ".jxl": "jxl"}
@@ -53,9 +56,10 @@ def _png_rows(image: np.ndarray, start: int, stop: int) -> bytes:
 
 
 def write_png_stream(handle: BinaryIO, image: np.ndarray, level: int = defaults.PNG_COMPRESSION,
-                     icc: bytes | None = None) -> None:
+                     icc: bytes | None = None, chunks: bytes = b"") -> None:
     """PNG of an (H, W, 3) uint8/uint16 image onto ``handle``, with the ICC profile ``icc``
-    (None: sRGB) in an iCCP chunk and the resolution in a pHYs chunk."""
+    (None: sRGB) in an iCCP chunk, the resolution in a pHYs chunk and ``chunks`` (complete
+    chunks: the camera's metadata) before the pixels."""
     height, width = image.shape[:2]
     bit_depth = 16 if image.dtype == np.uint16 else 8
     per_metre = round(defaults.RESOLUTION_DPI / 0.0254)
@@ -63,6 +67,7 @@ def write_png_stream(handle: BinaryIO, image: np.ndarray, level: int = defaults.
     handle.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)))
     handle.write(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc or srgb_icc_profile())))
     handle.write(_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)))
+    handle.write(chunks)
     compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 8, zlib.Z_RLE)  # Sub-filtered rows: runs
     rows = max(1, (1 << 22) // max(1, width * image.itemsize * 3))
     pending = b""
@@ -155,23 +160,37 @@ def default_bits(path: str | Path) -> int:
 
 def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPEG_QUALITY,
                 overwrite: bool = False, *, subsampling: str = defaults.JPEG_SUBSAMPLING,
-                icc: bytes | None = None, finish: Callable[[Path], None] | None = None,
-                exif: bytes | None = None, xmp: bytes | None = None) -> Path:
+                icc: bytes | None = None, metadata: Metadata | None = None,
+                finish: Callable[[], None] | None = None) -> Path:
     """Write an (H, W, 3) uint8/uint16 image to ``path`` (format from its extension), atomically,
-    with the ICC profile ``icc`` (None: sRGB); ``finish``: see :func:`atomic_file`; ``exif``,
-    ``xmp``: embedded by the encoder (AVIF, JPEG XL: :data:`EMBEDDED_METADATA`)."""
+    with the ICC profile ``icc`` (None: sRGB) and, if given, the camera's ``metadata``: in the
+    encoded bytes (AVIF and JPEG XL: handed to the encoder, :data:`EMBEDDED_METADATA`), or as PNG
+    chunks before the pixels (:mod:`metadata`), so every byte of the file is written and checked
+    here. ``finish``: see :func:`atomic_file`."""
+    from . import metadata as camera
+
     path = Path(path)
     kind = format_for(path)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"image must be (H, W, 3) uint8 or uint16, got {image.dtype} {image.shape}")
+    height, width = image.shape[:2]
     writer: Callable[[BinaryIO], None]
-    if kind in EIGHT_BIT_ONLY:
-        data = pillow_bytes(image, kind, quality, subsampling, icc, exif, xmp)  # encoded before touching the disk
+    if kind == "png":
+        chunks = b"" if metadata is None else camera.png_chunks(metadata, width, height)
+        def writer(h): write_png_stream(h, image, icc=icc, chunks=chunks)  # noqa: E704
+    else:  # encoded before touching the disk
+        if kind == "tiff":
+            buffer = io.BytesIO()
+            write_tiff_stream(buffer, image, icc)
+            data = buffer.getvalue()
+        elif kind in EMBEDDED_METADATA:  # the encoder embeds them (Exiv2 cannot write these formats)
+            exif, xmp = (None, None) if metadata is None else camera.encoded(metadata, width, height)
+            data = pillow_bytes(image, kind, quality, subsampling, icc, exif, xmp)
+        else:
+            data = pillow_bytes(image, kind, quality, subsampling, icc)
+        if metadata is not None and kind not in EMBEDDED_METADATA:
+            data = camera.embed(data, metadata, width, height)
         def writer(h): h.write(data)  # noqa: E704
-    elif kind == "tiff":
-        def writer(h): write_tiff_stream(h, image, icc)  # noqa: E704
-    else:
-        def writer(h): write_png_stream(h, image, icc=icc)  # noqa: E704
     from .batch import atomic_file
 
     with atomic_file(path, overwrite, finish) as handle:

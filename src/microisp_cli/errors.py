@@ -31,6 +31,16 @@ class OutputExistsError(OutputError):
     while the file was being developed: the file is skipped, the existing one left as it is."""
 
 
+class ScratchSpaceError(MicroISPError):
+    """The network's scratch file (the state between attention points, in ``$TMPDIR``) cannot be
+    made: no room there, or the folder cannot be written."""
+
+
+class MetadataError(MicroISPError):
+    """The native metadata library (Exiv2) crashed or failed on a file (in its own process: the
+    file fails, the batch goes on)."""
+
+
 class ImageTooLargeError(InputError):
     """The frame a file declares is larger than the configured megapixel limit (refused before
     any pixel memory is allocated)."""
@@ -88,3 +98,47 @@ class ModelFileError(MicroISPError):
 
 class ClusterError(MicroISPError):
     """The Dask cluster cannot be started or reached, or has no workers."""
+
+
+#: What an allocation that failed inside a native library looks like in its exception's text.
+_MEMORY_SIGNS = ("bad_alloc", "failed to map segment", "cannot allocate memory", "out of memory",
+                 "unable to allocate")
+
+
+def out_of_memory(exc: BaseException, doing: str = "develop it") -> str | None:
+    """The one-line cause ``not enough memory to DOING (...)`` when ``exc`` is running out of
+    memory, in whatever form it arrives: ``MemoryError``, ``OSError`` ENOMEM, or a native
+    library's ``RuntimeError`` (``std::bad_alloc``) or ``ImportError`` (a shared library that
+    could not be mapped) under a memory limit (``ulimit -v``, a container). What was needed is
+    said when the error says it, and the address-space limit when there is one. None otherwise."""
+    import errno
+    import re
+
+    text = str(exc)
+    memory = isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM) \
+        or (isinstance(exc, (RuntimeError, ImportError, OSError))
+            and any(sign in text.lower() for sign in _MEMORY_SIGNS))
+    if not memory:
+        return None
+    needed = re.search(r"allocate ([\d.]+ ?[KMGTP]i?B)", text)
+    library = re.search(r"([\w.+-]+\.so[\w.]*): failed to map segment", text)
+    if needed:
+        detail = f"{needed.group(1).replace('. ', ' ')} more were needed"
+    elif library:
+        detail = f"{library.group(1)} could not be loaded"
+    elif "bad_alloc" in text:
+        detail = "std::bad_alloc"
+    else:
+        detail = (getattr(exc, "strerror", None) or text.splitlines()[-1] if text.strip() else "MemoryError")
+    return f"not enough memory to {doing} ({detail}{address_space_limit()})"
+
+
+def address_space_limit() -> str:
+    """``; address space limited to N MB (ulimit -v)`` when this process has such a limit."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return ""
+    return "" if soft == resource.RLIM_INFINITY else f"; address space limited to {soft // 2**20} MB (ulimit -v)"

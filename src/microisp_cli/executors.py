@@ -22,19 +22,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from . import defaults
-from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect, is_template,
-                    output_is_folder, plan_outputs, plan_template, planned_result, printable,
-                    remove_stale_temporaries)
+from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect, existing_output,
+                    is_template, output_is_folder, plan_outputs, plan_template, planned_result, printable,
+                    remove_stale_temporaries, same_file)
 from .develop import cached_runner, develop_file
 from .encode import EIGHT_BIT_ONLY, format_for
-from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError
+from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError, out_of_memory
 from .extras import require
 from .options import DevelopOptions
 from .runtimes.base import SegmentRunner
@@ -134,16 +136,80 @@ def copy_out(result: FileResult, stream: BinaryIO) -> FileResult:
     return result
 
 
-def write_json(path: str | Path, records: list[dict], stdout: BinaryIO | None = None) -> None:
-    """``records`` (``FileResult.record()``) as a JSON array at ``path``, atomically
-    (:class:`OutputError` when it cannot be written); ``path`` ``-`` writes to ``stdout``."""
+#: Names of a stream rather than of a file: a report "written" there is written into the stream.
+STREAM_NAMES = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
+
+
+def _report_is_stream(path: Path) -> bool:
+    """Whether the report goes into what is at ``path`` (a FIFO, a character device, a name of
+    standard output) rather than into a new file published there."""
+    if str(path).startswith(STREAM_NAMES):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
+def check_report(path: str | Path, plan: Plan, overwrite: bool = False) -> None:
+    """Before any file is developed, whether the ``--json`` report can go to ``path``: the output
+    contract applied to it. :class:`OptionsError` (for ``--json``) when it is an input or an
+    output of the batch, a folder, a file that exists and not ``overwrite``, or in a place that
+    cannot be written (a read-only folder or file system, a file where a folder should be).
+    A FIFO, a character device or a name of standard output is written into, never replaced."""
+    if str(path) == STDOUT:  # standard output (refused with -o - when the options are read)
+        return
+    path = Path(path)
+
+    def refuse(reason: str) -> None:
+        raise OptionsError("--json", printable(f"{path} {reason}"))
+
+    if _report_is_stream(path):
+        if plan.to_stdout and str(path) in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"):
+            refuse("is standard output, where the photo goes (-o -): give another name")
+        return
+
+    for job in plan.jobs:
+        if same_file(job.source, path) or os.path.normpath(job.source) == os.path.normpath(path):
+            refuse("is an input of this batch: refused (it would be lost)")
+        if job.error is None and job.output is not None and (
+                same_file(job.output, path) or os.path.normpath(job.output) == os.path.normpath(path)):
+            refuse(f"is the output of {job.source}: give the report another name")
+    if path.is_dir():
+        refuse("is a folder: give a file name")
+    if existing_output(path, overwrite) is not None:
+        refuse("exists (use --overwrite to replace it)")
+    folder = next((p for p in [path.parent, *path.parent.parents] if os.path.lexists(p)), Path("."))
+    if not folder.is_dir():
+        refuse(f"cannot be written ({folder} is a file, not a folder)")
+    read_only = getattr(os, "ST_RDONLY", 1) & os.statvfs(folder).f_flag
+    if read_only or not os.access(folder, os.W_OK | os.X_OK):
+        refuse(f"cannot be written ({folder} is {'on a read-only file system' if read_only else 'not writable'})")
+
+
+def write_json(path: str | Path, records: list[dict], overwrite: bool = False,
+               stdout: BinaryIO | None = None) -> None:
+    """``records`` (``FileResult.record()``) as a JSON array at ``path`` (:class:`OutputError`
+    when it cannot be written): ``-`` to ``stdout``; into a FIFO, a character device or a name of
+    standard output by opening it; else atomically, as a new file (:func:`batch.atomic_file`: an
+    existing one only with ``overwrite``)."""
     data = json.dumps(records, indent=2).encode() + b"\n"
     if str(path) == STDOUT and stdout is not None:
         stdout.write(data)
         stdout.flush()
         return
-    with atomic_file(path, overwrite=True) as handle:
-        handle.write(data)
+    path = Path(path)
+    if not _report_is_stream(path):
+        with atomic_file(path, overwrite=overwrite) as handle:
+            handle.write(data)
+        return
+    try:
+        # appended, never truncated: standard output redirected to a file is written after what is there
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)), "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 # --- the executors ------------------------------------------------------------------------------
@@ -249,7 +315,13 @@ class SerialExecutor(Executor):
     """One file after another, in this process."""
 
     def _develop(self, job: Job, on_tiles: Tiles | None) -> FileResult:
-        runner = None if self.options.thumbnail else self.runner()
+        try:
+            runner = None if self.options.thumbnail else self.runner()
+        except Exception as exc:  # noqa: BLE001 - out of memory: this file fails, the next tries again
+            failure = out_of_memory(exc, "load and compile the network")
+            if failure is None:
+                raise
+            return FileResult(job.source, job.output, "failed", failure)
         tiles = on_tiles or (lambda done, total: None)
         tiles(0, 1)
         try:

@@ -41,6 +41,29 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+#: The most characters of a value echoed in a message (a preset may hold an 800 KB string).
+SHOWN_CHARACTERS = 60
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a one-line message, cut to :data:`SHOWN_CHARACTERS` (its length said);
+    an integer too long to print is described by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} value"
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}... ({len(text)} characters)"
+
+
+def _whole(value: Any) -> bool:
+    """An integer, not a bool (``true`` is not 1 in a preset)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclasses.dataclass(frozen=True)
 class DevelopOptions:
     """Every choice of a develop, validated (and normalised: ``wb="2,1,1.5"`` becomes a tuple,
@@ -96,15 +119,16 @@ class DevelopOptions:
 
     def __post_init__(self) -> None:
         def choose(name: str, allowed: tuple[str, ...]) -> None:
-            value = str(getattr(self, name)).lower().replace(":", "")
+            value = getattr(self, name)
+            value = value.lower().replace(":", "") if isinstance(value, str) else value
             if value not in allowed:
-                raise OptionsError(_flag(name), f"{getattr(self, name)!r} is not one of {', '.join(allowed)}")
+                raise OptionsError(_flag(name), f"{shown(getattr(self, name))} is not one of {', '.join(allowed)}")
             object.__setattr__(self, name, value)
 
-        if self.bits is not None and int(self.bits) not in (8, 16):
-            raise OptionsError("--bits", f"must be 8 or 16, got {self.bits!r}")
-        if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
-            raise OptionsError("--quality", f"must be an integer 1-100, got {self.quality!r}")
+        if self.bits is not None and not (_whole(self.bits) and self.bits in (8, 16)):
+            raise OptionsError("--bits", f"must be the integer 8 or 16, got {shown(self.bits)}")
+        if not (_whole(self.quality) and 1 <= self.quality <= 100):
+            raise OptionsError("--quality", f"must be an integer 1-100, got {shown(self.quality)}")
         choose("subsampling", SUBSAMPLINGS)
         object.__setattr__(self, "wb", parse_wb(self.wb))
         object.__setattr__(self, "exposure", parse_exposure(self.exposure))
@@ -124,8 +148,8 @@ class DevelopOptions:
         choose("attention", ATTENTIONS)
         for name in ("size", "width", "height"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 2):
-                raise OptionsError(_flag(name), f"must be a whole number of pixels >= 2, got {value!r}")
+            if value is not None and not (_whole(value) and value >= 2):
+                raise OptionsError(_flag(name), f"must be a whole number of pixels >= 2, got {shown(value)}")
         from .tiling import check_tile_size  # the one tile-size rule
 
         try:
@@ -133,12 +157,14 @@ class DevelopOptions:
         except (TypeError, ValueError) as exc:
             raise OptionsError("--tile-size", str(exc)) from None
         if self.cfa is not None and self.cfa not in CFA_PATTERNS:
-            raise OptionsError("--force-cfa", f"{self.cfa!r} is not one of {', '.join(CFA_PATTERNS)}")
-        if self.max_megapixels is not None and not (self.max_megapixels > 0 and math.isfinite(self.max_megapixels)):
-            raise OptionsError("--max-megapixels", f"must be a positive finite number, got {self.max_megapixels!r}")
+            raise OptionsError("--force-cfa", f"{shown(self.cfa)} is not one of {', '.join(CFA_PATTERNS)}")
+        if self.max_megapixels is not None and not (
+                isinstance(self.max_megapixels, (int, float)) and not isinstance(self.max_megapixels, bool)
+                and self.max_megapixels > 0 and math.isfinite(self.max_megapixels)):
+            raise OptionsError("--max-megapixels", f"must be a positive finite number, got {shown(self.max_megapixels)}")
         for name in ("half_size", "upscale", "lens_correction", "thumbnail", "strip_metadata"):
             if not isinstance(getattr(self, name), bool):
-                raise OptionsError(_flag(name), f"must be true or false, got {getattr(self, name)!r}")
+                raise OptionsError(_flag(name), f"must be true or false, got {shown(getattr(self, name))}")
 
     def replace(self, **changes: Any) -> DevelopOptions:
         """A copy with ``changes`` (field names; dashes allowed), validated again."""
@@ -175,14 +201,14 @@ def parse_wb(value: Any) -> str | Kelvin | tuple[float, float, float]:
         return kelvin
     parts = value.split(",") if isinstance(value, str) else value
     try:
-        gains = tuple(float(p) for p in parts)
-    except (TypeError, ValueError):
+        gains = tuple(float(p) for p in parts) if isinstance(parts, (list, tuple)) and len(parts) == 3 else ()
+    except (TypeError, ValueError, OverflowError):
         gains = ()
     if len(gains) != 3:
-        raise OptionsError("--wb", f"{value!r} is not one of {', '.join(WB_MODES)}, a colour "
+        raise OptionsError("--wb", f"{shown(value)} is not one of {', '.join(WB_MODES)}, a colour "
                            "temperature such as 5500K (with a tint: 5500K,+3) or R,G,B gains such as 2.1,1,1.6")
     if not all(math.isfinite(g) and g > 0 for g in gains):
-        raise OptionsError("--wb", f"gains must be positive numbers, got {value!r}")
+        raise OptionsError("--wb", f"gains must be positive numbers, got {shown(value)}")
     return tuple(g / gains[1] for g in gains)  # type: ignore[return-value]
 
 
@@ -191,11 +217,13 @@ def parse_exposure(value: Any) -> float | str:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
     try:
+        if isinstance(value, bool):
+            raise TypeError
         ev = float(value)
-    except (TypeError, ValueError):
-        raise OptionsError("--exposure", f"{value!r} is neither a number of EV nor auto") from None
+    except (TypeError, ValueError, OverflowError):
+        raise OptionsError("--exposure", f"{shown(value)} is neither a number of EV nor auto") from None
     if not (math.isfinite(ev) and abs(ev) <= 10):
-        raise OptionsError("--exposure", f"{value!r} EV is outside -10..+10")
+        raise OptionsError("--exposure", f"{shown(value)} EV is outside -10..+10")
     return ev
 
 
@@ -207,7 +235,7 @@ def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
     for key, value in values.items():
         name = key.replace("-", "_")
         if name not in FIELDS:
-            raise OptionsError(_flag(name), f"unknown {what}; known: {', '.join(map(_flag, FIELDS))}")
+            raise OptionsError(_flag(name[:SHOWN_CHARACTERS]), f"unknown {what}; known: {', '.join(map(_flag, FIELDS))}")
         out[name] = value
     return out
 
@@ -259,13 +287,18 @@ def preset_values(name_or_path: str | Path) -> dict[str, Any]:
     except Unreadable as exc:
         raise OptionsError("--preset", f"{text}: {exc}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise OptionsError("--preset", f"{text}: not a readable TOML file ({exc})") from None
+        raise OptionsError("--preset", f"{text}: not a readable TOML file ({shown(str(exc))[1:-1]})") from None
+    except RecursionError:
+        raise OptionsError("--preset", f"{text}: not a readable TOML file (nested too deeply)") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        why = "an integer with too many digits" if "digits" in str(exc) else shown(str(exc))[1:-1]
+        raise OptionsError("--preset", f"{text}: not a readable TOML file ({why})") from None
     data.pop("description", None)
     values, written = {}, {}
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in PRESET_KEYS:
-            raise OptionsError(f"--preset {text}", f"{key} cannot be set by a preset (allowed: "
+            raise OptionsError(f"--preset {text}", f"{shown(key)[1:-1]} cannot be set by a preset (allowed: "
                                f"{', '.join(PRESET_KEYS)})")
         values[name], written[name] = value, key
     try:  # each value checked now, so that an error names the key the preset's author wrote
@@ -274,7 +307,7 @@ def preset_values(name_or_path: str | Path) -> dict[str, Any]:
         DevelopOptions(**{k: v for k, v in values.items() if k != "format"})
     except OptionsError as exc:
         name = exc.option.lstrip("-").replace("-", "_")
-        raise OptionsError(f"--preset {text}", f"{written.get(name, name)} = {data.get(written.get(name, name))!r}: "
+        raise OptionsError(f"--preset {text}", f"{written.get(name, name)} = {shown(data.get(written.get(name, name)))}: "
                            f"{exc.reason}") from None
     return values
 

@@ -40,7 +40,7 @@ from typing import Any
 from . import defaults
 from .batch import FileResult, check_unique_outputs, remove_stale_temporaries, skip_result
 from .develop import cached_runner, develop_file
-from .errors import ClusterError, MicroISPError
+from .errors import ClusterError, MicroISPError, out_of_memory
 from .options import DevelopOptions
 from .extras import require
 from .weights import Weights, load_weights
@@ -90,6 +90,11 @@ def _develop_task(source: str, output: str, weights: Weights, backend: str, mode
     except MicroISPError as exc:  # e.g. a --model file this worker cannot read
         return FileResult(Path(source), Path(output), "failed", str(exc).replace("\n", " "),
                           worker=address)
+    except Exception as exc:  # noqa: BLE001 - out of memory: this file fails, the next tries again
+        failure = out_of_memory(exc, "load and compile the network")
+        if failure is None:
+            raise
+        return FileResult(Path(source), Path(output), "failed", failure, worker=address)
     result = develop_file(source, output, weights, runner=runner, options=options, overwrite=overwrite)
     return dataclasses.replace(result, worker=address)
 

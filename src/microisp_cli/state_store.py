@@ -10,6 +10,8 @@ import tempfile
 
 import numpy as np
 
+from .errors import ScratchSpaceError
+
 
 #: A RAM file system for the state when memory is plentiful (see :func:`state_directory`).
 RAM_DIRECTORY = "/dev/shm"
@@ -60,11 +62,21 @@ class StateStore:
         size = max(1, self.shape[0] * self._row)
         chosen = state_directory(size, directory)
         try:
-            self._file = self._reserve(chosen, size)
-        except OSError:
-            if chosen != RAM_DIRECTORY:
+            try:
+                self._file = self._reserve(chosen, size)
+            except OSError:
+                if chosen != RAM_DIRECTORY:
+                    raise
+                chosen = None
+                self._file = self._reserve(None, size)  # /dev/shm full (a container's small one)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
                 raise
-            self._file = self._reserve(None, size)  # /dev/shm full (a container's small one)
+            folder = chosen or tempfile.gettempdir()
+            raise ScratchSpaceError(
+                f"no room for the network's scratch file ({size / 1e6:.0f} MB) in {folder} "
+                f"({exc.strerror}): this is not the output's disk; set TMPDIR to a folder with room"
+            ) from None
 
     @staticmethod
     def _reserve(directory: str | None, size: int):

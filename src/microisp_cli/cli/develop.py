@@ -5,13 +5,15 @@ Options -> plan -> executor -> report: the options become a :class:`DevelopOptio
 ``executors.executor_for`` picks the serial or the Dask executor (``--workers``/``--scheduler``),
 and this file reports each result as it arrives (progress with rich, one line per file, names
 escaped) and sums up at the end. Exit codes (docs/robustness.md): 0 when every file was
-developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM.
+developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM,
+129 after SIGHUP.
 TensorFlow is loaded only once there is a file to develop, and only once per batch."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,8 +209,9 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..batch import Interrupted, sigterm_as_interrupt
-    from ..executors import BatchSettings, copy_out, executor_for, plan_batch, stdout_folder, write_json
+    from ..batch import Interrupted, signals_as_interrupt
+    from ..executors import (BatchSettings, check_report, copy_out, executor_for, plan_batch, stdout_folder,
+                             write_json)
 
     # --- options -> plan -> executor -----------------------------------------------------------
     stdout = click.get_binary_stream("stdout")
@@ -230,6 +233,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                                     dump, force_cfa)
             plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
                               stdout_is_terminal=output == STDOUT and stdout.isatty())
+        if json_path is not None:  # checked now, not found unwritable after the whole batch
+            check_report(json_path, plan, overwrite)
     executor = executor_for(settings, options, plan)
 
     # --- the batch, reported file by file ------------------------------------------------------
@@ -265,7 +270,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
     try:
-        with stdout_folder(plan), sigterm_as_interrupt(), progress, _usage_errors():
+        with stdout_folder(plan), signals_as_interrupt(), progress, _usage_errors():
             files = progress.add_task("files", total=len(plan.jobs))
             tiles = progress.add_task("tiles", total=1, visible=False)
             results = executor.run(
@@ -277,13 +282,16 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                 for result in results:
                     report(copy_out(result, stdout) if plan.to_stdout else result)
                     progress.update(files, description=printable(result.source.name), advance=1)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (batch.Interrupted)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (batch.Interrupted)
         signalled = isinstance(exc, Interrupted)
-        show(f"{'terminated' if signalled else 'interrupted'}: the file being written was not left behind")
+        how = ("interrupted" if not signalled else
+               "hung up (SIGHUP)" if exc.signum == getattr(signal, "SIGHUP", None) else "terminated")
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            show(f"{how}: the file being written was not left behind")
         raise SystemExit(exc.exit_code if signalled else 130) from None
     if json_path is not None:
         try:
-            write_json(json_path, records, stdout)
+            write_json(json_path, records, overwrite, stdout)
         except MicroISPError as exc:
             raise click.ClickException(f"--json: {exc}") from None
     if not quiet or counts["failed"]:
