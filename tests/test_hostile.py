@@ -359,9 +359,9 @@ def test_a_latin1_exif_tag_is_left_out_with_a_warning_and_the_rest_kept(tmp_path
 @pytest.mark.parametrize("text, message", [
     ("x = " + "[" * 100_000 + "]" * 100_000, "not a readable TOML file (nested too deeply)"),
     ("quality = 1" + "0" * 5000, "not a readable TOML file (an integer with too many digits)"),
-    ('bits = "16"', "bits: must be the integer 8 or 16, got '16'"),
-    ("half_size = 1", "half_size: must be true or false, got 1"),
-    ("quality = true", "quality: must be an integer 1-100, got True"),
+    ('bits = "16"', "bits = '16': must be the integer 8 or 16, got '16'"),
+    ("half_size = 1", "half_size = 1: must be true or false, got 1"),
+    ("quality = true", "quality = True: must be an integer 1-100, got True"),
     ('wb = "' + "a" * 800_000 + '"', "... (800002 characters) is not one of camera"),
 ], ids=["deep", "5000 digits", "bits string", "flag int", "quality bool", "800 KB"])
 def test_hostile_presets_are_one_short_usage_error(tmp_path, text, message):
