@@ -38,6 +38,8 @@ def native_base(x: np.ndarray, residual: bool) -> np.ndarray:
     """The encoded LMMSE base (``residual``: ``lmmse-ri``) of packed windows (1, h, w, 4) as the
     graph's base node holds it, (1, h, w, 12) with colour c at channels 4c..4c+3, computed by the
     native kernel ``_native_base.c`` (it releases the GIL)."""
+    if _native is None:
+        raise MicroISPError("the native base (_native_base.c) was not built: install with a C compiler")
     _, h, w, _ = x.shape
     out = np.empty((1, h, w, 12), np.float32)
     _native.base(np.ascontiguousarray(x, np.float32), out, h, w, residual)
