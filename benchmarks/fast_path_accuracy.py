@@ -50,7 +50,7 @@ def main() -> None:
     from microisp_cli.runtimes.openvino import OpenVINORunner
     from microisp_cli.weights import load_weights
 
-    lines = [f"| weights | fast path | file | PSNR vs FP32 graph | within one level (8-bit) | max levels |",
+    lines = ["| weights | fast path | file | PSNR vs FP32 graph | within one level (8-bit) | max levels |",
              "|---|---|---|---|---|---|"]
     worst = None
     with tempfile.TemporaryDirectory(prefix="microisp-fast-path-") as tmp:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import write_doc  # noqa: E402
+from scale import write_doc, write_frame  # noqa: E402
 
 START, END = "<!-- profile:start -->", "<!-- profile:end -->"
 MICROISP = [sys.executable, "-c", "from microisp_cli.cli.main import main; main()"]
@@ -99,10 +99,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory(prefix="microisp-profile-") as folder:
         scratch = Path(folder)
-        write = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import scale; "
-                 f"scale.write_inputs(scale.Path({str(scratch / 'in')!r}), 1, {width}, {height})")
-        subprocess.run([sys.executable, "-c", write], check=True, env=env)
-        dng = scratch / "in" / "frame00.dng"
+        dng = write_frame(scratch / "in", width, height, env)
         stages = staged(dng, args.runs, env)
         wall, cpu, shares = profiled(dng, scratch, env)
     load = os.getloadavg()[0]

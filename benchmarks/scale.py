@@ -49,6 +49,18 @@ NEUTRAL = np.array([0.5, 1.0, 0.7])
 CLEAN_ENVIRON = dict(os.environ)
 
 
+def write_frame(folder: Path, width: int, height: int, env: dict) -> Path:
+    """One :func:`write_inputs` DNG in ``folder``, written by a child process (a child's peak RSS,
+    ``ru_maxrss``, starts from its parent's at fork, so a measuring process must stay small)."""
+    import subprocess
+    import sys
+
+    write = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import scale; "
+             f"scale.write_inputs(scale.Path({str(folder)!r}), 1, {width}, {height})")
+    subprocess.run([sys.executable, "-c", write], check=True, env=env)
+    return folder / "frame00.dng"
+
+
 def write_inputs(folder: Path, count: int, width: int, height: int) -> list[Path]:
     """``count`` 12-bit RGGB DNGs of a smooth scene with texture and shot noise."""
     from microisp_cli.bayer import mosaic_rggb

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import cpu_model, load, write_doc  # noqa: E402
+from scale import cpu_model, load, write_doc, write_frame  # noqa: E402
 
 START, END = "<!-- darktable:start -->", "<!-- darktable:end -->"
 #: LibRaw's AHD develop of one file, a process of its own (``bench.libraw_develop``).
@@ -128,12 +128,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory(prefix="microisp-vs-darktable-") as folder:
         scratch = Path(folder)
-        # in a child process: a child's peak RSS (ru_maxrss) starts from its parent's at fork,
-        # so this process must stay small
-        write = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import scale; "
-                 f"scale.write_inputs(scale.Path({str(scratch / 'in')!r}), 1, {width}, {height})")
-        subprocess.run([sys.executable, "-c", write], check=True, env=env)
-        dng = scratch / "in" / "frame00.dng"
+        dng = write_frame(scratch / "in", width, height, env)
         out = scratch / "out"
         out.mkdir()
         plan = commands(dng, out, scratch, darktable)
