@@ -345,6 +345,15 @@ def orientation(d: Path, c: Context):
     return run, ([] if "Orientation" in run.stderr else ["Orientation 65535 used silently"])
 
 
+def short_strip(d: Path, c: Context):
+    from microisp_cli.training.malformed import T_STRIP_BYTES, patch_tag
+
+    a = dng(d / "short.dng")
+    patch_tag(a, T_STRIP_BYTES, [84 * 60])  # half the bytes of its one 16-bit strip
+    run = c.microisp("develop", a, "-o", d / "a.png")
+    return run, ([] if "garbage" in run.stderr else ["developed from a short strip without a warning"])
+
+
 CASES = [
     Case("1", "--json an input RAW", (2,), json_input),
     Case("1", "--json an existing file, no --overwrite", (2,), json_existing),
@@ -376,6 +385,7 @@ CASES = [
     Case("12", "preset with an 800 KB value", (2,), preset('wb = "' + "a" * 800_000 + '"')),
     Case("13", "a 20x16 frame", (1,), tiny_frame),
     Case("13", "Orientation 65535", (0,), orientation),
+    Case("13", "a DNG whose strip is short", (0,), short_strip),
 ]
 
 

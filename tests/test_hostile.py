@@ -393,3 +393,15 @@ def test_an_invalid_orientation_is_left_as_stored_with_a_warning(tmp_path, orien
     assert f"warning: {odd}: the Orientation tag is {orientation}, not one of 1-8: the image is left as stored" \
         in result.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), np.asarray(Image.open(tmp_path / "odd.png")))
+
+
+def test_a_short_strip_of_pixel_data_is_a_warning(tmp_path):
+    from microisp_cli.training.malformed import T_STRIP_BYTES, patch_tag
+
+    dng = small_dng(tmp_path / "short.dng")  # one uncompressed 16-bit strip of 84 x 60 samples
+    patch_tag(dng, T_STRIP_BYTES, [84 * 60])  # declares half of it: what follows is read as pixels
+    result = develop(dng, "-o", tmp_path / "short.png")
+    assert result.exit_code == 0
+    assert (f"warning: {dng}: strip 1 of 1 of the pixel data holds 5040 of the 10080 bytes it needs: "
+            "that part of the image shows other data (garbage)") in result.output
+    assert "holds" not in develop(small_dng(tmp_path / "whole.dng"), "-o", tmp_path / "whole.png").output

@@ -86,6 +86,9 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     if any("end of file" in m.lower() for m in messages):
         raise InputError("truncated: the pixel data ends before the end of the frame "
                          "(LibRaw: Unexpected end of file)")
+    short = _short_pixel_block(tags or {})
+    if short is not None:  # LibRaw reads past it, into whatever follows: garbage, and no word
+        notes.append(short)
     corrupt = [m for m in messages if m.lower().startswith("corrupt data")]
     if corrupt:
         notes.append(f"LibRaw reports {corrupt[0][0].lower() + corrupt[0][1:]}: the image may show artefacts")
@@ -93,6 +96,39 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
         message, category = note if isinstance(note, tuple) else (note, MicroISPWarning)
         warnings.warn(message, category, stacklevel=3)
     return mosaic
+
+
+def _first(value) -> int | None:
+    value = value[0] if isinstance(value, (tuple, list)) and value else value
+    return int(value) if isinstance(value, int) else None
+
+
+def _short_pixel_block(tags: dict[int, object]) -> str | None:
+    """Why the uncompressed pixel data is short (a strip or tile whose byte count is less than
+    its rows need), from the raw image's TIFF tags; None when it is not, or cannot be told."""
+    bits, width, height = _first(tags.get(258)), _first(tags.get(256)), _first(tags.get(257))
+    samples = _first(tags.get(277, 1)) or 1
+    if _first(tags.get(259, 1)) != 1 or not (bits and width and height):
+        return None
+    if 325 in tags and 322 in tags and 323 in tags:
+        kind, counts = "tile", tags[325]
+        tile_width, tile_length = _first(tags[322]), _first(tags[323])
+        if not (tile_width and tile_length):
+            return None
+        needed = [-(-tile_width * samples * bits // 8) * tile_length] * len(counts)
+    elif 279 in tags:
+        kind, counts = "strip", tags[279]
+        rows = _first(tags.get(278)) or height
+        line = -(-width * samples * bits // 8)
+        needed = [line * max(0, min(rows, height - i * rows)) for i in range(len(counts))]
+    else:
+        return None
+    counts = counts if isinstance(counts, (tuple, list)) else (counts,)
+    for i, (count, need) in enumerate(zip(counts, needed)):
+        if isinstance(count, int) and count < need:
+            return (f"{kind} {i + 1} of {len(counts)} of the pixel data holds {count} of the {need} bytes "
+                    "it needs: that part of the image shows other data (garbage)")
+    return None
 
 
 def _utf8(text: str) -> bool:
