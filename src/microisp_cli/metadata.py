@@ -237,7 +237,7 @@ def _png_chunks(metadata: Metadata, width: int, height: int) -> bytes:
 def read(path: str | Path) -> Metadata:
     """The photo's EXIF and XMP in the RAW file at ``path`` (module notes; empty for a file Exiv2
     cannot read), read in the metadata process: :class:`MetadataError` if Exiv2 crashes."""
-    return _EXIV2.call("read", str(path) if not isinstance(path, Path) else path)
+    return _EXIV2.call("read", path)
 
 
 def embed(data: bytes, metadata: Metadata, width: int, height: int) -> bytes:

@@ -152,7 +152,9 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
               help="Search input folders' sub-folders.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Write one JSON record per file (input, output, status, error, "
-                                   "seconds, white balance and matrix used); - for standard output.")
+                                   "seconds, white balance and matrix used) to FILE (replaced only "
+                                   "with --overwrite; a FIFO or /dev/stdout is written into); - for "
+                                   "standard output.")
 @click.option("--weights", default=defaults.WEIGHTS, show_default=True,
               help="Bundled weights name, or a path (.json/.npz, or a TF1 checkpoint prefix).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
