@@ -415,6 +415,8 @@ def judge(case: Case, folder: Path, context: Context) -> dict:
             and "colour matrix" not in ln]
     note = "; ".join(problems) if problems else (said[0] if said else "")
     note = note.replace(f"{folder}/", "").replace(str(folder), ".")
+    if not note and run.code == 0:
+        note = "every file developed"
     return {"kept": not problems, "code": run.code, "note": note, "seconds": time.perf_counter() - started}
 
 
