@@ -14,6 +14,14 @@
 #include <Python.h>
 #include <math.h>
 #include <stddef.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define DENORMALS_ON(saved) do { saved = _mm_getcsr(); _mm_setcsr(saved & ~0x8040u); } while (0)
+#define DENORMALS_RESTORE(saved) _mm_setcsr(saved)
+#else
+#define DENORMALS_ON(saved) (void)(saved)
+#define DENORMALS_RESTORE(saved) (void)(saved)
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -414,7 +422,12 @@ static PyObject *py_base(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
+    /* IEEE denormals whatever the thread's mode: a library loaded with -ffast-math (or a runtime's
+     * FTZ/DAZ) must not change the base, which would then differ between processes */
+    unsigned int saved = 0;
+    DENORMALS_ON(saved);
     microisp_native_base((const float *)x.buf, (float *)out.buf, h, w, residual);
+    DENORMALS_RESTORE(saved);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&x); PyBuffer_Release(&out);
     Py_RETURN_NONE;

@@ -170,8 +170,7 @@ class OpenVINORunner:
         self.config = config
         self.params = params
         self._core = ov.Core()
-        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-                          "CPU_DENORMALS_OPTIMIZATION": True}
+        self._settings = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         self.native_base = native_base and _native is not None
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = int(threads)
@@ -295,13 +294,17 @@ class OpenVINORunner:
         the head from the sums of all bands (bounded memory, and the tiling feeds bands as they
         become final)."""
         span = HEAD_SPAN
-        kernels = [self._head_kernel(index, m) for m in range(ATTENTION_STRIDED_CONVS + 1)]
+        kernels = [tuple(None if a is None else a.astype(np.float64) for a in self._head_kernel(index, m))
+                   for m in range(ATTENTION_STRIDED_CONVS + 1)]
         _, h, w, c = samples.shape
         h, w = h // span * span, w // span * span
         total, count = np.zeros(c, np.float64), 0
         for y0 in range(0, h, span * 8):
             rows = min(h, y0 + span * 8) - y0
-            x = np.ascontiguousarray(samples[0, y0:y0 + rows, :w]).reshape(-1, c)
+            # float64 products: numpy's BLAS splits a product differently with more threads, and in
+            # float32 that moved outputs by a level between processes (a Dask worker, the CLI and a
+            # library caller each have their own BLAS threads)
+            x = samples[0, y0:y0 + rows, :w].astype(np.float64).reshape(-1, c)
             y = _prelu(x @ kernels[0][0][0, 0] + kernels[0][1], kernels[0][2])
             a, b = rows, w
             for kernel, bias, alpha in kernels[1:]:
