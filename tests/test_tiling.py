@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from microisp_cli import runtimes
 from microisp_cli.model import HEAD_SPAN, PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
     MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
@@ -19,13 +20,7 @@ TOLERANCE = 1e-4
 
 
 def runner_for(weights: Weights, backend: str = "tf"):
-    if backend == "openvino":
-        from microisp_cli.runtimes.openvino import OpenVINORunner
-
-        return OpenVINORunner(weights.config, weights.params)
-    from microisp_cli.runtimes.tensorflow import TensorFlowRunner
-
-    return TensorFlowRunner(weights.config, weights.params)
+    return runtimes.make_runner(backend, weights.config, weights.params)
 
 
 def make_runner(config: ModelConfig, seed: int = 0, backend: str = "tf"):

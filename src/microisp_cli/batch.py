@@ -38,13 +38,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from .encode import FORMATS
+from .vocabulary import FORMATS
 from .errors import MicroISPError, OutputError, OutputExistsError
 from .files import not_regular
 from .raw import INPUT_EXTENSIONS
 
 if TYPE_CHECKING:
-    from .develop import Development
+    from .options import Development
 
 #: ``-o -``: the photo goes to standard output.
 STDOUT = "-"

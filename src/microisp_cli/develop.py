@@ -29,11 +29,12 @@ from . import adjust, batch, colour, defaults, encode, metadata, render
 from .bayer import PackedBayerSource
 from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
                      OutputExistsError, WhiteBalanceFallback, out_of_memory)
-from .options import DevelopOptions
+from .options import DevelopOptions, Development
 from .raw import Mosaic, decode, grey_world, read_thumbnail
-from .runtimes import BACKENDS
+from . import runtimes
 from .runtimes.base import SegmentRunner
 from .streaming import RowBands, StreamAborted, StreamedImage
+from .vocabulary import bits_problem
 from .weights import Conditioning, Weights, load_weights
 
 Progress = Callable[[int, int], None]
@@ -45,24 +46,8 @@ def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | 
     """The runtime that runs ``weights``' network: ``"openvino"`` (the default) and ``"tf"``
     (TensorFlow) build it from the weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented
     ``microisp export --tflite`` file of the same model and conditioning as ``weights``."""
-    if backend == "openvino":
-        from .runtimes.openvino import OpenVINORunner
-
-        return OpenVINORunner(weights.config, weights.params, threads=threads)
-    if backend == "tf":
-        from .runtimes.tensorflow import TensorFlowRunner
-
-        return TensorFlowRunner(weights.config, weights.params, threads=threads)
-    if backend == "tflite":
-        if model is None:
-            raise MicroISPError("the tflite backend runs an exported file: give --model FILE "
-                                "(make one with: microisp export --tflite -o FILE)")
-        from .runtimes.litert import LiteRTRunner
-
-        runner = LiteRTRunner(model, threads=threads)
-        runner.check_matches(weights.config, weights.conditioning.to_dict(), weights.name)
-        return runner
-    raise MicroISPError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    return runtimes.make_runner(backend, weights.config, weights.params, model, threads,
+                                weights.conditioning.to_dict(), weights.name)
 
 
 #: Runners already built, per thread, by weights content, backend, model and threads: one per
@@ -178,22 +163,6 @@ def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
     wb = grey_world(mosaic.data, cfa, mosaic.black, mosaic.white) if mosaic.wb_source == "grey world" \
         else mosaic.wb
     return dataclasses.replace(mosaic, cfa=cfa, wb=wb, description=f"{mosaic.description}, read as {cfa}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Development:
-    """What a develop actually used, for reports (``--json``): the white balance gains (R, G, B;
-    G = 1) and where they came from, the matrix from white-balanced camera RGB to the linear
-    output space and where the camera part came from, the exposure in EV, the colour space, and
-    the output size (width, height)."""
-
-    wb: tuple[float, ...]
-    wb_source: str
-    matrix: tuple[tuple[float, ...], ...]
-    matrix_source: str
-    exposure: float
-    colorspace: str
-    size: tuple[int, int]
 
 
 def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
@@ -316,8 +285,8 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     output = Path(output)
     kind = encode.format_for(output)
     bits = options.bits if options.bits is not None else encode.default_bits(output)
-    if kind in encode.EIGHT_BIT_ONLY and bits != 8:
-        raise encode.OutputError(f"{output}: {kind.upper()} is 8-bit only (got --bits {bits})")
+    if problem := bits_problem(kind, bits):
+        raise encode.OutputError(f"{output}: {problem} (got --bits {bits})")
     if kind == "jxl" and options.colorspace != "srgb" and not options.thumbnail:
         raise encode.OutputError(f"{output}: JPEG XL is written in sRGB only (the JPEG XL plugin "
                                  f"cannot embed the {options.colorspace} ICC profile); use .avif, "

@@ -24,14 +24,11 @@ import numpy as np
 from . import defaults
 from .colour import srgb_icc_profile
 from .errors import OutputError
+from .vocabulary import EIGHT_BIT_ONLY, FORMATS  # noqa: F401 - read here by develop and executors
 
 if TYPE_CHECKING:
     from .metadata import Metadata
 
-FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
-           ".webp": "webp", ".avif": "avif", ".jxl": "jxl"}
-#: Formats written 8-bit only (Pillow's encoders take 8-bit RGB).
-EIGHT_BIT_ONLY = ("jpeg", "webp", "avif", "jxl")
 #: Formats whose encoder embeds the EXIF and XMP (Exiv2 cannot write them there afterwards).
 EMBEDDED_METADATA = ("avif", "jxl")
 #: Pillow's ``subsampling`` codes for the JPEG chroma subsampling names.

@@ -35,12 +35,13 @@ from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, 
                     is_template, output_is_folder, plan_outputs, plan_template, planned_result, printable,
                     remove_stale_temporaries, same_file)
 from .develop import cached_runner, develop_file
-from .encode import EIGHT_BIT_ONLY, format_for
+from .encode import format_for
 from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError, out_of_memory
 from .extras import require
 from .options import DevelopOptions
 from .runtimes.base import SegmentRunner
 from .weights import Weights, load_weights
+from .vocabulary import bits_problem
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -92,8 +93,8 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
         except MicroISPError as exc:
             hint = "" if folder else " (or end it with / for a folder)"
             raise OptionsError("-o", printable(f"{exc}{hint}")) from None
-        if kind in EIGHT_BIT_ONLY and bits == 16:
-            raise OptionsError("--bits", f"{kind.upper()} is 8-bit only")
+        if bits is not None and (problem := bits_problem(kind, bits)):
+            raise OptionsError("--bits", problem)
     if parallel and not to_stdout:
         try:  # two tasks must never write one file
             check_unique_outputs([(j.source, j.output) for j in runnable])

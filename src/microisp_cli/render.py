@@ -19,8 +19,8 @@ import numpy as np
 
 from . import defaults
 from .colour import from_srgb, space, srgb_decode, srgb_encode
+from .vocabulary import OUTPUT_KINDS, choose
 
-OUTPUTS = ("linear", "srgb")
 
 #: Entries of the lookup table that applies the sRGB curve and quantises, per output bit depth:
 #: linear values are rounded to 1 / (entries - 1) first. The curve's steepest slope (12.92, at
@@ -152,8 +152,7 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
     ``cam_to_srgb``: (3, 3) matrix for ``"linear"`` outputs (None: identity). ``clip_level``:
     where the white-balanced camera channels saturate (the smallest white-balance gain).
     """
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    choose("output", output, OUTPUT_KINDS)
     rgb = np.asarray(rgb, np.float32)
     if look.tone != "neutral" or look.saturation != 1.0:
         return _render_look(rgb, output, cam_to_srgb, bits, look, clip_level)

@@ -44,6 +44,7 @@ from . import defaults
 from .model import ATTENTION_STRIDE, HEAD_SPAN, forward_segments
 from .runtimes.base import SegmentRunner
 from .state_store import StateStore
+from .vocabulary import ATTENTION_MODES, choose
 
 #: Smallest tile side accepted, in output pixels (16 packed pixels). Smaller cores would spend
 #: most of their time on the halo (up to 5 packed pixels per side for the published layout).
@@ -53,7 +54,6 @@ MIN_TILE_SIZE = 32
 #: the feather ramp spans twice this.
 TILE_OVERLAP = 16
 
-ATTENTION_MODES = ("exact", "tile")
 
 
 
@@ -162,8 +162,7 @@ def run_tiled(runner: SegmentRunner, source: PackedSource, sink: Sink,
     ``state_dtype``/``temp_dir``: how and where the exact mode keeps the state between attention
     points (float32 keeps the result within 1e-5 of the whole frame; see docs/tiling.md).
     """
-    if attention not in ATTENTION_MODES:
-        raise ValueError(f"attention must be one of {', '.join(ATTENTION_MODES)}; got {attention!r}")
+    choose("attention", attention, ATTENTION_MODES)
     core = packed_tile_size(tile_size)
     config = runner.config
     frame = tuple(int(s) for s in source.shape)

@@ -23,10 +23,10 @@ from .. import defaults
 from ..batch import STDOUT, printable
 from ..colour import COLOUR_SPACES
 from ..errors import ClusterError, MicroISPError, MissingExtraError, OptionsError
-from ..options import (HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, parse_format,
-                       preset_blame, preset_values)
+from ..options import DevelopOptions, bundled_presets, parse_format, preset_blame, preset_values
 from ..raw import CFA_PATTERNS, DumpFormat, parse_size
 from ..runtimes import BACKENDS
+from ..vocabulary import ATTENTION_MODES, BIT_DEPTHS, HIGHLIGHT_MODES, SUBSAMPLINGS
 
 
 def _format_option(ctx, param, value: str | None) -> str | None:
@@ -89,7 +89,7 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp|avif|jxl", callback=_format_option, default=None,
               help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp, avif, jxl) "
                    f"[default: the preset's format, else {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
-@click.option("--bits", type=click.Choice(["8", "16"]), default=None,
+@click.option("--bits", type=click.Choice([str(b) for b in BIT_DEPTHS]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
                    "for the others; JPEG, WebP, AVIF and JPEG XL are 8-bit only].")
 @click.option("--quality", type=click.IntRange(1, 100), default=defaults.JPEG_QUALITY, show_default=True,
@@ -160,7 +160,7 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
 @click.option("--tile-size", type=click.IntRange(min=0), default=defaults.TILE_SIZE, show_default=True,
               help="Tile side in output pixels; 0 runs the whole frame at once.")
-@click.option("--attention", type=click.Choice(["exact", "tile"]), default=defaults.ATTENTION,
+@click.option("--attention", type=click.Choice(ATTENTION_MODES), default=defaults.ATTENTION,
               show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND, show_default=True,
               help="Runtime that runs the network.")
