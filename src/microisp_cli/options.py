@@ -146,7 +146,7 @@ class DevelopOptions:
             value = getattr(self, name)
             if value is not None and not (_whole(value) and value >= 2):
                 raise OptionsError(_flag(name), f"must be a whole number of pixels >= 2, got {shown(value)}")
-        from .tiling import check_tile_size  # the one tile-size rule
+        from .tile_plans import check_tile_size  # the one tile-size rule
 
         try:
             check_tile_size(self.tile_size)
