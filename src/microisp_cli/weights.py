@@ -97,7 +97,7 @@ class Weights:
 
     def build(self):
         """The TensorFlow network (:class:`model.MicroISP`) for these weights."""
-        from .model import MicroISP
+        from .network import MicroISP
 
         return MicroISP(self.config, self.params)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..model import BRANCHES, MicroISP, ModelConfig, split_features
+from ..model import BRANCHES, ModelConfig, split_features
+from ..network import MicroISP
 from ..tensorflow_import import import_tensorflow
 from .base import SegmentRunner
 

@@ -201,7 +201,8 @@ def frame_speed(config, height: int = 3000, width: int = 4000, repeats: int = 2,
 
     tf = import_tensorflow()
 
-    from ..model import MicroISP, init_parameters
+    from ..model import init_parameters
+    from ..network import MicroISP
 
     net = MicroISP(config, init_parameters(config, seed))
     run = tf.function(net.__call__)

@@ -148,7 +148,7 @@ class Trainer:
         self._root = root
         self.checkpoint = tf.train.Checkpoint(root=root)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "ckpt"), max_to_keep=None)
-        from ..model import MicroISP
+        from ..network import MicroISP
 
         self.net = MicroISP(self.model_config, self.params)
         if photos is None:
