@@ -396,7 +396,7 @@ def test_an_invalid_orientation_is_left_as_stored_with_a_warning(tmp_path, orien
 
 
 def test_a_short_strip_of_pixel_data_is_a_warning(tmp_path):
-    from microisp_cli.training.malformed import T_STRIP_BYTES, patch_tag
+    from malformed import T_STRIP_BYTES, patch_tag
 
     dng = small_dng(tmp_path / "short.dng")  # one uncompressed 16-bit strip of 84 x 60 samples
     patch_tag(dng, T_STRIP_BYTES, [84 * 60])  # declares half of it: what follows is read as pixels

@@ -9,8 +9,9 @@ The library entry points, usable without the CLI::
 For a batch, load the weights and make the runner once and pass both to every call;
 :func:`develop_file` is one step of a batch (skip, develop, a ``batch.FileResult`` instead of an
 exception for a bad file), shared by both executors of :mod:`executors`.
-No full-frame float32 array is ever held: the source conditions tiles on demand and the sink
-renders each output tile straight into the preallocated uint8/uint16 image.
+With tiles (any ``tile_size`` but 0) no full-frame float32 array is held: the source conditions
+tiles on demand and the sink renders each output tile straight into the preallocated
+uint8/uint16 image (``tile_size=0`` runs the network on the whole frame at once).
 """
 
 from __future__ import annotations

@@ -201,10 +201,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
     cluster whose scheduler is at ``scheduler`` (``tcp://HOST:PORT``), left running."""
     if (workers is None) == (scheduler is None):
         raise ValueError("give exactly one of workers and scheduler")
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ClusterError("parallel runs need dask.distributed: pip install distributed") from None
+    Client = require("distributed", "dask", DASK_PURPOSE).Client
     if workers is not None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")

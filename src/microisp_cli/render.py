@@ -210,7 +210,3 @@ def orient(image: np.ndarray, flip: int) -> np.ndarray:
     if flip & 4:
         image = np.swapaxes(image, 0, 1)
     return image
-
-
-def oriented_shape(height: int, width: int, flip: int) -> tuple[int, int]:
-    return (width, height) if flip & 4 else (height, width)

@@ -48,10 +48,7 @@ def export_for_bench(precision: str, directory: str | Path) -> tuple[Path, float
     Returns the file and the seconds the export took. Runs in the calling process (TensorFlow is
     imported there, not in the measured process).
     """
-    try:
-        from ..export import export_tflite
-    except ImportError:
-        raise BenchError("no exporter in this installation: pass --model FILE.tflite") from None
+    from ..export import export_tflite
     from ..weights import load_weights
 
     out = Path(directory) / f"microisp-default-{precision}.tflite"

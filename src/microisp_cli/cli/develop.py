@@ -6,8 +6,8 @@ Options -> plan -> executor -> report: the options become a :class:`DevelopOptio
 and this file reports each result as it arrives (progress with rich, one line per file, names
 escaped) and sums up at the end. Exit codes (docs/robustness.md): 0 when every file was
 developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM,
-129 after SIGHUP.
-TensorFlow is loaded only once there is a file to develop, and only once per batch."""
+129 after SIGHUP. The network's runtime (OpenVINO by default) is built only once there is a file
+to develop, and only once per batch."""
 
 from __future__ import annotations
 
