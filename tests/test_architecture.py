@@ -117,7 +117,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_parser_sees_the_known_imports():
     """The checks below are only as good as the parser: spot-check the three kinds of import."""
-    assert ("microisp_cli.batch", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.encode"]}
+    assert ("microisp_cli.publish", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.encode"]}
     assert ("microisp_cli.model", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.runtimes"]}
     assert ("microisp_cli.model", False) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.weights"]}
     develop = {t for t, lazy, _ in IMPORTS["microisp_cli.develop"] if not lazy}

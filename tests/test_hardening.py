@@ -25,9 +25,9 @@ from click.testing import CliRunner
 
 from helpers import develop, output_lines, small_dng
 from microisp_cli import defaults
-from microisp_cli.batch import (Interrupted, atomic_file, printable, remove_stale_temporaries,
-                                signals_as_interrupt)
+from microisp_cli.batch import Interrupted, printable, signals_as_interrupt
 from microisp_cli.errors import InputError, OutputExistsError, UnsupportedSensorError, WeightsError
+from microisp_cli.publish import atomic_file, remove_stale_temporaries
 from microisp_cli.raw import decode
 from microisp_cli.synthetic import random_mosaic
 from malformed import npz_bytes

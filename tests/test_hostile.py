@@ -163,7 +163,7 @@ def test_a_failed_publish_without_hard_links_leaves_no_claim(tmp_path, shim):
 
 
 def test_a_claim_a_failed_run_left_is_stale_an_empty_file_of_the_user_is_not(tmp_path):
-    from microisp_cli.batch import CLAIM_MTIME
+    from microisp_cli.publish import CLAIM_MTIME
 
     dng = small_dng(tmp_path / "a.dng")
     claims, users = tmp_path / "claims", tmp_path / "users"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adjust, batch, colour, defaults, encode, metadata, render
+from . import adjust, batch, colour, defaults, encode, metadata, publish, render
 from .bayer import PackedBayerSource
 from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
                      OutputExistsError, WhiteBalanceFallback, out_of_memory)
@@ -292,10 +292,10 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
         raise encode.OutputError(f"{output}: JPEG XL is written in sRGB only (the JPEG XL plugin "
                                  f"cannot embed the {options.colorspace} ICC profile); use .avif, "
                                  ".tif or .png for --colorspace " + options.colorspace)
-    problem = batch.existing_output(output, overwrite)
+    problem = publish.existing_output(output, overwrite)
     if problem is not None:
         raise OutputExistsError(problem)
-    if batch.same_file(path, output):
+    if publish.same_file(path, output):
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     options = options.replace(bits=bits)
 
@@ -388,7 +388,7 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
             used = _develop_to_file(source, output, weights, runner, options or DevelopOptions(),
                                     overwrite, progress)
         except OutputExistsError:  # it did not exist above: it appeared while this file was developed
-            return batch.FileResult(source, output, "skipped", str(batch.appeared(output)))
+            return batch.FileResult(source, output, "skipped", str(publish.appeared(output)))
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
         except Exception as exc:  # noqa: BLE001 - out of memory in any form; the rest are bugs
