@@ -209,11 +209,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
       microisp develop IMG_0001.dng -o - --format jpg | display
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..batch import Interrupted, signals_as_interrupt
-    from ..executors import (BatchSettings, check_report, copy_out, executor_for, plan_batch, stdout_folder,
-                             write_json)
+    from ..executors import BatchSettings, executor_for, write_json
 
     # --- options -> plan -> executor -----------------------------------------------------------
     stdout = click.get_binary_stream("stdout")
@@ -224,23 +221,52 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                               black=black_level)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
-        if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
-            raise click.BadParameter("-o - already writes the photo to standard output; write the "
-                                     "report to a file", param_hint="--json")
-        base = preset_values(preset) if preset else {}
-        if extension is None and "format" in base:
-            extension = base["format"]
-        with _blamed_on_preset(ctx, preset, base):
-            options = build_options(ctx, values, {k: v for k, v in base.items() if k != "format"},
-                                    dump, force_cfa)
-            plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
-                              stdout_is_terminal=output == STDOUT and stdout.isatty())
-        if json_path is not None:  # checked now, not found unwritable after the whole batch
-            check_report(json_path, plan, overwrite)
+        options, plan = _plan(ctx, inputs, output, extension, preset, recursive, json_path, overwrite,
+                              settings.parallel, dump, force_cfa, values, stdout)
     executor = executor_for(settings, options, plan)
-
-    # --- the batch, reported file by file ------------------------------------------------------
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    counts, records = _run_batch(executor, plan, console, quiet, stdout)
+    if json_path is not None:
+        try:
+            write_json(json_path, records, overwrite, stdout)
+        except MicroISPError as exc:
+            raise click.ClickException(f"--json: {exc}") from None
+    if not quiet or counts["failed"]:
+        console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed",
+                      markup=False)
+    raise SystemExit(1 if counts["failed"] else 0)
+
+
+def _plan(ctx, inputs, output, extension, preset, recursive, json_path, overwrite, parallel, dump,
+          force_cfa, values, stdout):
+    """The :class:`DevelopOptions` (defaults, then the preset, then the command line) and the
+    batch's plan; usage errors as click's."""
+    from ..executors import check_report, plan_batch
+
+    if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
+        raise click.BadParameter("-o - already writes the photo to standard output; write the "
+                                 "report to a file", param_hint="--json")
+    base = preset_values(preset) if preset else {}
+    if extension is None and "format" in base:
+        extension = base["format"]
+    with _blamed_on_preset(ctx, preset, base):
+        options = build_options(ctx, values, {k: v for k, v in base.items() if k != "format"},
+                                dump, force_cfa)
+        plan = plan_batch(inputs, output, extension, recursive, options.bits, parallel,
+                          stdout_is_terminal=output == STDOUT and stdout.isatty())
+    if json_path is not None:  # checked now, not found unwritable after the whole batch
+        check_report(json_path, plan, overwrite)
+    return options, plan
+
+
+def _run_batch(executor, plan, console, quiet: bool, stdout) -> tuple[dict[str, int], list[dict]]:
+    """Run the batch, reported file by file on ``console`` (lines, progress); the counts per
+    status and the ``--json`` records. Ctrl-C, SIGTERM and SIGHUP end the command with their exit
+    code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..batch import Interrupted, signals_as_interrupt
+    from ..executors import copy_out, stdout_folder
 
     def show(text: str) -> None:  # every line goes through here: names escaped
         console.print(printable(text), markup=False)
@@ -291,15 +317,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             show(f"{how}: the file being written was not left behind")
         raise SystemExit(exc.exit_code if signalled else 130) from None
-    if json_path is not None:
-        try:
-            write_json(json_path, records, overwrite, stdout)
-        except MicroISPError as exc:
-            raise click.ClickException(f"--json: {exc}") from None
-    if not quiet or counts["failed"]:
-        console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed",
-                      markup=False)
-    raise SystemExit(1 if counts["failed"] else 0)
+    return counts, records
 
 
 @contextlib.contextmanager
