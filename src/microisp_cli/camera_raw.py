@@ -218,9 +218,38 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
 
 def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
                        tags: dict[int, object]) -> Mosaic:
-    sizes = raw.sizes
+    """The checked :class:`Mosaic` of an opened rawpy file: its Bayer order, pixels, levels, the
+    DNG's default crop, white balance, colour matrix and orientation, in that order (each step
+    raises the error of the first thing wrong). ``notes`` gets the fallbacks' warnings (a line,
+    or a (line, warning class) pair)."""
     desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
-    make = f"{path.suffix.lstrip('.').upper()} {sizes.width}x{sizes.height}"
+    make = f"{path.suffix.lstrip('.').upper()} {raw.sizes.width}x{raw.sizes.height}"
+    cfa, pattern = _bayer_order(raw, rawpy, desc, make, tags)
+    data = _pixels(raw, path, messages, tags)
+    black, white = _levels(raw, pattern, data)
+    # --- the DNG's default crop (LibRaw applied its ActiveArea already) ------------------------
+    crop, problem = _default_crop(raw, tags, data.shape)
+    if problem is not None:
+        notes.append(f"{problem}; developing the whole active area instead")
+    if crop is not None:
+        top, left, height, width = crop
+        data = np.ascontiguousarray(data[top:top + height, left:left + width])
+        cfa, black = crop_cfa(cfa, top, left), cell_black(black, -top, -left).copy()
+    wb, wb_source, daylight = _white_balance(raw, desc, data, cfa, black, white, notes)
+    matrix, matrix_source = _colour_matrix(raw, notes)
+    flip = _orientation(raw.sizes, tags, notes)
+    mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
+                    orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
+                    description=f"{make} {cfa}", daylight_wb=daylight)
+    doubt = cfa_warning(mosaic, "--force-cfa")
+    if doubt is not None:
+        notes.append((doubt, CFAPhaseWarning))
+    return mosaic
+
+
+def _bayer_order(raw, rawpy, desc: str, make: str, tags: dict[int, object]) -> tuple[str, np.ndarray]:
+    """The file's 2x2 Bayer order and LibRaw's colour indices of it (a 2x2 pattern), or the
+    error saying which sensor layout this is instead."""
     try:
         pattern = raw.raw_pattern
     except NotImplementedError as exc:  # rawpy cannot describe LibRaw's "filters" value
@@ -252,7 +281,11 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     if cfa not in CFA_PATTERNS:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {cfa} 2x2 pattern, "
                                      "not one of RGGB, BGGR, GRBG, GBRG")
-    # --- the pixels ---------------------------------------------------------------------------
+    return cfa, pattern
+
+
+def _pixels(raw, path: Path, messages: list[str], tags: dict[int, object]) -> np.ndarray:
+    """The visible raw samples (uint16, a copy), checked to be an image."""
     data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
     if data.ndim != 2 or min(data.shape) < 2:
         raise InputError(f"no pixel data in the file ({'; '.join(messages) or 'empty image'})")
@@ -265,7 +298,12 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         floating = 3 in np.atleast_1d(np.asarray(tags.get(_T_SAMPLE_FORMAT, 1), dtype=np.int64))
         raise InputError(f"no image: every sample is {int(data.max())}" + (
             " (floating-point pixel data without finite values: NaN or infinite?)" if floating else ""))
-    # --- levels ---------------------------------------------------------------------------------
+    return data
+
+
+def _levels(raw, pattern: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, float]:
+    """The (2, 2) black levels of the cell and the white level, checked (a missing white level
+    from the samples' bit depth)."""
     per_colour = np.asarray(raw.black_level_per_channel, np.float32)
     black = per_colour[pattern].reshape(2, 2)  # black_level_per_channel is indexed by colour index
     white = float(raw.white_level)
@@ -278,15 +316,13 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         white = float(2 ** int(np.ceil(np.log2(int(data.max()) + 1))) - 1)
     if not white > float(black.max()):
         raise InputError(f"black level {float(black.max()):g} is at or above every sample")
-    # --- the DNG's default crop (LibRaw applied its ActiveArea already) ------------------------
-    crop, problem = _default_crop(raw, tags, data.shape)
-    if problem is not None:
-        notes.append(f"{problem}; developing the whole active area instead")
-    if crop is not None:
-        top, left, height, width = crop
-        data = np.ascontiguousarray(data[top:top + height, left:left + width])
-        cfa, black = crop_cfa(cfa, top, left), cell_black(black, -top, -left).copy()
-    # --- white balance --------------------------------------------------------------------------
+    return black, white
+
+
+def _white_balance(raw, desc: str, data: np.ndarray, cfa: str, black: np.ndarray, white: float,
+                   notes: list) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """The gains (as shot, else LibRaw's daylight, else grey world), where they came from, and
+    the daylight gains; a note naming the fallback."""
     wb, wb_source, rejected, daylight = None, "", [], None
     for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
         gains, problem = rgb_gains(getattr(raw, name), desc)
@@ -303,7 +339,11 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         wb, wb_source = grey_world(data, cfa, black, white), "grey world"
     if wb_source != "as shot":  # one line, naming what is used instead
         notes.append((f"{rejected[0]}; using {wb_source} gains instead", WhiteBalanceFallback))
-    # --- colour matrix ------------------------------------------------------------------------
+    return wb, wb_source, daylight
+
+
+def _colour_matrix(raw, notes: list) -> tuple[np.ndarray, str]:
+    """The camera -> sRGB matrix and where it came from; a note for each matrix rejected."""
     matrix, matrix_source, rejected = _camera_matrix(raw)
     instead = {"LibRaw camera table": "LibRaw's matrix for the camera"}.get(matrix_source, "the identity matrix")
     if matrix_source.startswith("identity") and not rejected:
@@ -311,18 +351,17 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     consequence = ("" if matrix_source == "LibRaw camera table"
                    else " (camera RGB taken as sRGB: colours come out muted or off)")
     notes += [f"{r}; using {instead} instead{consequence}" for r in rejected]
+    return matrix, matrix_source
+
+
+def _orientation(sizes, tags: dict[int, object], notes: list) -> int:
+    """LibRaw's flip, 0 for an Orientation tag outside 1-8 (with a note)."""
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
     orientation = tags.get(_T_ORIENTATION)
     if isinstance(orientation, int) and not 1 <= orientation <= 8:  # LibRaw reads 65535 as a turn
         notes.append(f"the Orientation tag is {int(orientation)}, not one of 1-8: the image is left as stored")
         flip = 0
-    mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
-                    orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
-                    description=f"{make} {cfa}", daylight_wb=daylight)
-    doubt = cfa_warning(mosaic, "--force-cfa")
-    if doubt is not None:
-        notes.append((doubt, CFAPhaseWarning))
-    return mosaic
+    return flip
 
 
 _T_DNG_VERSION, _T_DEFAULT_CROP_ORIGIN, _T_DEFAULT_CROP_SIZE = 50706, 50719, 50720
