@@ -21,6 +21,7 @@ from .errors import (CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSe
                      address_space_limit)
 from .files import open_regular
 from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
+from .tiff_tags import CAMERA_TAGS, cfa_letters, short_pixel_block, tiff_tags
 
 
 @contextlib.contextmanager
@@ -55,7 +56,7 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     import rawpy
 
     tags = tiff_tags(path)
-    if tags is not None and not any(t in tags for t in _CAMERA_TAGS):
+    if tags is not None and not any(t in tags for t in CAMERA_TAGS):
         raise InputError("a plain TIFF image (no CFA, DNG or camera metadata), not a camera RAW")
     libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
     error: Exception | None = None
@@ -86,7 +87,7 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     if any("end of file" in m.lower() for m in messages):
         raise InputError("truncated: the pixel data ends before the end of the frame "
                          "(LibRaw: Unexpected end of file)")
-    short = _short_pixel_block(tags or {})
+    short = short_pixel_block(tags or {})
     if short is not None:  # LibRaw reads past it, into whatever follows: garbage, and no word
         notes.append(short)
     corrupt = [m for m in messages if m.lower().startswith("corrupt data")]
@@ -98,39 +99,6 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     return mosaic
 
 
-def _first(value) -> int | None:
-    value = value[0] if isinstance(value, (tuple, list)) and value else value
-    return int(value) if isinstance(value, int) else None
-
-
-def _short_pixel_block(tags: dict[int, object]) -> str | None:
-    """Why the uncompressed pixel data is short (a strip or tile whose byte count is less than
-    its rows need), from the raw image's TIFF tags; None when it is not, or cannot be told."""
-    bits, width, height = _first(tags.get(258)), _first(tags.get(256)), _first(tags.get(257))
-    samples = _first(tags.get(277, 1)) or 1
-    if _first(tags.get(259, 1)) != 1 or not (bits and width and height):
-        return None
-    if 325 in tags and 322 in tags and 323 in tags:
-        kind, counts = "tile", tags[325]
-        tile_width, tile_length = _first(tags[322]), _first(tags[323])
-        if not (tile_width and tile_length):
-            return None
-        needed = [-(-tile_width * samples * bits // 8) * tile_length] * len(counts)
-    elif 279 in tags:
-        kind, counts = "strip", tags[279]
-        rows = _first(tags.get(278)) or height
-        line = -(-width * samples * bits // 8)
-        needed = [line * max(0, min(rows, height - i * rows)) for i in range(len(counts))]
-    else:
-        return None
-    counts = counts if isinstance(counts, (tuple, list)) else (counts,)
-    for i, (count, need) in enumerate(zip(counts, needed)):
-        if isinstance(count, int) and count < need:
-            return (f"{kind} {i + 1} of {len(counts)} of the pixel data holds {count} of the {need} bytes "
-                    "it needs: that part of the image shows other data (garbage)")
-    return None
-
-
 def _utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -139,48 +107,10 @@ def _utf8(text: str) -> bool:
     return True
 
 
-#: TIFF tags that make a TIFF-based file a camera RAW: Make, DNGVersion, CFAPattern.
-_CAMERA_TAGS = (271, 50706, 33422)
-_T_CFA_PATTERN, _T_CFA_PLANE_COLOR, _T_SAMPLE_FORMAT, _T_ORIENTATION = 33422, 50710, 339, 274
+#: TIFF tags camera_raw reads itself: SampleFormat, Orientation.
+_T_SAMPLE_FORMAT, _T_ORIENTATION = 339, 274
 #: The smallest frame side LibRaw reads (it calls smaller frames "not a RAW file").
 LIBRAW_MIN_SIDE = 22
-#: DNG CFAPlaneColor codes.
-_PLANE_COLOURS = "RGBCMYW"
-
-
-def tiff_tags(path: Path) -> dict[int, object] | None:
-    """The tags of a TIFF-based file's first IFD, updated with those of the first SubIFD that
-    holds a CFA (a DNG's raw image); None when it is not a TIFF that tifffile can parse (LibRaw
-    then decides). Never prints: tifffile's log messages and warnings are silenced."""
-    import logging
-
-    import tifffile
-
-    log = logging.getLogger("tifffile")
-    disabled, log.disabled = log.disabled, True
-    try:
-        with warnings.catch_warnings(), tifffile.TiffFile(path) as tif:
-            warnings.simplefilter("ignore")
-            page = tif.pages.first
-            tags = {tag.code: tag.value for tag in page.tags}
-            for sub in (page.pages or [])[:8]:
-                if _T_CFA_PATTERN in sub.tags:
-                    tags.update({tag.code: tag.value for tag in sub.tags})
-                    break
-            return tags
-    except Exception:  # tifffile raises many kinds on files that are not (valid) TIFF
-        return None
-    finally:
-        log.disabled = disabled
-
-
-def _cfa_letters(tags: dict[int, object]) -> str | None:
-    """The colours of the file's CFAPattern (``RGCB``...), through its CFAPlaneColor."""
-    pattern, planes = tags.get(_T_CFA_PATTERN), tags.get(_T_CFA_PLANE_COLOR, b"\0\1\2")
-    if not isinstance(pattern, bytes) or not isinstance(planes, bytes):
-        return None
-    colour = [_PLANE_COLOURS[c] if c < len(_PLANE_COLOURS) else "?" for c in planes]
-    return "".join(colour[i] if i < len(colour) else "?" for i in pattern)
 
 
 def _check_declared_size(raw, path: Path, max_megapixels: float | None) -> None:
@@ -263,7 +193,7 @@ def _bayer_order(raw, rawpy, desc: str, make: str, tags: dict[int, object]) -> t
     if raw.num_colors == 1 or desc[:1] in ("", "\x00") or pattern is None:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} is monochrome (no colour filter array)")
     if set(desc) - set("RGB"):
-        letters = _cfa_letters(tags)
+        letters = cfa_letters(tags)
         shown = f"{letters} (its CFAPattern)" if letters else f"{desc} (as LibRaw reads it)"
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a colour filter array "
                                      f"of {shown}, not red, green and blue alone")
