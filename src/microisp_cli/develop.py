@@ -222,7 +222,7 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
                                options.tile_size, options.attention, progress, look, stream)
         if options.lens_correction:
             image = _correct_lens(path, image, options.colorspace, bits)
-        matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
+        matrix = render.output_matrix(weights.conditioning.output, mosaic.cam_to_srgb, options.colorspace)
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
                            mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
