@@ -23,6 +23,7 @@ import io
 import json
 import os
 import random
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -30,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from microisp_cli.synthetic import random_mosaic
-from microisp_cli.training.malformed import npz_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/malformed.py
+from malformed import npz_bytes  # noqa: E402
 
 CLI_KINDS = ["names", "special", "npy-header", "weights", "tflite", "options", "same-file"]
 

@@ -6,17 +6,21 @@ from __future__ import annotations
 import dataclasses
 import random
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from microisp_cli.synthetic import gradient_scene
-from microisp_cli.training.malformed import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/malformed.py
+from malformed import (  # noqa: E402
     RATIONAL_TAGS, SUB_IFD_TAGS, T_ACTIVE_AREA, T_ANALOG, T_BITS, T_BLACK, T_BLACK_DIM,
     T_CALIBRATION1, T_CFA_DIM, T_CFA_PATTERN, T_COMPRESSION, T_CROP_ORIGIN, T_CROP_SIZE, T_LENGTH,
     T_MATRIX1, T_MATRIX2, T_NEUTRAL, T_ORIENTATION, T_PHOTOMETRIC, T_PLANAR, T_ROWS_PER_STRIP,
     T_SAMPLES, T_STRIP_BYTES, T_STRIP_OFFSETS, T_TILE_BYTES, T_TILE_LENGTH, T_TILE_OFFSETS,
-    T_TILE_WIDTH, T_WHITE, T_WIDTH, Tiff, parse_tiff, put, set_field, tag_values)
+    T_TILE_WIDTH, T_WHITE, T_WIDTH, Tiff, parse_tiff, put, set_field, tag_values,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_RAW = ROOT.parent / "shared" / "data" / "raw"

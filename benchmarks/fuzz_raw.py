@@ -33,7 +33,7 @@ The report (JSON, and a Markdown table with ``--markdown``) counts them per muta
 Files of cases that were not a developed or typed outcome are kept under ``OUT/repro/``.
 
 Modules: this file runs the campaign (workers, report); ``fuzz_mutations`` makes the seeds and
-the mutated files (with the TIFF patcher of ``microisp_cli.training.malformed``, which the tests
+the mutated files (with the TIFF patcher of ``tests/malformed.py``, which the tests
 share), ``fuzz_worker`` is the child process, ``fuzz_classes`` the hostile command lines.
 """
 

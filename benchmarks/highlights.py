@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from microisp_cli.develop import develop, make_runner
-from microisp_cli.options import HIGHLIGHT_MODES
+from microisp_cli.vocabulary import HIGHLIGHT_MODES
 from microisp_cli.raw import decode
 from microisp_cli.weights import load_weights
 

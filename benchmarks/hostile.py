@@ -346,7 +346,8 @@ def orientation(d: Path, c: Context):
 
 
 def short_strip(d: Path, c: Context):
-    from microisp_cli.training.malformed import T_STRIP_BYTES, patch_tag
+    sys.path.insert(0, str(ROOT / "tests"))  # tests/malformed.py
+    from malformed import T_STRIP_BYTES, patch_tag
 
     a = dng(d / "short.dng")
     patch_tag(a, T_STRIP_BYTES, [84 * 60])  # half the bytes of its one 16-bit strip

@@ -34,6 +34,11 @@ def run_cli(*args):
     return result
 
 
+def output_lines(result) -> list[str]:
+    """The non-blank lines a CLI run printed."""
+    return [ln for ln in result.output.splitlines() if ln.strip()]
+
+
 def develop(*args):
     """``microisp develop ARGS`` (:func:`run_cli`)."""
     return run_cli("develop", *args)

@@ -1,10 +1,11 @@
 """The import graph of ``src/microisp_cli`` as docs/architecture.md describes it, read with ``ast``.
 
-Counted: every ``import``/``from ... import`` of a microisp module, at module level and inside
-functions (a *lazy* import). ``from PKG import name`` counts as importing ``PKG.name`` when that is
-a module, else ``PKG``. Not counted: imports under ``if TYPE_CHECKING:`` (never run), the
-implicit import of parent packages, and the by-name
-imports of ``importlib.import_module`` (the package's ``__getattr__``, ``cli/main.py``'s commands).
+Counted: every ``import``/``from ... import`` of a microisp module, at module level, inside
+functions (a *lazy* import) and under ``if TYPE_CHECKING:`` (an annotation still ties the two
+modules: a circle through it is a circle). ``from PKG import name`` counts as importing
+``PKG.name`` when that is a module, else ``PKG``. Not counted: the implicit import of parent
+packages, and the by-name imports of ``importlib.import_module`` (the package's ``__getattr__``,
+``cli/main.py``'s commands).
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "microisp_cli"
 
-#: Lazy imports that close a circle, each with its reason. Keep this list short and true.
-ALLOWED_LAZY_CYCLE_EDGES = {
-    # batch reads encode.FORMATS to plan outputs; encode.write_image publishes through batch's
-    # race-free atomic_file
-    ("microisp_cli.encode", "microisp_cli.batch"),
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -37,7 +32,7 @@ MODULES = _modules()
 
 
 def _type_checking_only(node: ast.AST) -> bool:
-    """``if TYPE_CHECKING:`` (the imports of type annotations, not run)."""
+    """``if TYPE_CHECKING:`` (the imports of type annotations, not run, but counted as lazy)."""
     return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
@@ -49,9 +44,8 @@ def _imports(name: str, path: Path) -> list[tuple[str, bool, int]]:
 
     def visit(node: ast.AST, lazy: bool) -> None:
         for child in ast.iter_child_nodes(node):
-            if _type_checking_only(child):
-                continue  # never runs: annotations only
-            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            inner = lazy or _type_checking_only(child) \
+                or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, ast.Import):
                 found.extend((a.name, inner, child.lineno) for a in child.names
                              if a.name.split(".")[0] == PACKAGE)
@@ -81,8 +75,7 @@ def _graph(lazy: bool) -> dict[str, set[str]]:
     for name, found in IMPORTS.items():
         for target, is_lazy, _ in found:
             assert target in MODULES, f"{name} imports {target}, which is not a module of {PACKAGE}"
-            if target != name and (lazy or not is_lazy) \
-                    and (name, target) not in ALLOWED_LAZY_CYCLE_EDGES:
+            if target != name and (lazy or not is_lazy):
                 graph[name].add(target)
     return graph
 
@@ -123,8 +116,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_parser_sees_the_known_imports():
-    """The checks below are only as good as the parser: spot-check both kinds of import."""
-    assert ("microisp_cli.batch", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.encode"]}
+    """The checks below are only as good as the parser: spot-check the three kinds of import."""
+    assert ("microisp_cli.publish", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.encode"]}
+    assert ("microisp_cli.model", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.runtimes"]}
     assert ("microisp_cli.model", False) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.weights"]}
     develop = {t for t, lazy, _ in IMPORTS["microisp_cli.develop"] if not lazy}
     assert {"microisp_cli.batch", "microisp_cli.encode", "microisp_cli.runtimes.base"} <= develop
@@ -134,17 +128,8 @@ def test_no_import_circle_at_module_level():
     assert _cycles(_graph(lazy=False)) == []
 
 
-def test_no_import_circle_through_lazy_imports_except_the_listed_ones():
+def test_no_import_circle_through_lazy_or_type_checking_imports():
     assert _cycles(_graph(lazy=True)) == []
-
-
-@pytest.mark.parametrize("edge", sorted(ALLOWED_LAZY_CYCLE_EDGES))
-def test_each_allowed_back_edge_is_still_lazy_and_still_needed(edge):
-    name, target = edge
-    kinds = {lazy for t, lazy, _ in IMPORTS[name] if t == target}
-    assert kinds == {True}, f"{name} -> {target} is gone or no longer lazy: update the list"
-    assert _cycles({**_graph(lazy=True), name: _graph(lazy=True)[name] | {target}}), \
-        f"{name} -> {target} no longer closes a circle: take it off the list"
 
 
 def test_runtimes_take_config_and_parameters_not_weights():

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import small_dng
 from microisp_cli.bayer import mosaic_rggb
 from microisp_cli.develop import develop, develop_to_file, make_runner
 from microisp_cli.encode import write_image
 from microisp_cli.errors import InputError, MicroISPError, OutputError
-from microisp_cli.raw import CFA_PATTERNS
+from microisp_cli.options import DevelopOptions
+from microisp_cli.raw import CFA_PATTERNS, decode
 from microisp_cli.render import srgb_encode
 from microisp_cli.streaming import RowBands
 from microisp_cli.training.dng import write_dng
@@ -206,3 +208,21 @@ def test_cfa_override_for_wrong_metadata(tmp_path, weights, runner):
     expected = develop(right, weights, runner=runner, tile_size=0)
     assert np.abs(develop(wrong, weights, runner=runner, tile_size=0).astype(int) - expected).max() > 1000
     np.testing.assert_array_equal(develop(wrong, weights, runner=runner, tile_size=0, cfa="RGGB"), expected)
+
+
+@pytest.mark.parametrize("output", ["linear", "srgb"])
+def test_the_reported_matrix_is_the_one_applied(tmp_path, output):
+    """Weights that draw sRGB get no camera matrix in render, and the record says so."""
+    from microisp_cli import colour
+    from microisp_cli.develop import develop_file
+    from microisp_cli.model import ModelConfig, init_parameters
+    from microisp_cli.weights import Conditioning, Weights
+
+    xyz_to_cam = np.array([[0.65, -0.12, -0.09], [-0.38, 1.16, 0.25], [-0.08, 0.19, 0.65]])
+    dng = small_dng(tmp_path / "a.dng", color_matrix=xyz_to_cam)
+    config = ModelConfig(stages=1, blocks=0, features=3)
+    weights = Weights("tiny", config, init_parameters(config, 0), Conditioning(output=output))
+    result = develop_file(dng, tmp_path / "a.png", weights, options=DevelopOptions(colorspace="display-p3"))
+    assert result.status == "done", result.message
+    camera = np.eye(3) if output == "srgb" else decode(dng).cam_to_srgb
+    np.testing.assert_allclose(result.used.matrix, colour.from_srgb("display-p3") @ camera, atol=1e-6)

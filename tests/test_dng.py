@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from microisp_cli.training.dng import CFA_PATTERNS, write_dng
+from microisp_cli.bayer import CFA_PATTERNS
+from microisp_cli.training.dng import write_dng
 
 
 @pytest.mark.parametrize("cfa", CFA_PATTERNS)

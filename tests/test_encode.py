@@ -13,7 +13,7 @@ import tifffile
 
 from PIL import Image
 
-from microisp_cli.batch import atomic_file
+from microisp_cli.publish import atomic_file
 from microisp_cli.colour import icc_profile
 from microisp_cli.encode import default_bits, format_for, srgb_icc_profile, write_image
 from microisp_cli.errors import OutputError

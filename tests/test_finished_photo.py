@@ -568,3 +568,20 @@ def test_lens_correction_on_the_canon_dng_says_it_names_no_lens(tmp_path):
     path = shared_file("data", "raw", "canon550d_colorchart.dng")
     result = develop(path, "-o", tmp_path / "c.jpg", "--half-size", "--lens-correction")
     assert result.exit_code == 0 and "lens correction skipped: the file names no lens" in result.output
+
+
+def test_a_16_bit_tiff_does_not_inherit_the_raw_files_array_description(tmp_path, caplog):
+    """tifffile writes ``{"shape": [H, W]}`` as the ImageDescription of a DNG it makes; copied into
+    the developed RGB TIFF it made tifffile warn "shaped series shape does not match page shape"."""
+    import tifffile
+
+    tags = [(33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True),
+            (50706, "B", 4, (1, 4, 0, 0), True), (50717, "I", 1, 4095, True), (271, "s", 0, "Test", True)]
+    tifffile.imwrite(tmp_path / "shaped.dng", random_mosaic(60, 84, 0), photometric=32803,
+                     extratags=tags, subfiletype=0)
+    assert json.loads(tifffile.TiffFile(tmp_path / "shaped.dng").pages[0].description) == {"shape": [60, 84]}
+    result = develop(tmp_path / "shaped.dng", "-o", tmp_path / "out.tif")
+    assert result.exit_code == 0, result.output
+    with caplog.at_level("ERROR", logger="tifffile"), tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert tif.series[0].shape == (60, 84, 3) and not tif.pages[0].description
+    assert "shaped series" not in caplog.text

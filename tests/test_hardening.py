@@ -23,14 +23,14 @@ from microisp_cli.options import DevelopOptions
 import tifffile
 from click.testing import CliRunner
 
-from helpers import develop, small_dng
+from helpers import develop, output_lines, small_dng
 from microisp_cli import defaults
-from microisp_cli.batch import (Interrupted, atomic_file, printable, remove_stale_temporaries,
-                                signals_as_interrupt)
+from microisp_cli.batch import Interrupted, printable, signals_as_interrupt
 from microisp_cli.errors import InputError, OutputExistsError, UnsupportedSensorError, WeightsError
+from microisp_cli.publish import atomic_file, remove_stale_temporaries
 from microisp_cli.raw import decode
 from microisp_cli.synthetic import random_mosaic
-from microisp_cli.training.malformed import npz_bytes
+from malformed import npz_bytes
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -44,10 +44,6 @@ def cli_main():
     from microisp_cli.cli.main import cli
 
     return cli
-
-
-def _lines(result) -> list[str]:
-    return [ln for ln in result.output.splitlines() if ln.strip()]
 
 
 @contextlib.contextmanager
@@ -144,7 +140,7 @@ def test_control_characters_in_names_are_escaped_in_every_line(tmp_path):
     _dng(src / "ok\u202e.dng")
     result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 1
-    lines = _lines(result)
+    lines = output_lines(result)
     assert lines[-1] == "1 done, 0 skipped, 2 failed" and len(lines) == 4, lines
     assert not any(ln.startswith("12 done") for ln in lines)
     assert "\x1b" not in result.output and "\r" not in result.output and "\u202e" not in result.output
@@ -195,7 +191,7 @@ def test_npy_batch_goes_on_after_empty_and_sparse_files(tmp_path):
     _sparse_npy(src / "b_huge.npy", (2 ** 30,))
     np.save(src / "c_good.npy", np.random.default_rng(0).integers(0, 4000, (40, 60)).astype(np.uint16))
     result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
-    assert result.exit_code == 1 and _lines(result)[-1] == "1 done, 0 skipped, 2 failed"
+    assert result.exit_code == 1 and output_lines(result)[-1] == "1 done, 0 skipped, 2 failed"
     assert os.listdir(tmp_path / "out") == ["c_good.png"]
 
 
@@ -219,7 +215,7 @@ def test_fifo_and_devices_as_inputs_fail_at_once(tmp_path):
     with deadline(120):
         result = develop(fifo, "/dev/urandom", "/dev/null", good, "-o", tmp_path / "out", "--tile-size", "0")
     assert result.exit_code == 1
-    lines = _lines(result)
+    lines = output_lines(result)
     assert f"error: {fifo}: is a FIFO (named pipe), not a regular file" in lines
     assert "error: /dev/urandom: is a character device, not a regular file" in lines
     assert "error: /dev/null: is a character device, not a regular file" in lines
@@ -234,7 +230,7 @@ def test_fifo_inside_a_folder_is_passed_over(tmp_path):
     _dng(src / "a.dng")
     with deadline(120):
         result = develop(src, "-o", tmp_path / "out", "--tile-size", "0")
-    assert result.exit_code == 0 and _lines(result)[-1] == "1 done, 0 skipped, 0 failed"
+    assert result.exit_code == 0 and output_lines(result)[-1] == "1 done, 0 skipped, 0 failed"
 
 
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
@@ -394,8 +390,8 @@ def test_tflite_that_loads_but_cannot_run_fails_each_file_in_one_line(tflite, tm
     bad.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
     result = develop(_dng(tmp_path / "a.dng"), _dng(tmp_path / "b.dng"), "-o", tmp_path / "out", "--tile-size", "64",
                  "--backend", "tflite", "--model", bad, "--weights", manifest)
-    assert result.exit_code == 1 and _lines(result)[-1] == "0 done, 0 skipped, 2 failed"
-    assert f"{bad}: LiteRT cannot run it (" in _lines(result)[0] and not (tmp_path / "out").exists()
+    assert result.exit_code == 1 and output_lines(result)[-1] == "0 done, 0 skipped, 2 failed"
+    assert f"{bad}: LiteRT cannot run it (" in output_lines(result)[0] and not (tmp_path / "out").exists()
 
 
 def test_hostile_tflite_through_the_cli(tflite, tmp_path):
@@ -471,7 +467,7 @@ def test_plain_and_odd_tiffs_named_dng_say_what_is_wrong(tmp_path):
                                              (50717, "I", 1, 4095, True)])
     names = ["gray", "nan", "rgbe", "neg"]
     result = develop(*[tmp_path / f"{n}.dng" for n in names], "-o", tmp_path / "out")
-    lines = dict(ln.split(": ", 1)[1].split(": ", 1) for ln in _lines(result)[:-1])
+    lines = dict(ln.split(": ", 1)[1].split(": ", 1) for ln in output_lines(result)[:-1])
     assert lines[f"{tmp_path}/gray.dng"] == "a plain TIFF image (no CFA, DNG or camera metadata), not a camera RAW"
     assert "floating-point pixel data without finite values" in lines[f"{tmp_path}/nan.dng"]
     assert "colour filter array of RGCB (its CFAPattern)" in lines[f"{tmp_path}/rgbe.dng"]

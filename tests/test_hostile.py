@@ -163,7 +163,7 @@ def test_a_failed_publish_without_hard_links_leaves_no_claim(tmp_path, shim):
 
 
 def test_a_claim_a_failed_run_left_is_stale_an_empty_file_of_the_user_is_not(tmp_path):
-    from microisp_cli.batch import CLAIM_MTIME
+    from microisp_cli.publish import CLAIM_MTIME
 
     dng = small_dng(tmp_path / "a.dng")
     claims, users = tmp_path / "claims", tmp_path / "users"
@@ -396,7 +396,7 @@ def test_an_invalid_orientation_is_left_as_stored_with_a_warning(tmp_path, orien
 
 
 def test_a_short_strip_of_pixel_data_is_a_warning(tmp_path):
-    from microisp_cli.training.malformed import T_STRIP_BYTES, patch_tag
+    from malformed import T_STRIP_BYTES, patch_tag
 
     dng = small_dng(tmp_path / "short.dng")  # one uncompressed 16-bit strip of 84 x 60 samples
     patch_tag(dng, T_STRIP_BYTES, [84 * 60])  # declares half of it: what follows is read as pixels

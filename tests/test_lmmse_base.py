@@ -8,7 +8,8 @@ import pytest
 from microisp_cli.base_demosaic import (ENCODED_BASES, NumpyOps, base_kernel, base_macs, base_reach,
                                         curve_decode, curve_encode, lmmse_demosaic)
 from microisp_cli.colour import srgb_encode
-from microisp_cli.model import MicroISP, ModelConfig, forward_segments, init_parameters, macs_per_pixel
+from microisp_cli.model import ModelConfig, forward_segments, init_parameters, macs_per_pixel
+from microisp_cli.network import MicroISP
 from microisp_cli.tiling import MIN_TILE_SIZE, run_array
 
 CONFIG = ModelConfig(stages=1, blocks=1, features=3, base="lmmse")

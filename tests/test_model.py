@@ -3,8 +3,9 @@ import pytest
 
 from microisp_cli.base_demosaic import base_kernel
 from microisp_cli.model import (
-    PUBLISHED, MicroISP, ModelConfig, count_parameters, grow_parameters, init_parameters,
+    PUBLISHED, ModelConfig, count_parameters, grow_parameters, init_parameters,
 )
+from microisp_cli.network import MicroISP
 
 
 def test_published_config_has_13560_parameters():

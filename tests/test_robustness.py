@@ -19,7 +19,7 @@ from microisp_cli.colour import matrix_problem
 from microisp_cli.raw import DumpFormat, decode
 from microisp_cli.synthetic import gradient_scene
 from microisp_cli.training.dng import write_dng
-from microisp_cli.training.malformed import patch_tag
+from malformed import patch_tag
 
 XYZ_TO_CAM = np.array([[0.65, -0.12, -0.09], [-0.38, 1.16, 0.25], [-0.08, 0.19, 0.65]])
 

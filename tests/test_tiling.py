@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from microisp_cli import runtimes
 from microisp_cli.model import HEAD_SPAN, PUBLISHED, ModelConfig, init_parameters
 from microisp_cli.tiling import (
     MIN_TILE_SIZE, ArraySource, feather_weights, fixed_windows,
@@ -19,13 +20,7 @@ TOLERANCE = 1e-4
 
 
 def runner_for(weights: Weights, backend: str = "tf"):
-    if backend == "openvino":
-        from microisp_cli.runtimes.openvino import OpenVINORunner
-
-        return OpenVINORunner(weights.config, weights.params)
-    from microisp_cli.runtimes.tensorflow import TensorFlowRunner
-
-    return TensorFlowRunner(weights.config, weights.params)
+    return runtimes.make_runner(backend, weights.config, weights.params)
 
 
 def make_runner(config: ModelConfig, seed: int = 0, backend: str = "tf"):
@@ -133,9 +128,12 @@ def test_state_goes_to_ram_only_when_memory_is_plentiful_and_not_told_otherwise(
 
 
 # --- exact tiling equals the whole frame --------------------------------------------------------
-@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 50, 96, 262, 1000])
+# every tile size below is smaller than the frame (a larger one takes the whole-frame path, and
+# the test would compare that path with itself): 196 is one row of tiles, 130 two rows of three
+@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 50, 96, 130, 196])
 def test_small_model_tiled_equals_whole_frame(small_runner, tile_size):
     packed = frame(97, 131)
+    assert tile_size // 2 < max(packed.shape[:2])  # tiled, not the whole-frame path
     expected = whole(small_runner, packed)
     got = run_array(small_runner, packed, tile_size)
     assert got.shape == (194, 262, 3)
@@ -143,16 +141,18 @@ def test_small_model_tiled_equals_whole_frame(small_runner, tile_size):
 
 
 @pytest.mark.parametrize(("shape", "tile_size"), [((83, 89), MIN_TILE_SIZE), ((97, 131), 68),
-                                                   ((97, 131), 400)])
+                                                   ((97, 131), 194)])
 def test_published_layout_tiled_equals_whole_frame(published_runner, shape, tile_size):
     packed = frame(*shape, seed=1)
+    assert tile_size // 2 < max(shape)  # tiled, not the whole-frame path
     expected = whole(published_runner, packed)
     assert np.abs(run_array(published_runner, packed, tile_size) - expected).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 2048])
+@pytest.mark.parametrize("tile_size", [MIN_TILE_SIZE, 180])
 def test_default_weights_tiled_equal_whole_frame(default_runner, tile_size):
     packed = frame(83, 101, seed=2)
+    assert tile_size // 2 < max(packed.shape[:2])  # tiled, not the whole-frame path
     expected = whole(default_runner, packed)
     assert np.abs(run_array(default_runner, packed, tile_size) - expected).max() <= TOLERANCE
 
@@ -270,9 +270,10 @@ def test_tile_attention_covers_the_frame_once_and_equals_exact_with_one_tile(sma
 
 def test_tile_attention_windows_all_have_one_shape(small_runner):
     """So that a model compiled for one input size can run every window."""
+    from microisp_cli.runtimes.base import SegmentRunner
     from microisp_cli.runtimes.tensorflow import TensorFlowRunner
 
-    class Recording:
+    class Recording(SegmentRunner):
         def __init__(self, runner: TensorFlowRunner):
             self.inner, self.config, self.shapes = runner, runner.config, set()
 

@@ -16,6 +16,7 @@ from . import defaults
 from .colour import Kelvin, kelvin_gains
 from .errors import WhiteBalanceFallback
 from .raw import Mosaic, grey_world
+from .vocabulary import clip_level
 
 
 def apply_wb(mosaic: Mosaic, wb: str | Kelvin | tuple[float, float, float]) -> Mosaic:
@@ -62,7 +63,7 @@ def auto_exposure(mosaic: Mosaic, step: int = 8) -> float:
                 continue
             samples = mosaic.data[dy::2 * step, dx::2 * step].astype(np.float32)
             black = float(mosaic.black[dy, dx])
-            keep = samples < 0.98 * mosaic.white
+            keep = samples < clip_level(mosaic.white)
             level = (samples[keep] - black) / (mosaic.white - black)
             logs.append(np.log(np.maximum(level, 1e-4)))
     values = np.concatenate(logs) if logs else np.zeros(0)

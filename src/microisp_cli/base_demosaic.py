@@ -1,5 +1,9 @@
 """The fixed base demosaics a MicroISP network may refine (``ModelConfig.base``): bilinear and
-Malvar-He-Cutler, as constant 3x3 convolutions in the packed domain.
+Malvar-He-Cutler as constant 3x3 convolutions in the packed domain, and the directional LMMSE
+bases (``lmmse``, ``lmmse-ri``: :func:`lmmse_demosaic`, computed on sRGB-encoded values), written
+once against an operations interface that numpy (:class:`NumpyOps`), TensorFlow
+(``network.TensorFlowOps``) and OpenVINO provide; their reach and MACs are traced from that same
+code (:func:`base_reach`, :func:`base_macs`).
 
 The network adds its output to the base (``base + tanh * 0.58``); with ``base="mhc"`` and zeroed
 output convolutions it *is* the Malvar-He-Cutler demosaic (``weights/mhc``).

@@ -21,6 +21,7 @@ from .errors import (CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSe
                      address_space_limit)
 from .files import open_regular
 from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
+from .tiff_tags import CAMERA_TAGS, cfa_letters, short_pixel_block, tiff_tags
 
 
 @contextlib.contextmanager
@@ -55,7 +56,7 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     import rawpy
 
     tags = tiff_tags(path)
-    if tags is not None and not any(t in tags for t in _CAMERA_TAGS):
+    if tags is not None and not any(t in tags for t in CAMERA_TAGS):
         raise InputError("a plain TIFF image (no CFA, DNG or camera metadata), not a camera RAW")
     libraw_errors = (rawpy.LibRawError, rawpy.NotSupportedError)
     error: Exception | None = None
@@ -86,7 +87,7 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     if any("end of file" in m.lower() for m in messages):
         raise InputError("truncated: the pixel data ends before the end of the frame "
                          "(LibRaw: Unexpected end of file)")
-    short = _short_pixel_block(tags or {})
+    short = short_pixel_block(tags or {})
     if short is not None:  # LibRaw reads past it, into whatever follows: garbage, and no word
         notes.append(short)
     corrupt = [m for m in messages if m.lower().startswith("corrupt data")]
@@ -98,39 +99,6 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
     return mosaic
 
 
-def _first(value) -> int | None:
-    value = value[0] if isinstance(value, (tuple, list)) and value else value
-    return int(value) if isinstance(value, int) else None
-
-
-def _short_pixel_block(tags: dict[int, object]) -> str | None:
-    """Why the uncompressed pixel data is short (a strip or tile whose byte count is less than
-    its rows need), from the raw image's TIFF tags; None when it is not, or cannot be told."""
-    bits, width, height = _first(tags.get(258)), _first(tags.get(256)), _first(tags.get(257))
-    samples = _first(tags.get(277, 1)) or 1
-    if _first(tags.get(259, 1)) != 1 or not (bits and width and height):
-        return None
-    if 325 in tags and 322 in tags and 323 in tags:
-        kind, counts = "tile", tags[325]
-        tile_width, tile_length = _first(tags[322]), _first(tags[323])
-        if not (tile_width and tile_length):
-            return None
-        needed = [-(-tile_width * samples * bits // 8) * tile_length] * len(counts)
-    elif 279 in tags:
-        kind, counts = "strip", tags[279]
-        rows = _first(tags.get(278)) or height
-        line = -(-width * samples * bits // 8)
-        needed = [line * max(0, min(rows, height - i * rows)) for i in range(len(counts))]
-    else:
-        return None
-    counts = counts if isinstance(counts, (tuple, list)) else (counts,)
-    for i, (count, need) in enumerate(zip(counts, needed)):
-        if isinstance(count, int) and count < need:
-            return (f"{kind} {i + 1} of {len(counts)} of the pixel data holds {count} of the {need} bytes "
-                    "it needs: that part of the image shows other data (garbage)")
-    return None
-
-
 def _utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -139,48 +107,10 @@ def _utf8(text: str) -> bool:
     return True
 
 
-#: TIFF tags that make a TIFF-based file a camera RAW: Make, DNGVersion, CFAPattern.
-_CAMERA_TAGS = (271, 50706, 33422)
-_T_CFA_PATTERN, _T_CFA_PLANE_COLOR, _T_SAMPLE_FORMAT, _T_ORIENTATION = 33422, 50710, 339, 274
+#: TIFF tags camera_raw reads itself: SampleFormat, Orientation.
+_T_SAMPLE_FORMAT, _T_ORIENTATION = 339, 274
 #: The smallest frame side LibRaw reads (it calls smaller frames "not a RAW file").
 LIBRAW_MIN_SIDE = 22
-#: DNG CFAPlaneColor codes.
-_PLANE_COLOURS = "RGBCMYW"
-
-
-def tiff_tags(path: Path) -> dict[int, object] | None:
-    """The tags of a TIFF-based file's first IFD, updated with those of the first SubIFD that
-    holds a CFA (a DNG's raw image); None when it is not a TIFF that tifffile can parse (LibRaw
-    then decides). Never prints: tifffile's log messages and warnings are silenced."""
-    import logging
-
-    import tifffile
-
-    log = logging.getLogger("tifffile")
-    disabled, log.disabled = log.disabled, True
-    try:
-        with warnings.catch_warnings(), tifffile.TiffFile(path) as tif:
-            warnings.simplefilter("ignore")
-            page = tif.pages.first
-            tags = {tag.code: tag.value for tag in page.tags}
-            for sub in (page.pages or [])[:8]:
-                if _T_CFA_PATTERN in sub.tags:
-                    tags.update({tag.code: tag.value for tag in sub.tags})
-                    break
-            return tags
-    except Exception:  # tifffile raises many kinds on files that are not (valid) TIFF
-        return None
-    finally:
-        log.disabled = disabled
-
-
-def _cfa_letters(tags: dict[int, object]) -> str | None:
-    """The colours of the file's CFAPattern (``RGCB``...), through its CFAPlaneColor."""
-    pattern, planes = tags.get(_T_CFA_PATTERN), tags.get(_T_CFA_PLANE_COLOR, b"\0\1\2")
-    if not isinstance(pattern, bytes) or not isinstance(planes, bytes):
-        return None
-    colour = [_PLANE_COLOURS[c] if c < len(_PLANE_COLOURS) else "?" for c in planes]
-    return "".join(colour[i] if i < len(colour) else "?" for i in pattern)
 
 
 def _check_declared_size(raw, path: Path, max_megapixels: float | None) -> None:
@@ -218,9 +148,38 @@ def _libraw_message(exc: Exception, messages: list[str], rawpy) -> str:
 
 def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
                        tags: dict[int, object]) -> Mosaic:
-    sizes = raw.sizes
+    """The checked :class:`Mosaic` of an opened rawpy file: its Bayer order, pixels, levels, the
+    DNG's default crop, white balance, colour matrix and orientation, in that order (each step
+    raises the error of the first thing wrong). ``notes`` gets the fallbacks' warnings (a line,
+    or a (line, warning class) pair)."""
     desc = bytes(raw.color_desc).decode("ascii", "replace").rstrip("\x00")
-    make = f"{path.suffix.lstrip('.').upper()} {sizes.width}x{sizes.height}"
+    make = f"{path.suffix.lstrip('.').upper()} {raw.sizes.width}x{raw.sizes.height}"
+    cfa, pattern = _bayer_order(raw, rawpy, desc, make, tags)
+    data = _pixels(raw, path, messages, tags)
+    black, white = _levels(raw, pattern, data)
+    # --- the DNG's default crop (LibRaw applied its ActiveArea already) ------------------------
+    crop, problem = _default_crop(raw, tags, data.shape)
+    if problem is not None:
+        notes.append(f"{problem}; developing the whole active area instead")
+    if crop is not None:
+        top, left, height, width = crop
+        data = np.ascontiguousarray(data[top:top + height, left:left + width])
+        cfa, black = crop_cfa(cfa, top, left), cell_black(black, -top, -left).copy()
+    wb, wb_source, daylight = _white_balance(raw, desc, data, cfa, black, white, notes)
+    matrix, matrix_source = _colour_matrix(raw, notes)
+    flip = _orientation(raw.sizes, tags, notes)
+    mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
+                    orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
+                    description=f"{make} {cfa}", daylight_wb=daylight)
+    doubt = cfa_warning(mosaic, "--force-cfa")
+    if doubt is not None:
+        notes.append((doubt, CFAPhaseWarning))
+    return mosaic
+
+
+def _bayer_order(raw, rawpy, desc: str, make: str, tags: dict[int, object]) -> tuple[str, np.ndarray]:
+    """The file's 2x2 Bayer order and LibRaw's colour indices of it (a 2x2 pattern), or the
+    error saying which sensor layout this is instead."""
     try:
         pattern = raw.raw_pattern
     except NotImplementedError as exc:  # rawpy cannot describe LibRaw's "filters" value
@@ -234,7 +193,7 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     if raw.num_colors == 1 or desc[:1] in ("", "\x00") or pattern is None:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} is monochrome (no colour filter array)")
     if set(desc) - set("RGB"):
-        letters = _cfa_letters(tags)
+        letters = cfa_letters(tags)
         shown = f"{letters} (its CFAPattern)" if letters else f"{desc} (as LibRaw reads it)"
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a colour filter array "
                                      f"of {shown}, not red, green and blue alone")
@@ -252,7 +211,11 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     if cfa not in CFA_PATTERNS:
         raise UnsupportedSensorError(f"unsupported sensor layout: {make} has a {cfa} 2x2 pattern, "
                                      "not one of RGGB, BGGR, GRBG, GBRG")
-    # --- the pixels ---------------------------------------------------------------------------
+    return cfa, pattern
+
+
+def _pixels(raw, path: Path, messages: list[str], tags: dict[int, object]) -> np.ndarray:
+    """The visible raw samples (uint16, a copy), checked to be an image."""
     data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
     if data.ndim != 2 or min(data.shape) < 2:
         raise InputError(f"no pixel data in the file ({'; '.join(messages) or 'empty image'})")
@@ -265,7 +228,12 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         floating = 3 in np.atleast_1d(np.asarray(tags.get(_T_SAMPLE_FORMAT, 1), dtype=np.int64))
         raise InputError(f"no image: every sample is {int(data.max())}" + (
             " (floating-point pixel data without finite values: NaN or infinite?)" if floating else ""))
-    # --- levels ---------------------------------------------------------------------------------
+    return data
+
+
+def _levels(raw, pattern: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, float]:
+    """The (2, 2) black levels of the cell and the white level, checked (a missing white level
+    from the samples' bit depth)."""
     per_colour = np.asarray(raw.black_level_per_channel, np.float32)
     black = per_colour[pattern].reshape(2, 2)  # black_level_per_channel is indexed by colour index
     white = float(raw.white_level)
@@ -278,15 +246,13 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         white = float(2 ** int(np.ceil(np.log2(int(data.max()) + 1))) - 1)
     if not white > float(black.max()):
         raise InputError(f"black level {float(black.max()):g} is at or above every sample")
-    # --- the DNG's default crop (LibRaw applied its ActiveArea already) ------------------------
-    crop, problem = _default_crop(raw, tags, data.shape)
-    if problem is not None:
-        notes.append(f"{problem}; developing the whole active area instead")
-    if crop is not None:
-        top, left, height, width = crop
-        data = np.ascontiguousarray(data[top:top + height, left:left + width])
-        cfa, black = crop_cfa(cfa, top, left), cell_black(black, -top, -left).copy()
-    # --- white balance --------------------------------------------------------------------------
+    return black, white
+
+
+def _white_balance(raw, desc: str, data: np.ndarray, cfa: str, black: np.ndarray, white: float,
+                   notes: list) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """The gains (as shot, else LibRaw's daylight, else grey world), where they came from, and
+    the daylight gains; a note naming the fallback."""
     wb, wb_source, rejected, daylight = None, "", [], None
     for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
         gains, problem = rgb_gains(getattr(raw, name), desc)
@@ -303,7 +269,11 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         wb, wb_source = grey_world(data, cfa, black, white), "grey world"
     if wb_source != "as shot":  # one line, naming what is used instead
         notes.append((f"{rejected[0]}; using {wb_source} gains instead", WhiteBalanceFallback))
-    # --- colour matrix ------------------------------------------------------------------------
+    return wb, wb_source, daylight
+
+
+def _colour_matrix(raw, notes: list) -> tuple[np.ndarray, str]:
+    """The camera -> sRGB matrix and where it came from; a note for each matrix rejected."""
     matrix, matrix_source, rejected = _camera_matrix(raw)
     instead = {"LibRaw camera table": "LibRaw's matrix for the camera"}.get(matrix_source, "the identity matrix")
     if matrix_source.startswith("identity") and not rejected:
@@ -311,18 +281,17 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
     consequence = ("" if matrix_source == "LibRaw camera table"
                    else " (camera RGB taken as sRGB: colours come out muted or off)")
     notes += [f"{r}; using {instead} instead{consequence}" for r in rejected]
+    return matrix, matrix_source
+
+
+def _orientation(sizes, tags: dict[int, object], notes: list) -> int:
+    """LibRaw's flip, 0 for an Orientation tag outside 1-8 (with a note)."""
     flip = int(sizes.flip) if sizes.flip in FLIPS or 0 <= sizes.flip < 8 else 0
     orientation = tags.get(_T_ORIENTATION)
     if isinstance(orientation, int) and not 1 <= orientation <= 8:  # LibRaw reads 65535 as a turn
         notes.append(f"the Orientation tag is {int(orientation)}, not one of 1-8: the image is left as stored")
         flip = 0
-    mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
-                    orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
-                    description=f"{make} {cfa}", daylight_wb=daylight)
-    doubt = cfa_warning(mosaic, "--force-cfa")
-    if doubt is not None:
-        notes.append((doubt, CFAPhaseWarning))
-    return mosaic
+    return flip
 
 
 _T_DNG_VERSION, _T_DEFAULT_CROP_ORIGIN, _T_DEFAULT_CROP_SIZE = 50706, 50719, 50720

@@ -9,8 +9,9 @@ The library entry points, usable without the CLI::
 For a batch, load the weights and make the runner once and pass both to every call;
 :func:`develop_file` is one step of a batch (skip, develop, a ``batch.FileResult`` instead of an
 exception for a bad file), shared by both executors of :mod:`executors`.
-No full-frame float32 array is ever held: the source conditions tiles on demand and the sink
-renders each output tile straight into the preallocated uint8/uint16 image.
+With tiles (any ``tile_size`` but 0) no full-frame float32 array is held: the source conditions
+tiles on demand and the sink renders each output tile straight into the preallocated
+uint8/uint16 image (``tile_size=0`` runs the network on the whole frame at once).
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adjust, batch, colour, defaults, encode, metadata, render
+from . import adjust, batch, colour, defaults, encode, metadata, publish, render
 from .bayer import PackedBayerSource
 from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
                      OutputExistsError, WhiteBalanceFallback, out_of_memory)
-from .options import DevelopOptions
+from .options import DevelopOptions, Development
 from .raw import Mosaic, decode, grey_world, read_thumbnail
-from .runtimes import BACKENDS
+from . import runtimes
 from .runtimes.base import SegmentRunner
 from .streaming import RowBands, StreamAborted, StreamedImage
+from .vocabulary import bits_problem
 from .weights import Conditioning, Weights, load_weights
 
 Progress = Callable[[int, int], None]
@@ -45,24 +47,8 @@ def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | 
     """The runtime that runs ``weights``' network: ``"openvino"`` (the default) and ``"tf"``
     (TensorFlow) build it from the weights; ``"tflite"`` (LiteRT) runs ``model``, a segmented
     ``microisp export --tflite`` file of the same model and conditioning as ``weights``."""
-    if backend == "openvino":
-        from .runtimes.openvino import OpenVINORunner
-
-        return OpenVINORunner(weights.config, weights.params, threads=threads)
-    if backend == "tf":
-        from .runtimes.tensorflow import TensorFlowRunner
-
-        return TensorFlowRunner(weights.config, weights.params, threads=threads)
-    if backend == "tflite":
-        if model is None:
-            raise MicroISPError("the tflite backend runs an exported file: give --model FILE "
-                                "(make one with: microisp export --tflite -o FILE)")
-        from .runtimes.litert import LiteRTRunner
-
-        runner = LiteRTRunner(model, threads=threads)
-        runner.check_matches(weights.config, weights.conditioning.to_dict(), weights.name)
-        return runner
-    raise MicroISPError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    return runtimes.make_runner(backend, weights.config, weights.params, model, threads,
+                                weights.conditioning.to_dict(), weights.name)
 
 
 #: Runners already built, per thread, by weights content, backend, model and threads: one per
@@ -180,22 +166,6 @@ def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
     return dataclasses.replace(mosaic, cfa=cfa, wb=wb, description=f"{mosaic.description}, read as {cfa}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Development:
-    """What a develop actually used, for reports (``--json``): the white balance gains (R, G, B;
-    G = 1) and where they came from, the matrix from white-balanced camera RGB to the linear
-    output space and where the camera part came from, the exposure in EV, the colour space, and
-    the output size (width, height)."""
-
-    wb: tuple[float, ...]
-    wb_source: str
-    matrix: tuple[tuple[float, ...], ...]
-    matrix_source: str
-    exposure: float
-    colorspace: str
-    size: tuple[int, int]
-
-
 def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
             runner: SegmentRunner | None = None, options: DevelopOptions | None = None,
             progress: Progress | None = None, **changes) -> np.ndarray:
@@ -252,7 +222,7 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
                                options.tile_size, options.attention, progress, look, stream)
         if options.lens_correction:
             image = _correct_lens(path, image, options.colorspace, bits)
-        matrix = colour.from_srgb(options.colorspace) @ mosaic.cam_to_srgb
+        matrix = render.output_matrix(weights.conditioning.output, mosaic.cam_to_srgb, options.colorspace)
         used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
                            tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
                            mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
@@ -316,16 +286,16 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
     output = Path(output)
     kind = encode.format_for(output)
     bits = options.bits if options.bits is not None else encode.default_bits(output)
-    if kind in encode.EIGHT_BIT_ONLY and bits != 8:
-        raise encode.OutputError(f"{output}: {kind.upper()} is 8-bit only (got --bits {bits})")
+    if problem := bits_problem(kind, bits):
+        raise encode.OutputError(f"{output}: {problem} (got --bits {bits})")
     if kind == "jxl" and options.colorspace != "srgb" and not options.thumbnail:
         raise encode.OutputError(f"{output}: JPEG XL is written in sRGB only (the JPEG XL plugin "
                                  f"cannot embed the {options.colorspace} ICC profile); use .avif, "
                                  ".tif or .png for --colorspace " + options.colorspace)
-    problem = batch.existing_output(output, overwrite)
+    problem = publish.existing_output(output, overwrite)
     if problem is not None:
         raise OutputExistsError(problem)
-    if batch.same_file(path, output):
+    if publish.same_file(path, output):
         raise OutputError(f"{output} is the input file itself: refused (it would be lost)")
     options = options.replace(bits=bits)
 
@@ -418,7 +388,7 @@ def develop_file(source: str | Path, output: str | Path, weights: Weights | None
             used = _develop_to_file(source, output, weights, runner, options or DevelopOptions(),
                                     overwrite, progress)
         except OutputExistsError:  # it did not exist above: it appeared while this file was developed
-            return batch.FileResult(source, output, "skipped", str(batch.appeared(output)))
+            return batch.FileResult(source, output, "skipped", str(publish.appeared(output)))
         except MicroISPError as exc:
             failure = str(exc).replace("\n", " ")
         except Exception as exc:  # noqa: BLE001 - out of memory in any form; the rest are bugs

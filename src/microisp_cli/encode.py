@@ -3,7 +3,7 @@ an ICC profile (``colour.icc_profile``; sRGB unless another is given) and the re
 ``defaults.RESOLUTION_DPI``.
 
 Every writer writes into a temporary file in the destination's folder, published under the
-destination's name only when complete (``batch.atomic_file``), so a failure, Ctrl-C or SIGTERM
+destination's name only when complete (``publish.atomic_file``), so a failure, Ctrl-C or SIGTERM
 never leaves a partial file and an existing file is never replaced without ``overwrite``.
 The camera's metadata goes into the encoded bytes before they are written (:mod:`metadata`): the
 file is never edited after it is written. Neither TensorFlow nor any other
@@ -24,14 +24,11 @@ import numpy as np
 from . import defaults
 from .colour import srgb_icc_profile
 from .errors import OutputError
+from .vocabulary import EIGHT_BIT_ONLY, FORMATS  # noqa: F401 - read here by develop and executors
 
 if TYPE_CHECKING:
     from .metadata import Metadata
 
-FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
-           ".webp": "webp", ".avif": "avif", ".jxl": "jxl"}
-#: Formats written 8-bit only (Pillow's encoders take 8-bit RGB).
-EIGHT_BIT_ONLY = ("jpeg", "webp", "avif", "jxl")
 #: Formats whose encoder embeds the EXIF and XMP (Exiv2 cannot write them there afterwards).
 EMBEDDED_METADATA = ("avif", "jxl")
 #: Pillow's ``subsampling`` codes for the JPEG chroma subsampling names.
@@ -191,7 +188,7 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = defaults.JPE
         if metadata is not None and kind not in EMBEDDED_METADATA:
             data = camera.embed(data, metadata, width, height)
         def writer(h): h.write(data)  # noqa: E704
-    from .batch import atomic_file
+    from .publish import atomic_file
 
     with atomic_file(path, overwrite, finish) as handle:
         writer(handle)

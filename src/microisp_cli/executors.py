@@ -31,16 +31,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import defaults
-from .batch import (STDOUT, FileResult, Job, atomic_file, check_unique_outputs, collect, existing_output,
-                    is_template, output_is_folder, plan_outputs, plan_template, planned_result, printable,
-                    remove_stale_temporaries, same_file)
+from .batch import (STDOUT, FileResult, Job, check_unique_outputs, collect, is_template, output_is_folder,
+                    plan_outputs, plan_template, planned_result, printable)
 from .develop import cached_runner, develop_file
-from .encode import EIGHT_BIT_ONLY, format_for
+from .encode import format_for
 from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError, out_of_memory
 from .extras import require
 from .options import DevelopOptions
+from .publish import atomic_file, existing_output, remove_stale_temporaries, same_file
 from .runtimes.base import SegmentRunner
 from .weights import Weights, load_weights
+from .vocabulary import bits_problem
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -92,8 +93,8 @@ def plan_batch(inputs: tuple[Path, ...], output: str, extension: str | None = No
         except MicroISPError as exc:
             hint = "" if folder else " (or end it with / for a folder)"
             raise OptionsError("-o", printable(f"{exc}{hint}")) from None
-        if kind in EIGHT_BIT_ONLY and bits == 16:
-            raise OptionsError("--bits", f"{kind.upper()} is 8-bit only")
+        if bits is not None and (problem := bits_problem(kind, bits)):
+            raise OptionsError("--bits", problem)
     if parallel and not to_stdout:
         try:  # two tasks must never write one file
             check_unique_outputs([(j.source, j.output) for j in runnable])
@@ -192,7 +193,7 @@ def write_json(path: str | Path, records: list[dict], overwrite: bool = False,
                stdout: BinaryIO | None = None) -> None:
     """``records`` (``FileResult.record()``) as a JSON array at ``path`` (:class:`OutputError`
     when it cannot be written): ``-`` to ``stdout``; into a FIFO, a character device or a name of
-    standard output by opening it; else atomically, as a new file (:func:`batch.atomic_file`: an
+    standard output by opening it; else atomically, as a new file (:func:`publish.atomic_file`: an
     existing one only with ``overwrite``)."""
     data = json.dumps(records, indent=2).encode() + b"\n"
     if str(path) == STDOUT and stdout is not None:

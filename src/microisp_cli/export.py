@@ -396,8 +396,10 @@ def export_tflite(weights: Weights, path: str | Path, precision: str = "fp32",
 
 # --- accuracy ------------------------------------------------------------------------------------
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio of ``b`` against ``a`` in dB (inf when equal), the one PSNR of
+    export checks, evaluation and tests."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+    return float("inf") if mse == 0 else -10.0 * np.log10(mse / (peak * peak))
 
 
 def run_tflite(path: str | Path, packed: np.ndarray, threads: int | None = None) -> np.ndarray:

@@ -30,6 +30,7 @@ import atexit
 import builtins
 import contextlib
 import dataclasses
+import json
 import os
 import pickle
 import signal
@@ -100,7 +101,7 @@ def _read(path: str | Path) -> Metadata:
         family, group, name = key.split(".", 2)
         if group in ("Photo", "GPSInfo") and name not in SKIPPED_PHOTO_TAGS:
             kept[key] = value
-        elif group == "Image" and name in IMAGE_TAGS:
+        elif group == "Image" and name in IMAGE_TAGS and not _array_description(name, value):
             kept[key] = value
     unique = exif.get("Exif.Image.UniqueCameraModel", "").strip()
     if unique and not (kept.get("Exif.Image.Make", "").strip() or kept.get("Exif.Image.Model", "").strip()):
@@ -375,3 +376,15 @@ class _MetadataProcess:
 
 _EXIV2 = _MetadataProcess()
 atexit.register(_EXIV2.close)
+
+
+def _array_description(name: str, value: str) -> bool:
+    """Whether ``value`` is an ImageDescription that describes the RAW file's array, not the photo
+    (tifffile's ``{"shape": [H, W]}``): copied into a 16-bit TIFF it would tell tifffile that the
+    RGB image is (H, W) ("shaped series shape does not match page shape")."""
+    if name != "ImageDescription" or not value.lstrip().startswith("{"):
+        return False
+    try:
+        return "shape" in json.loads(value)
+    except (ValueError, TypeError):
+        return False

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from . import defaults
-from .bayer import CFA, CFA_PATTERNS
+from .bayer import CFA, check_cfa
+from .vocabulary import clip_level
 from .errors import ImageTooLargeError, InputError
 from .files import open_regular
 
@@ -58,8 +59,7 @@ class Mosaic:
                              f"{getattr(data, 'dtype', type(data))} {getattr(data, 'shape', '')}")
         if min(data.shape) < 2:
             raise InputError(f"image too small ({data.shape[1]}x{data.shape[0]}); needs at least 2x2")
-        if self.cfa not in CFA_PATTERNS:
-            raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {self.cfa!r}")
+        check_cfa(self.cfa)
         black = np.asarray(self.black, np.float32)
         if black.size == 1:
             black = np.full((2, 2), float(black.reshape(-1)[0]), np.float32)
@@ -99,8 +99,7 @@ class DumpFormat:
     black: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.cfa not in CFA_PATTERNS:
-            raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {self.cfa!r}")
+        check_cfa(self.cfa)
         if self.bits is not None and not 1 <= self.bits <= 16:
             raise ValueError(f"bits must be 1..16, got {self.bits}")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 2):
@@ -211,7 +210,7 @@ def grey_world(data: np.ndarray, cfa: str, black: np.ndarray, white: float, step
     for dy in range(2):
         for dx in range(2):
             samples = data[dy::2 * step, dx::2 * step].astype(np.float32)
-            keep = samples < 0.98 * white
+            keep = samples < clip_level(white)
             values = samples[keep] - black[dy, dx]
             sums[cfa[2 * dy + dx]].append(float(values.mean()) if values.size else 0.0)
     means = np.array([np.mean(sums[c]) for c in "RGB"], np.float64)

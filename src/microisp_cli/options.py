@@ -30,11 +30,7 @@ from .colour import COLOUR_SPACES, KELVIN_RANGE, TINT_RANGE, Kelvin
 from .errors import OptionsError
 from .files import Unreadable, read_regular
 from .raw import DumpFormat
-
-WB_MODES = ("camera", "auto", "daylight")
-HIGHLIGHT_MODES = ("clip", "blend", "reconstruct")
-SUBSAMPLINGS = ("444", "422", "420")
-ATTENTIONS = ("exact", "tile")
+from .vocabulary import ATTENTION_MODES, BIT_DEPTHS, FORMATS, HIGHLIGHT_MODES, SUBSAMPLINGS, WB_MODES
 
 
 def _flag(name: str) -> str:
@@ -125,7 +121,7 @@ class DevelopOptions:
                 raise OptionsError(_flag(name), f"{shown(getattr(self, name))} is not one of {', '.join(allowed)}")
             object.__setattr__(self, name, value)
 
-        if self.bits is not None and not (_whole(self.bits) and self.bits in (8, 16)):
+        if self.bits is not None and not (_whole(self.bits) and self.bits in BIT_DEPTHS):
             raise OptionsError("--bits", f"must be the integer 8 or 16, got {shown(self.bits)}")
         if not (_whole(self.quality) and 1 <= self.quality <= 100):
             raise OptionsError("--quality", f"must be an integer 1-100, got {shown(self.quality)}")
@@ -145,12 +141,12 @@ class DevelopOptions:
             raise OptionsError("--contrast", "the neutral look has no tone curve: choose one with "
                                f"--look ({', '.join(k for k in defaults.LOOKS if k != 'neutral')})")
         choose("colorspace", COLOUR_SPACES)
-        choose("attention", ATTENTIONS)
+        choose("attention", ATTENTION_MODES)
         for name in ("size", "width", "height"):
             value = getattr(self, name)
             if value is not None and not (_whole(value) and value >= 2):
                 raise OptionsError(_flag(name), f"must be a whole number of pixels >= 2, got {shown(value)}")
-        from .tiling import check_tile_size  # the one tile-size rule
+        from .tile_plans import check_tile_size  # the one tile-size rule
 
         try:
             check_tile_size(self.tile_size)
@@ -175,6 +171,22 @@ class DevelopOptions:
         """``options`` (or the defaults) with ``changes``: how the library functions take both."""
         options = options if options is not None else cls()
         return options.replace(**changes) if changes else options
+
+
+@dataclasses.dataclass(frozen=True)
+class Development:
+    """What a develop actually used, for reports (``--json``): the white balance gains (R, G, B;
+    G = 1) and where they came from, the matrix from white-balanced camera RGB to the linear
+    output space and where the camera part came from, the exposure in EV, the colour space, and
+    the output size (width, height)."""
+
+    wb: tuple[float, ...]
+    wb_source: str
+    matrix: tuple[tuple[float, ...], ...]
+    matrix_source: str
+    exposure: float
+    colorspace: str
+    size: tuple[int, int]
 
 
 _KELVIN = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(k?)\s*(?:,\s*([+-]?\d+(?:\.\d*)?)\s*)?$", re.IGNORECASE)
@@ -243,7 +255,6 @@ def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
 def parse_format(value: Any) -> str:
     """An output format (``jpg``, ``.TIF``...) -> its extension with the dot (``.jpg``), one of
     ``encode.FORMATS``; :class:`OptionsError` naming ``--format`` otherwise."""
-    from .encode import FORMATS
 
     extension = "." + str(value).strip().lower().lstrip(".")
     if not isinstance(value, str) or extension not in FORMATS:

@@ -16,7 +16,7 @@ result, never a retry. A worker that dies mid-file (killed, out of memory) costs
 time: the scheduler runs its file again on another worker (up to Dask's
 ``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed);
 a cluster left with no worker for ``CONNECT_TIMEOUT`` seconds fails the files not done.
-Outputs are written atomically by the workers (``batch.atomic_file``); leftover temporary files
+Outputs are written atomically by the workers (``publish.atomic_file``); leftover temporary files
 of killed attempts (and of earlier killed runs) are removed when the batch starts and ends.
 Inputs, outputs and a ``--model`` file must be at the same paths on every worker (a shared file
 system); paths are made absolute before they are sent.
@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
-from .batch import FileResult, check_unique_outputs, remove_stale_temporaries, skip_result
+from .batch import FileResult, check_unique_outputs, skip_result
 from .develop import cached_runner, develop_file
 from .errors import ClusterError, MicroISPError, out_of_memory
 from .options import DevelopOptions
+from .publish import remove_stale_temporaries
 from .extras import require
 from .weights import Weights, load_weights
 
@@ -201,10 +202,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
     cluster whose scheduler is at ``scheduler`` (``tcp://HOST:PORT``), left running."""
     if (workers is None) == (scheduler is None):
         raise ValueError("give exactly one of workers and scheduler")
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ClusterError("parallel runs need dask.distributed: pip install distributed") from None
+    Client = require("distributed", "dask", DASK_PURPOSE).Client
     if workers is not None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")

@@ -39,10 +39,11 @@ from pathlib import Path
 
 from . import defaults
 from .bayer import CFA_PATTERNS
-from .camera_raw import read_raw, read_thumbnail, tiff_tags
+from .camera_raw import read_raw, read_thumbnail
 from .dumps import check_npy_header, read_dump, read_npy
 from .errors import InputError
 from .mosaic import FLIPS, DumpFormat, Mosaic, check_file, check_megapixels, grey_world, parse_size
+from .tiff_tags import tiff_tags
 
 __all__ = [
     "CFA_PATTERNS", "DUMP_EXTENSIONS", "FLIPS", "HEADERLESS_EXTENSIONS", "INPUT_EXTENSIONS",

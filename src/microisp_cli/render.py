@@ -19,8 +19,8 @@ import numpy as np
 
 from . import defaults
 from .colour import from_srgb, space, srgb_decode, srgb_encode
+from .vocabulary import OUTPUT_KINDS, choose
 
-OUTPUTS = ("linear", "srgb")
 
 #: Entries of the lookup table that applies the sRGB curve and quantises, per output bit depth:
 #: linear values are rounded to 1 / (entries - 1) first. The curve's steepest slope (12.92, at
@@ -152,8 +152,7 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
     ``cam_to_srgb``: (3, 3) matrix for ``"linear"`` outputs (None: identity). ``clip_level``:
     where the white-balanced camera channels saturate (the smallest white-balance gain).
     """
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    choose("output", output, OUTPUT_KINDS)
     rgb = np.asarray(rgb, np.float32)
     if look.tone != "neutral" or look.saturation != 1.0:
         return _render_look(rgb, output, cam_to_srgb, bits, look, clip_level)
@@ -164,13 +163,27 @@ def render_tile(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bi
         rgb, matrix = srgb_decode(np.clip(rgb, 0.0, 1.0)), from_srgb(look.colorspace)
     else:
         rgb = recover_highlights(rgb, look.highlights, clip_level)
-        matrix = from_srgb(look.colorspace) @ (np.eye(3, dtype=np.float32) if cam_to_srgb is None
-                                               else np.asarray(cam_to_srgb, np.float32))
+        matrix = output_matrix(output, cam_to_srgb, look.colorspace)
     # the gain folded into the matrix: one pass over the tile, into a new array (ours to overwrite)
     rgb = rgb @ (matrix.T * np.float32(look.gain)).astype(np.float32)
     if look.colorspace == "srgb":
         return encode_srgb(rgb, bits)
     return quantise(space(look.colorspace).encode(np.clip(rgb, 0.0, 1.0)), bits)
+
+
+def camera_matrix(output: str, cam_to_srgb: np.ndarray | None) -> np.ndarray:
+    """(3, 3) float32: the camera -> linear sRGB matrix render applies to the network's RGB:
+    ``cam_to_srgb`` (None: identity) for ``"linear"`` outputs; the identity for ``"srgb"`` ones,
+    whose weights drew sRGB themselves."""
+    if output == "srgb" or cam_to_srgb is None:
+        return np.eye(3, dtype=np.float32)
+    return np.asarray(cam_to_srgb, np.float32)
+
+
+def output_matrix(output: str, cam_to_srgb: np.ndarray | None, colorspace: str) -> np.ndarray:
+    """(3, 3) float32: the whole matrix render applies, network RGB -> linear ``colorspace``
+    (what ``--json`` reports)."""
+    return from_srgb(colorspace) @ camera_matrix(output, cam_to_srgb)
 
 
 def _render_look(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, bits: int, look: Look,
@@ -182,8 +195,7 @@ def _render_look(rgb: np.ndarray, output: str, cam_to_srgb: np.ndarray | None, b
         rgb, camera, white = srgb_decode(np.clip(rgb, 0.0, 1.0)), np.eye(3, dtype=np.float32), 1.0
     else:
         rgb = recover_highlights(rgb, look.highlights, clip_level)
-        camera = np.eye(3, dtype=np.float32) if cam_to_srgb is None else np.asarray(cam_to_srgb, np.float32)
-        white = clip_level
+        camera, white = camera_matrix(output, cam_to_srgb), clip_level
     rgb = rgb @ (camera.T * np.float32(look.gain)).astype(np.float32)
     if look.tone != "neutral":
         rgb = tone_map(rgb, white * look.gain, look.contrast, look.saturation)
@@ -211,7 +223,3 @@ def orient(image: np.ndarray, flip: int) -> np.ndarray:
     if flip & 4:
         image = np.swapaxes(image, 0, 1)
     return image
-
-
-def oriented_shape(height: int, width: int, flip: int) -> tuple[int, int]:
-    return (width, height) if flip & 4 else (height, width)

@@ -44,16 +44,15 @@ from . import defaults
 from .model import ATTENTION_STRIDE, HEAD_SPAN, forward_segments
 from .runtimes.base import SegmentRunner
 from .state_store import StateStore
-
-#: Smallest tile side accepted, in output pixels (16 packed pixels). Smaller cores would spend
-#: most of their time on the halo (up to 5 packed pixels per side for the published layout).
-MIN_TILE_SIZE = 32
+# the plans' public names are read through tiling too (the tests, library users)
+from .tile_plans import (MIN_TILE_SIZE, WindowPlan, _fixed_window, feather_weights,  # noqa: F401
+                         fixed_windows, packed_tile_size, plan_windows, split_axis)
+from .vocabulary import ATTENTION_MODES, choose
 
 #: Overlap between neighbouring tile windows in ``attention="tile"`` mode, packed pixels per side;
 #: the feather ramp spans twice this.
 TILE_OVERLAP = 16
 
-ATTENTION_MODES = ("exact", "tile")
 
 
 
@@ -124,31 +123,6 @@ def _cropping_sink(sink: Sink, frame: tuple[int, int]) -> Sink:
     return crop
 
 
-# --- tile plans ---------------------------------------------------------------------------------
-def split_axis(length: int, size: int, minimum: int = 1) -> list[tuple[int, int]]:
-    """``length`` split into ``ceil(length / size)`` near-equal runs (sizes differ by at most 1),
-    fewer where runs would be shorter than ``minimum`` (one run if ``length`` is)."""
-    if length < 1 or size < 1:
-        raise ValueError(f"cannot split length {length} into pieces of {size}")
-    n = max(1, min(-(-length // size), length // minimum))
-    bounds = [(i * length) // n for i in range(n + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(n)]
-
-
-def check_tile_size(tile_size: int) -> None:
-    """The tile-size rule, for the library and the CLI: 0 (whole frame) or an even number of at
-    least :data:`MIN_TILE_SIZE` output pixels; ValueError otherwise."""
-    if tile_size != 0 and (tile_size < MIN_TILE_SIZE or tile_size % 2):
-        raise ValueError(f"tile size must be 0 (whole frame) or an even number >= {MIN_TILE_SIZE} "
-                         f"output pixels, got {tile_size}")
-
-
-def packed_tile_size(tile_size: int) -> int:
-    """The core side in packed pixels for ``tile_size`` output pixels (0: none, whole frame)."""
-    check_tile_size(tile_size)
-    return tile_size // 2
-
-
 # --- the pipeline -------------------------------------------------------------------------------
 def run_tiled(runner: SegmentRunner, source: PackedSource, sink: Sink,
               tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
@@ -162,8 +136,7 @@ def run_tiled(runner: SegmentRunner, source: PackedSource, sink: Sink,
     ``state_dtype``/``temp_dir``: how and where the exact mode keeps the state between attention
     points (float32 keeps the result within 1e-5 of the whole frame; see docs/tiling.md).
     """
-    if attention not in ATTENTION_MODES:
-        raise ValueError(f"attention must be one of {', '.join(ATTENTION_MODES)}; got {attention!r}")
+    choose("attention", attention, ATTENTION_MODES)
     core = packed_tile_size(tile_size)
     config = runner.config
     frame = tuple(int(s) for s in source.shape)
@@ -194,20 +167,6 @@ def _forward(runner: SegmentRunner, x: np.ndarray) -> np.ndarray:
                             lambda index, samples: runner.head(index, np.ascontiguousarray(samples)))
 
 
-def fixed_windows(length: int, core: int, halo: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """(core run, window run) pairs along one axis, every window of one size.
-
-    Cores split ``length`` as :func:`split_axis`, none shorter than ``2 * halo + 2`` (so only
-    neighbouring windows overlap, which the exact scheme relies on); each window is the largest
-    core plus ``halo`` on both sides (at most ``length``), centred on its core and moved inwards at the frame border
-    instead of clipped, so it always holds the core plus at least ``halo`` of context (or the frame
-    edge, where SAME padding is the whole frame's own): one shape for a fixed-shape engine.
-    """
-    runs = split_axis(length, core, minimum=2 * halo + 2)
-    size = max(b - a for a, b in runs) + 2 * halo
-    return [((a, b), _fixed_window(a, b, size, length)) for a, b in runs]
-
-
 class _Probes:
     """The stride-3 probe samples of one attention point, and its head.
 
@@ -221,7 +180,7 @@ class _Probes:
         s, config = ATTENTION_STRIDE, runner.config
         self.runner, self.index = runner, index
         self.rows = -(-shape[0] // s)
-        self.incremental = hasattr(runner, "head_sum")
+        self.incremental = runner.incremental_heads
         held = min(self.rows, HEAD_SPAN + band_rows // s + 2) if self.incremental else self.rows
         self.map = np.empty((held, -(-shape[1] // s), config.probe_channels), np.float32)
         self.first = 0  # global map row of self.map[0]
@@ -253,124 +212,121 @@ class _Probes:
 
 def _run_exact(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,
                progress: Progress | None, state_dtype, temp_dir: str | None) -> None:
-    """The exact two-pass scheme over fixed-shape windows, one row of tiles at a time.
+    """The exact two-pass scheme over fixed-shape windows (:func:`plan_windows`), one row of tiles
+    at a time (:meth:`_ExactPass.row`).
 
     One store holds the state, updated in place through a memory map of the rows a row of tiles
     needs. Windows read the old state, and each tile writes its core's new state once the next
     window (the only other one that overlaps it: cores are at least ``2 * halo + 2``) has been
     copied. The old values of the rows above the next row's cores, which this row overwrites, are
-    kept aside first (a strip a few rows high). Rows of tiles are shorter than ``core`` where a
-    band of the frame's width would map more than ``defaults.STATE_BAND_BYTES``. The probe
-    samples go to :class:`_Probes`.
+    kept aside first (a strip a few rows high). The probe samples go to :class:`_Probes`.
     """
-    config = runner.config
-    h, w = source.shape
-    n = config.num_segments
-    halo = max(config.segment_radius(i) for i in range(n))
-    core = max(core, 2 * halo + 2)
-    row_bytes = w * config.state_channels * np.dtype(state_dtype).itemsize
-    core_y = max(2 * halo + 2, min(core, defaults.STATE_BAND_BYTES // row_bytes - 2 * halo))
-    rows, cols = fixed_windows(h, core_y, halo), fixed_windows(w, core, halo)
-    total, done = n * len(rows) * len(cols), 0
-    reads_input = getattr(runner, "reads_input", lambda index: True)
-    size_y, size_x = rows[0][1][1] - rows[0][1][0], cols[0][1][1] - cols[0][1][0]
-    # window buffers reused by every window, in turn (the window before may still be running)
-    windows = [np.empty((1, size_y, size_x, config.state_channels), np.float32) for _ in range(2)]
-    store = StateStore((h, w), config.state_channels, state_dtype, temp_dir) if n > 1 else None
-    if hasattr(runner, "prepare"):  # the graphs of every segment compile beside the network
-        runner.prepare([(index, size_y, size_x) for index in range(n)])
-
-    def finish(running, index, cy0, cy1, cx0, cx1, oy, ox) -> None:
-        """What a window's result becomes: the sink's RGB, or its core's state and probes."""
-        nonlocal done
-        out = running.result()[0]
-        if index == n - 1:
-            sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
-        else:
-            kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
-            band[:cy1 - cy0, cx0:cx1] = kept  # the band starts at row cy0 when it is written
-            probes.put(cy0, cy1, cx0, cx1, kept)
-        done += 1
-        if progress:
-            progress(done, total)
-
-    # The network runs a window (OpenVINO asynchronously, the others in a thread) while this
-    # thread prepares the next and stores the one before: both cores stay busy.
-    engine = None
-    submit = getattr(runner, "submit", None)
-    if submit is None:
-        engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
-        submit = functools.partial(engine.submit, runner.segment)
-    pending = band = None
+    plan = plan_windows(runner.config, source.shape, core, state_dtype)
+    n = plan.segments
+    store = StateStore(source.shape, runner.config.state_channels, state_dtype, temp_dir) if n > 1 else None
+    run = _ExactPass(runner, source, sink, plan, progress, store)
     att = None
     try:
         for index in range(n):
-            last, middle = index == n - 1, 0 < index < n - 1
-            probes = None if last else _Probes(runner, index, (h, w), core_y + 1)
+            run.probes = None if index == n - 1 else _Probes(runner, index, source.shape, plan.core_y + 1)
             strip = None  # old state of rows [wy0, cy0) of this row's windows
-            for r, ((cy0, cy1), (wy0, wy1)) in enumerate(rows):
-                # rows read (the old state, from cy0 where the strip holds the rows above) and
-                # written (the cores); the first segment only writes, the last only reads
-                top = wy0 if last else cy0
-                band = store.band(top, cy1 if index == 0 else wy1) if store is not None else None
-                above = 0 if strip is None else len(strip)
-                if middle and r + 1 < len(rows):
-                    following = rows[r + 1][1][0]  # the next row's first window row
-                    assert following >= cy0, "cores shorter than 2 * halo + 2"
-                    strip_next = band[following - top:cy1 - top].copy()
-                for (cx0, cx1), (wx0, wx1) in cols:
-                    x = (np.ascontiguousarray(source.read(wy0, wy1, wx0, wx1), np.float32)[None]
-                         if reads_input(index) else None)
-                    state = None
-                    if index:
-                        state = windows[0]
-                        windows.reverse()
-                        if above:
-                            np.copyto(state[0, :above], strip[:, wx0:wx1])
-                        np.copyto(state[0, above:], band[wy0 + above - top:wy1 - top, wx0:wx1])
-                    running = submit(index, x, state, att)
-                    if pending is not None:
-                        finish(*pending)
-                    pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
-                finish(*pending)  # this row's band is released before the next is mapped
-                pending = band = None
-                if middle:
-                    strip = strip_next if r + 1 < len(rows) else None
-                if probes is not None:
-                    probes.final(cy1)
-            if not last:
-                att = probes.attention()
+            for r in range(len(plan.rows)):
+                strip = run.row(index, r, att, strip)
+            if run.probes is not None:
+                att = run.probes.attention()
     finally:
-        if engine is not None:
-            engine.shutdown(wait=True, cancel_futures=True)
-        elif pending is not None:  # a failure: the window still running reads the band
-            with contextlib.suppress(Exception):
-                pending[0].result()
-        band = None
-        if store is not None:
-            store.close()
+        run.close()
 
 
-def feather_weights(length: int, lead: int, trail: int) -> np.ndarray:
-    """1-D blend weights over a window of ``length``: ramps over ``lead`` and ``trail`` pixels.
+class _ExactPass:
+    """One frame through the exact scheme: the state store, the two window buffers, the window
+    in flight and the band of state mapped for the current row of tiles.
 
-    The window overlaps its neighbour by ``lead`` (before) and ``trail`` (after) pixels on each
-    side of the shared core boundary, i.e. ramps span ``2 * lead`` and ``2 * trail``. The ramps of
-    two neighbours sum to 1 at every pixel.
+    The network runs a window (asynchronously where the runner can, else in a thread) while
+    this thread prepares the next and stores the one before: both cores stay busy.
     """
-    weights = np.ones(length, np.float32)
-    if lead:
-        weights[:2 * lead] = (np.arange(2 * lead, dtype=np.float32) + 0.5) / (2 * lead)
-    if trail:
-        weights[length - 2 * trail:] = (np.arange(2 * trail, 0, -1, dtype=np.float32) - 0.5) / (2 * trail)
-    return weights
 
+    def __init__(self, runner: SegmentRunner, source: PackedSource, sink: Sink, plan: WindowPlan,
+                 progress: Progress | None, store: StateStore | None):
+        self.runner, self.source, self.sink, self.plan = runner, source, sink, plan
+        self.progress, self.store = progress, store
+        self.done = 0
+        # window buffers reused by every window, in turn (the window before may still be running)
+        self.windows = [np.empty((1, *plan.size, runner.config.state_channels), np.float32)
+                        for _ in range(2)]
+        # the graphs of every segment get ready beside the network
+        runner.prepare([(index, *plan.size) for index in range(plan.segments)])
+        self.engine = None
+        if runner.asynchronous:
+            self.submit = runner.submit
+        else:
+            self.engine = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microisp-network")
+            self.submit = functools.partial(self.engine.submit, runner.segment)
+        self.pending: tuple | None = None
+        self.band: np.ndarray | None = None
+        self.probes: _Probes | None = None
 
-def _fixed_window(lo: int, hi: int, size: int, length: int) -> tuple[int, int]:
-    """A run of ``size`` (at most ``length``) centred on [lo, hi), shifted inside [0, length)."""
-    size = min(size, length)
-    start = min(max(0, (lo + hi - size) // 2), length - size)
-    return start, start + size
+    def row(self, index: int, r: int, att: np.ndarray | None,
+            strip: np.ndarray | None) -> np.ndarray | None:
+        """Row ``r`` of tiles of segment ``index`` (``att``: its attention scales; ``strip``: the
+        old state above this row's cores, from the row before). Returns the next row's strip."""
+        last, middle = index == self.plan.segments - 1, 0 < index < self.plan.segments - 1
+        rows = self.plan.rows
+        (cy0, cy1), (wy0, wy1) = rows[r]
+        # rows read (the old state, from cy0 where the strip holds the rows above) and written
+        # (the cores); the first segment only writes, the last only reads
+        top = wy0 if last else cy0
+        self.band = self.store.band(top, cy1 if index == 0 else wy1) if self.store is not None else None
+        above = 0 if strip is None else len(strip)
+        strip_next = None
+        if middle and r + 1 < len(rows):
+            following = rows[r + 1][1][0]  # the next row's first window row
+            assert following >= cy0, "cores shorter than 2 * halo + 2"
+            strip_next = self.band[following - top:cy1 - top].copy()
+        for (cx0, cx1), (wx0, wx1) in self.plan.cols:
+            x = (np.ascontiguousarray(self.source.read(wy0, wy1, wx0, wx1), np.float32)[None]
+                 if self.runner.reads_input(index) else None)
+            state = None
+            if index:
+                state = self.windows[0]
+                self.windows.reverse()
+                if above:
+                    np.copyto(state[0, :above], strip[:, wx0:wx1])
+                np.copyto(state[0, above:], self.band[wy0 + above - top:wy1 - top, wx0:wx1])
+            running = self.submit(index, x, state, att)
+            if self.pending is not None:
+                self._finish(*self.pending)
+            self.pending = (running, index, cy0, cy1, cx0, cx1, cy0 - wy0, cx0 - wx0)
+        self._finish(*self.pending)  # this row's band is released before the next is mapped
+        self.pending = self.band = None
+        if self.probes is not None:
+            self.probes.final(cy1)
+        return strip_next
+
+    def _finish(self, running, index, cy0, cy1, cx0, cx1, oy, ox) -> None:
+        """What a window's result becomes: the sink's RGB, or its core's state and probes."""
+        out = running.result()[0]
+        if index == self.plan.segments - 1:
+            self.sink(2 * cy0, 2 * cx0, out[2 * oy:2 * (oy + cy1 - cy0), 2 * ox:2 * (ox + cx1 - cx0)])
+        else:
+            kept = out[oy:oy + cy1 - cy0, ox:ox + cx1 - cx0]
+            self.band[:cy1 - cy0, cx0:cx1] = kept  # the band starts at row cy0 when it is written
+            self.probes.put(cy0, cy1, cx0, cx1, kept)
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.plan.total)
+
+    def close(self) -> None:
+        """Stop the network thread (or wait for the window in flight: it reads the band), then
+        release the band and the store."""
+        if self.engine is not None:
+            self.engine.shutdown(wait=True, cancel_futures=True)
+        elif self.pending is not None:  # a failure: the window still running reads the band
+            with contextlib.suppress(Exception):
+                self.pending[0].result()
+        self.band = None
+        if self.store is not None:
+            self.store.close()
 
 
 def _run_tile_attention(runner: SegmentRunner, source: PackedSource, sink: Sink, core: int,

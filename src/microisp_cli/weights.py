@@ -32,6 +32,7 @@ from .errors import WeightsError
 from .files import Unreadable, npy_header, npy_shaped, read_regular
 from .model import BRANCHES, PUBLISHED, ModelConfig, check_parameters, count_parameters, parameter_shapes
 from .tensorflow_import import import_tensorflow
+from .vocabulary import OUTPUT_KINDS, OutputKind, choose
 
 FORMAT = "microisp-weights/1"
 
@@ -53,15 +54,14 @@ class Conditioning:
     black_level: bool = True
     scale: Literal["white"] | float = "white"
     white_balance: bool = True
-    output: Literal["linear", "srgb"] = "linear"
+    output: OutputKind = "linear"
 
     def __post_init__(self) -> None:
         if sorted(self.channels) != sorted(SITES):
             raise ValueError(f"channels must be a permutation of {SITES}, got {self.channels}")
         if self.scale != "white" and not (isinstance(self.scale, (int, float)) and self.scale > 0):
             raise ValueError(f"scale must be 'white' or a positive number, got {self.scale!r}")
-        if self.output not in ("linear", "srgb"):
-            raise ValueError(f"output must be 'linear' or 'srgb', got {self.output!r}")
+        choose("output", self.output, OUTPUT_KINDS)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -97,7 +97,7 @@ class Weights:
 
     def build(self):
         """The TensorFlow network (:class:`model.MicroISP`) for these weights."""
-        from .model import MicroISP
+        from .network import MicroISP
 
         return MicroISP(self.config, self.params)
 

@@ -48,10 +48,7 @@ def export_for_bench(precision: str, directory: str | Path) -> tuple[Path, float
     Returns the file and the seconds the export took. Runs in the calling process (TensorFlow is
     imported there, not in the measured process).
     """
-    try:
-        from ..export import export_tflite
-    except ImportError:
-        raise BenchError("no exporter in this installation: pass --model FILE.tflite") from None
+    from ..export import export_tflite
     from ..weights import load_weights
 
     out = Path(directory) / f"microisp-default-{precision}.tflite"
@@ -62,14 +59,14 @@ def export_for_bench(precision: str, directory: str | Path) -> tuple[Path, float
 
 def make_runner(config: BenchConfig):
     """The ``SegmentRunner`` for ``config`` (imports its runtime)."""
+    from ..runtimes import make_runner as runner_for
+
     if config.backend != "tflite":
-        from ..develop import make_runner as runner_for
         from ..weights import load_weights
 
-        return runner_for(load_weights(config.model), config.backend, threads=config.threads)
-    from ..runtimes.litert import LiteRTRunner
-
-    return LiteRTRunner(str(tflite_path(config)), threads=config.threads)
+        weights = load_weights(config.model)
+        return runner_for(config.backend, weights.config, weights.params, threads=config.threads)
+    return runner_for("tflite", None, {}, str(tflite_path(config)), threads=config.threads)  # type: ignore[arg-type]
 
 
 def model_description(config: BenchConfig) -> dict[str, Any]:
@@ -112,6 +109,7 @@ class StagedRun:
         self.output = workdir / "bench-output.png"
         self.runner = None
         self.conditioning = conditioning_for(config)  # loaded here, not inside a timed run
+        from .. import develop, encode, raw  # noqa: F401 - imported here too, not inside a timed run
         self.times: dict[str, list[float]] = {s: [] for s in self.STAGES}
 
     def run(self) -> None:

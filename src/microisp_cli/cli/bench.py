@@ -177,9 +177,7 @@ def _model_precision(model: str, asked: str | None) -> str | None:
 
 def _input_resolution(path: str) -> Resolution:
     """The frame size of a RAW file, through the develop pipeline's decoder."""
-    try:
-        from ..raw import decode
-    except ImportError:
-        raise click.UsageError("--input needs the develop pipeline, which this installation lacks") from None
+    from ..raw import decode
+
     width, height = decode(path).size
     return Resolution(width, height, Path(path).name)

@@ -6,8 +6,8 @@ Options -> plan -> executor -> report: the options become a :class:`DevelopOptio
 and this file reports each result as it arrives (progress with rich, one line per file, names
 escaped) and sums up at the end. Exit codes (docs/robustness.md): 0 when every file was
 developed or skipped, 1 when any failed, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM,
-129 after SIGHUP.
-TensorFlow is loaded only once there is a file to develop, and only once per batch."""
+129 after SIGHUP. The network's runtime (OpenVINO by default) is built only once there is a file
+to develop, and only once per batch."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from .. import defaults
 from ..batch import STDOUT, printable
 from ..colour import COLOUR_SPACES
 from ..errors import ClusterError, MicroISPError, MissingExtraError, OptionsError
-from ..options import (HIGHLIGHT_MODES, SUBSAMPLINGS, DevelopOptions, bundled_presets, parse_format,
-                       preset_blame, preset_values)
+from ..options import DevelopOptions, bundled_presets, parse_format, preset_blame, preset_values
 from ..raw import CFA_PATTERNS, DumpFormat, parse_size
 from ..runtimes import BACKENDS
+from ..vocabulary import ATTENTION_MODES, BIT_DEPTHS, HIGHLIGHT_MODES, SUBSAMPLINGS
 
 
 def _format_option(ctx, param, value: str | None) -> str | None:
@@ -89,7 +89,7 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("-f", "--format", "extension", metavar="png|tif|jpg|webp|avif|jxl", callback=_format_option, default=None,
               help=f"Output format when -o is a folder or - (png, tif/tiff, jpg/jpeg, webp, avif, jxl) "
                    f"[default: the preset's format, else {defaults.OUTPUT_EXTENSION.lstrip('.')} for a folder].")
-@click.option("--bits", type=click.Choice(["8", "16"]), default=None,
+@click.option("--bits", type=click.Choice([str(b) for b in BIT_DEPTHS]), default=None,
               help=f"Bits per sample [default: {defaults.BITS_TIFF} for TIFF, {defaults.BITS_PNG} "
                    "for the others; JPEG, WebP, AVIF and JPEG XL are 8-bit only].")
 @click.option("--quality", type=click.IntRange(1, 100), default=defaults.JPEG_QUALITY, show_default=True,
@@ -160,7 +160,7 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
 @click.option("--tile-size", type=click.IntRange(min=0), default=defaults.TILE_SIZE, show_default=True,
               help="Tile side in output pixels; 0 runs the whole frame at once.")
-@click.option("--attention", type=click.Choice(["exact", "tile"]), default=defaults.ATTENTION,
+@click.option("--attention", type=click.Choice(ATTENTION_MODES), default=defaults.ATTENTION,
               show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND, show_default=True,
               help="Runtime that runs the network.")
@@ -209,11 +209,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
       microisp develop IMG_0001.dng -o - --format jpg | display
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..batch import Interrupted, signals_as_interrupt
-    from ..executors import (BatchSettings, check_report, copy_out, executor_for, plan_batch, stdout_folder,
-                             write_json)
+    from ..executors import BatchSettings, executor_for, write_json
 
     # --- options -> plan -> executor -----------------------------------------------------------
     stdout = click.get_binary_stream("stdout")
@@ -224,23 +221,52 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
                               black=black_level)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--raw-size/--bits-per-sample/--black-level") from None
-        if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
-            raise click.BadParameter("-o - already writes the photo to standard output; write the "
-                                     "report to a file", param_hint="--json")
-        base = preset_values(preset) if preset else {}
-        if extension is None and "format" in base:
-            extension = base["format"]
-        with _blamed_on_preset(ctx, preset, base):
-            options = build_options(ctx, values, {k: v for k, v in base.items() if k != "format"},
-                                    dump, force_cfa)
-            plan = plan_batch(inputs, output, extension, recursive, options.bits, settings.parallel,
-                              stdout_is_terminal=output == STDOUT and stdout.isatty())
-        if json_path is not None:  # checked now, not found unwritable after the whole batch
-            check_report(json_path, plan, overwrite)
+        options, plan = _plan(ctx, inputs, output, extension, preset, recursive, json_path, overwrite,
+                              settings.parallel, dump, force_cfa, values, stdout)
     executor = executor_for(settings, options, plan)
-
-    # --- the batch, reported file by file ------------------------------------------------------
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    counts, records = _run_batch(executor, plan, console, quiet, stdout)
+    if json_path is not None:
+        try:
+            write_json(json_path, records, overwrite, stdout)
+        except MicroISPError as exc:
+            raise click.ClickException(f"--json: {exc}") from None
+    if not quiet or counts["failed"]:
+        console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed",
+                      markup=False)
+    raise SystemExit(1 if counts["failed"] else 0)
+
+
+def _plan(ctx, inputs, output, extension, preset, recursive, json_path, overwrite, parallel, dump,
+          force_cfa, values, stdout):
+    """The :class:`DevelopOptions` (defaults, then the preset, then the command line) and the
+    batch's plan; usage errors as click's."""
+    from ..executors import check_report, plan_batch
+
+    if json_path is not None and str(json_path) == STDOUT and output == STDOUT:
+        raise click.BadParameter("-o - already writes the photo to standard output; write the "
+                                 "report to a file", param_hint="--json")
+    base = preset_values(preset) if preset else {}
+    if extension is None and "format" in base:
+        extension = base["format"]
+    with _blamed_on_preset(ctx, preset, base):
+        options = build_options(ctx, values, {k: v for k, v in base.items() if k != "format"},
+                                dump, force_cfa)
+        plan = plan_batch(inputs, output, extension, recursive, options.bits, parallel,
+                          stdout_is_terminal=output == STDOUT and stdout.isatty())
+    if json_path is not None:  # checked now, not found unwritable after the whole batch
+        check_report(json_path, plan, overwrite)
+    return options, plan
+
+
+def _run_batch(executor, plan, console, quiet: bool, stdout) -> tuple[dict[str, int], list[dict]]:
+    """Run the batch, reported file by file on ``console`` (lines, progress); the counts per
+    status and the ``--json`` records. Ctrl-C, SIGTERM and SIGHUP end the command with their exit
+    code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..batch import Interrupted, signals_as_interrupt
+    from ..executors import copy_out, stdout_folder
 
     def show(text: str) -> None:  # every line goes through here: names escaped
         console.print(printable(text), markup=False)
@@ -291,15 +317,7 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             show(f"{how}: the file being written was not left behind")
         raise SystemExit(exc.exit_code if signalled else 130) from None
-    if json_path is not None:
-        try:
-            write_json(json_path, records, overwrite, stdout)
-        except MicroISPError as exc:
-            raise click.ClickException(f"--json: {exc}") from None
-    if not quiet or counts["failed"]:
-        console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed",
-                      markup=False)
-    raise SystemExit(1 if counts["failed"] else 0)
+    return counts, records
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 from pathlib import Path
 
@@ -10,85 +12,94 @@ import click
 from .. import defaults
 from ..model import BASES
 from ..tensorflow_import import import_tensorflow
+from ..training.train import LOSSES, OUT_OF_RANGE, TrainConfig
+
+
+#: ``microisp train``'s options for the fields of :class:`TrainConfig`, in ``--help`` order: the
+#: click type and help of each; names and defaults come from the config object itself.
+CONFIG_OPTIONS: dict[str, dict] = {
+    "photos": dict(type=click.Path(file_okay=False),
+                   help="Folder of sRGB photos (a fixed held-out split is never trained on; not read with --resume)."),
+    "steps": dict(type=click.IntRange(1), help="Total steps (the cosine schedule ends here)."),
+    "batch": dict(type=click.IntRange(1)),
+    "patch": dict(type=click.IntRange(2), help="Patch side, full-resolution pixels (even)."),
+    "lr": dict(type=float, help="Peak Adam learning rate."),
+    "lr_min": dict(type=float),
+    "warmup": dict(type=click.IntRange(1)),
+    "loss": dict(type=click.Choice(LOSSES)),
+    "ssim_weight": dict(type=float, help="Weight of a (1 - SSIM) term."),
+    "colour_fraction": dict(type=click.FloatRange(0, 1),
+                            help="Share of patches whose colour channels are shuffled and saturated (unusual colours)."),
+    "highlight_fraction": dict(type=click.FloatRange(0, 1),
+                               help="Share of patches over-exposed 1-4x, so the sensor clips (highlights, point lights)."),
+    "smooth_fraction": dict(type=click.FloatRange(0, 1),
+                            help="Share of patches cut from photos upscaled 2-4x (smooth frames, no Bayer-frequency detail)."),
+    "out_of_range": dict(type=click.Choice(OUT_OF_RANGE),
+                         help="Rendered values outside [0, 1] in the loss: clipped (no gradient), or the curve's end "
+                              "slopes (pulls outputs back into range; docs/weights.md)."),
+    "stages": dict(type=click.IntRange(1)),
+    "blocks": dict(type=click.IntRange(0)),
+    "features": dict(type=click.IntRange(1)),
+    "attention_hidden": dict(type=click.IntRange(1)),
+    "base": dict(type=click.Choice(BASES)),
+    "base_input": dict(is_flag=True, help="The last conv also reads the encoded base (--base lmmse or lmmse-ri): "
+                                          "the network sees what it corrects."),
+    "init": dict(metavar="WEIGHTS", show_default=False,
+                 help="Start from these weights (name or path) instead of random; the model may add attention blocks "
+                      "or the base input."),
+    "seed": dict(type=int),
+    "checkpoint_every": dict(type=click.IntRange(1)),
+}
+
+
+def config_options(command):
+    """``command`` with one option per :data:`CONFIG_OPTIONS` field, its default the config's."""
+    defaults_of = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for name, settings in reversed(CONFIG_OPTIONS.items()):
+        settings = {"default": defaults_of[name], "show_default": True, **settings}
+        if settings.get("is_flag"):
+            settings.pop("show_default")
+        command = click.option("--" + name.replace("_", "-"), name, **settings)(command)
+    return command
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--photos", default=defaults.TRAIN_PHOTOS, show_default=True,
-              type=click.Path(file_okay=False), help="Folder of sRGB photos (a fixed held-out split is never trained on; not read with --resume).")
-@click.option("--steps", default=defaults.TRAIN_STEPS, show_default=True, type=click.IntRange(1), help="Total steps (the cosine schedule ends here).")
-@click.option("--batch", default=defaults.TRAIN_BATCH, show_default=True, type=click.IntRange(1))
-@click.option("--patch", default=defaults.TRAIN_PATCH, show_default=True, type=click.IntRange(2), help="Patch side, full-resolution pixels (even).")
-@click.option("--lr", default=defaults.TRAIN_LR, show_default=True, type=float, help="Peak Adam learning rate.")
-@click.option("--lr-min", default=defaults.TRAIN_LR_MIN, show_default=True, type=float)
-@click.option("--warmup", default=defaults.TRAIN_WARMUP, show_default=True, type=click.IntRange(1))
-@click.option("--loss", default=defaults.TRAIN_LOSS, show_default=True, type=click.Choice(["l1", "mse"]))
-@click.option("--ssim-weight", default=0.0, show_default=True, type=float, help="Weight of a (1 - SSIM) term.")
-@click.option("--colour-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of patches whose colour channels are shuffled and saturated (unusual colours).")
-@click.option("--highlight-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of patches over-exposed 1-4x, so the sensor clips (highlights, point lights).")
-@click.option("--smooth-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of patches cut from photos upscaled 2-4x (smooth frames, no Bayer-frequency detail).")
-@click.option("--out-of-range", default=defaults.TRAIN_OUT_OF_RANGE, show_default=True,
-              type=click.Choice(["clip", "extend"]),
-              help="Rendered values outside [0, 1] in the loss: clipped (no gradient), or the curve's end "
-                   "slopes (pulls outputs back into range; docs/weights.md).")
-@click.option("--stages", default=2, show_default=True, type=click.IntRange(1))
-@click.option("--blocks", default=2, show_default=True, type=click.IntRange(0))
-@click.option("--features", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--attention-hidden", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--base", default=defaults.TRAIN_BASE, show_default=True, type=click.Choice(BASES))
-@click.option("--base-input", is_flag=True,
-              help="The last conv also reads the encoded base (--base lmmse or lmmse-ri): the network sees what it corrects.")
-@click.option("--init", "init", default="", metavar="WEIGHTS",
-              help="Start from these weights (name or path) instead of random; the model may add attention blocks "
-                   "or the base input.")
-@click.option("--seed", default=defaults.TRAIN_SEED, show_default=True, type=int)
-@click.option("--checkpoint-every", default=defaults.TRAIN_CHECKPOINT_EVERY, show_default=True, type=click.IntRange(1))
+@config_options
 @click.option("--resume", is_flag=True, help="Continue from RUN_DIR's latest checkpoint (its config.json wins).")
 @click.option("--threads", default=defaults.TRAIN_THREADS, show_default=True, type=click.IntRange(1))
 @click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path),
               help="At the end, write the weights as this .npz/.json pair.")
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a progress bar.")
-def train(run_dir: Path, photos: str, steps: int, batch: int, patch: int, lr: float, lr_min: float,
-          warmup: int, loss: str, ssim_weight: float, colour_fraction: float,
-          highlight_fraction: float, smooth_fraction: float, out_of_range: str, stages: int, blocks: int, features: int,
-          attention_hidden: int, base: str, base_input: bool, init: str, seed: int, checkpoint_every: int, resume: bool,
-          threads: int, export_path: Path | None, no_progress: bool) -> None:
+def train(run_dir: Path, resume: bool, threads: int, export_path: Path | None, no_progress: bool,
+          **fields) -> None:
     """Train on synthetic pairs from PHOTOS; checkpoints go to RUN_DIR/ckpt.
 
     Ctrl-C (or SIGTERM) saves a checkpoint; `--resume` continues from it with the same batches.
     """
-    import dataclasses
-    import json
-
-    from ..training.train import TrainConfig
-
     config_file = run_dir / "config.json"
     if resume:
         if not config_file.exists():
             raise click.ClickException(f"{run_dir}: nothing to resume (no config.json)")
         saved = json.loads(config_file.read_text())
         if click.get_current_context().get_parameter_source("steps").name != "DEFAULT":
-            saved["steps"] = steps      # lengthen or shorten the run (the cosine schedule follows)
+            saved["steps"] = fields["steps"]  # lengthen or shorten the run (the cosine schedule follows)
         config = TrainConfig(**saved)
     else:
-        if not Path(photos).is_dir():
-            raise click.BadParameter(f"directory {photos!r} does not exist", param_hint="'--photos'")
+        if not Path(fields["photos"]).is_dir():
+            raise click.BadParameter(f"directory {fields['photos']!r} does not exist", param_hint="'--photos'")
         if (run_dir / "ckpt").exists() and any((run_dir / "ckpt").iterdir()):
             raise click.ClickException(f"{run_dir} already holds checkpoints: use --resume or another folder")
         try:
-            config = TrainConfig(photos=photos, stages=stages, blocks=blocks, features=features,
-                                 attention_hidden=attention_hidden, base=base, base_input=base_input, steps=steps, batch=batch,
-                                 patch=patch, lr=lr, lr_min=lr_min, warmup=warmup, loss=loss,
-                                 ssim_weight=ssim_weight, colour_fraction=colour_fraction,
-                                 highlight_fraction=highlight_fraction, smooth_fraction=smooth_fraction,
-                                 out_of_range=out_of_range,
-                                 init=init, seed=seed, checkpoint_every=checkpoint_every)
+            config = TrainConfig(**fields)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+    _run(config, run_dir, resume, threads, export_path, no_progress)
 
+
+def _run(config: TrainConfig, run_dir: Path, resume: bool, threads: int, export_path: Path | None,
+         no_progress: bool) -> None:
+    """The training run of ``config`` into ``run_dir``, reported on stderr."""
     tf = import_tensorflow()
 
     try:

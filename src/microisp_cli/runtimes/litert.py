@@ -19,13 +19,14 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..model import ModelConfig
+from .base import SegmentRunner
 from ..tflite_format import (ATTENTION, METADATA_FORMAT, METADATA_NAME, head_feeds, head_inputs,
                              head_key, read_metadata, segment_feeds, segment_inputs, segment_key,
                              segment_output)
 
 
-class LiteRTRunner:
-    """Runs a segmented ``.tflite`` export with LiteRT. Implements ``SegmentRunner``.
+class LiteRTRunner(SegmentRunner):
+    """Runs a segmented ``.tflite`` export with LiteRT.
 
     ``threads``: CPU threads (None: LiteRT's default). Inputs of any tile size are accepted: each
     signature is resized to the tile's shape when it changes. ``xnnpack``: run through the XNNPACK

@@ -32,6 +32,7 @@ except ImportError:  # not built (an installation without a C compiler): the bas
     _native = None
 from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, ENCODED_BASES, HEAD_SPAN, OUTPUT_SCALE,
                      OUTPUT_SHIFT, ModelConfig, check_parameters)
+from .base import SegmentRunner
 
 
 def native_base(x: np.ndarray, residual: bool) -> np.ndarray:
@@ -154,13 +155,16 @@ class _BaseOps:
         return self.wrap(self.ops.power(t.node, t._node(exponent)))
 
 
-class OpenVINORunner:
+class OpenVINORunner(SegmentRunner):
     """Runs the network of ``config`` and ``params`` (name -> array, as
-    :func:`model.parameter_shapes`) with OpenVINO on the CPU. Implements ``SegmentRunner``.
+    :func:`model.parameter_shapes`) with OpenVINO on the CPU, asynchronously, its heads band by band.
 
     ``threads``: CPU threads (None: all). Float32 throughout: OpenVINO would otherwise pick
     bfloat16 on CPUs that have it (faster, but up to 1.7/255 off, issue 16).
     """
+
+    asynchronous = True
+    incremental_heads = True
 
     def __init__(self, config: ModelConfig, params: Mapping[str, np.ndarray],
                  threads: int | None = defaults.THREADS, native_base: bool = True):

@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ..model import BRANCHES, MicroISP, ModelConfig, split_features
+from ..model import BRANCHES, ModelConfig, split_features
+from ..network import MicroISP
 from ..tensorflow_import import import_tensorflow
+from .base import SegmentRunner
 
 
-class TensorFlowRunner:
-    """Runs the pieces of :class:`model.MicroISP` ``(config, params)`` with TensorFlow (CPU).
-    Implements ``SegmentRunner``."""
+class TensorFlowRunner(SegmentRunner):
+    """Runs the pieces of :class:`model.MicroISP` ``(config, params)`` with TensorFlow (CPU)."""
 
     def __init__(self, config: ModelConfig, params: Mapping[str, Any], threads: int | None = None):
         tf = import_tensorflow()

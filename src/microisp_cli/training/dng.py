@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bayer import CFA_PATTERNS
+from ..bayer import check_cfa
 
 CFA_CODES = {"R": 0, "G": 1, "B": 2}
 
@@ -66,8 +66,7 @@ def write_dng(
     """
     import tifffile
 
-    if cfa not in CFA_PATTERNS:
-        raise ValueError(f"cfa must be one of {', '.join(CFA_PATTERNS)}, got {cfa!r}")
+    check_cfa(cfa)
     mosaic = np.ascontiguousarray(mosaic, dtype=np.uint16)
     if mosaic.ndim != 2:
         raise ValueError(f"mosaic must be 2-D, got shape {mosaic.shape}")

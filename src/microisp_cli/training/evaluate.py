@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import defaults, peers
+from ..export import psnr
 from ..tensorflow_import import import_tensorflow
 from . import data
 from .dng import write_dng
@@ -105,11 +106,6 @@ def read_target(path: Path) -> np.ndarray:
 
 
 # --- scores -----------------------------------------------------------------------------------
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else -10.0 * np.log10(mse)
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM (Gaussian 11x11, sigma 1.5, images in [0, 1]) via ``tf.image.ssim``."""
     tf = import_tensorflow()
@@ -205,7 +201,8 @@ def frame_speed(config, height: int = 3000, width: int = 4000, repeats: int = 2,
 
     tf = import_tensorflow()
 
-    from ..model import MicroISP, init_parameters
+    from ..model import init_parameters
+    from ..network import MicroISP
 
     net = MicroISP(config, init_parameters(config, seed))
     run = tf.function(net.__call__)

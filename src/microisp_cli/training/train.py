@@ -31,8 +31,15 @@ from .. import defaults
 from ..colour import SRGB_BREAK, SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
 from ..model import ModelConfig, grow_parameters, init_parameters
 from ..tensorflow_import import import_tensorflow
+from ..vocabulary import choose
 from ..weights import Conditioning, Weights, load_weights, save_weights
 from . import data
+
+
+#: The training losses, and what the loss does with rendered values outside [0, 1]
+#: (:func:`render_for_loss`).
+LOSSES = ("l1", "mse")
+OUT_OF_RANGE = ("clip", "extend")
 
 
 @dataclasses.dataclass
@@ -70,10 +77,8 @@ class TrainConfig:
                            base_input=self.base_input)
 
     def __post_init__(self) -> None:
-        if self.loss not in ("l1", "mse"):
-            raise ValueError(f"loss must be 'l1' or 'mse', got {self.loss!r}")
-        if self.out_of_range not in ("clip", "extend"):
-            raise ValueError(f"out_of_range must be 'clip' or 'extend', got {self.out_of_range!r}")
+        choose("loss", self.loss, LOSSES)
+        choose("out_of_range", self.out_of_range, OUT_OF_RANGE)
         side = self.patch // 2
         if self.blocks and side < self.model.min_packed_size:
             raise ValueError(f"patch {self.patch} is too small for the attention blocks: "
@@ -148,7 +153,7 @@ class Trainer:
         self._root = root
         self.checkpoint = tf.train.Checkpoint(root=root)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.run_dir / "ckpt"), max_to_keep=None)
-        from ..model import MicroISP
+        from ..network import MicroISP
 
         self.net = MicroISP(self.model_config, self.params)
         if photos is None:
