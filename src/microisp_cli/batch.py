@@ -25,7 +25,6 @@ import signal
 import string
 import threading
 import unicodedata
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
