@@ -25,14 +25,14 @@ from .. import defaults
 from ..base_demosaic import (base_kernel, curve_decode, curve_encode, lmmse_demosaic, packed_channel_sum,
                              packed_kernel)
 from ..errors import MicroISPError
+from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, ENCODED_BASES, HEAD_SPAN, OUTPUT_SCALE,
+                     OUTPUT_SHIFT, ModelConfig, check_parameters)
+from .base import SegmentRunner
 
 try:
     from .. import _native_base as _native
 except ImportError:  # not built (an installation without a C compiler): the base runs in the graph
     _native = None
-from ..model import (ATTENTION_STRIDED_CONVS, BRANCHES, ENCODED_BASES, HEAD_SPAN, OUTPUT_SCALE,
-                     OUTPUT_SHIFT, ModelConfig, check_parameters)
-from .base import SegmentRunner
 
 
 def native_base(x: np.ndarray, residual: bool) -> np.ndarray:
