@@ -2,7 +2,7 @@
 (src/microisp_cli/_native_base.c). Everything else is declared in pyproject.toml.
 
 ``optional``: without a C compiler the install goes on without it, and the engine computes the
-base in its OpenVINO graph instead (the same numbers, about a quarter more CPU time)."""
+base in its OpenVINO graph instead (the same numbers, more CPU time)."""
 
 from setuptools import Extension, setup
 
