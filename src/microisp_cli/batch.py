@@ -163,12 +163,7 @@ def plan_outputs(jobs: list[Job], inputs: tuple[Path, ...], output: Path, extens
             rel = _relative(job.source, inputs)
             wanted = target if len(group) == 1 else \
                 output / folder_of(rel) / ((safe_name(rel.name) or "image") + extension)
-            candidate, n = wanted, 2
-            while str(candidate).casefold() in taken:
-                candidate = wanted.with_name(f"{wanted.name[:-len(extension)]}-{n}{extension}")
-                n += 1
-            taken.add(str(candidate).casefold())
-            job.output = candidate
+            job.output = _numbered(wanted, extension, taken)
 
 
 # --- output name templates -----------------------------------------------------------------------------
@@ -227,12 +222,18 @@ def plan_template(jobs: list[Job], inputs: tuple[Path, ...], template: str, exte
         suffix = wanted.suffix if wanted.suffix.lower() in FORMATS else ""
         if not suffix:
             wanted, suffix = wanted.with_name(wanted.name + extension), extension
-        candidate, n = wanted, 2
-        while str(candidate).casefold() in taken:
-            candidate = wanted.with_name(f"{wanted.name[:-len(suffix)]}-{n}{suffix}")
-            n += 1
-        taken.add(str(candidate).casefold())
-        job.output = candidate
+        job.output = _numbered(wanted, suffix, taken)
+
+
+def _numbered(wanted: Path, suffix: str, taken: set[str]) -> Path:
+    """``wanted``, or ``NAME-2SUFFIX``, ``-3``, ... if a name already ``taken`` (ignoring case)
+    has it; the name returned is added to ``taken``."""
+    candidate, n = wanted, 2
+    while str(candidate).casefold() in taken:
+        candidate = wanted.with_name(f"{wanted.name[:-len(suffix)]}-{n}{suffix}")
+        n += 1
+    taken.add(str(candidate).casefold())
+    return candidate
 
 
 def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:
