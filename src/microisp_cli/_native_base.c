@@ -100,9 +100,8 @@ static void conv_col(Shape s, const float *t, const float *k, int n, float *out)
 }
 
 /* box sums of (2ry+1) x (2rx+1) windows (zero outside): a row pass, then a column pass */
-static void box(Shape s, const float *t, int ry, int rx, float *out, double *acc) {
+static void box(Shape s, const float *t, int ry, int rx, float *out) {
     float *tmp = map(s);
-    (void)acc;
     for (int y = 0; y < s.H; y++) {
         const float *row = t + (size_t)y * s.W;
         float *o = tmp + (size_t)y * s.W;
@@ -204,7 +203,7 @@ static void lmmse_line(Shape s, const float *m, int vertical, float *d, float *e
 }
 
 /* horizontal / vertical weights from gradients summed over a 3x5 (5x3) window */
-static void line_weight(Shape s, const float *m, int vertical, float *w, double *acc) {
+static void line_weight(Shape s, const float *m, int vertical, float *w) {
     float *grad = map(s);
     for (int y = 0; y < s.H; y++)
         for (int x = 0; x < s.W; x++) {
@@ -214,7 +213,7 @@ static void line_weight(Shape s, const float *m, int vertical, float *w, double 
             grad[p] = fabsf(AT(-1) - AT(1)) + fabsf(-AT(-2) + 2.0f * m[p] - AT(2));
 #undef AT
         }
-    box(s, grad, vertical ? 2 : 1, vertical ? 1 : 2, w, acc);
+    box(s, grad, vertical ? 2 : 1, vertical ? 1 : 2, w);
     for (size_t p = 0; p < N(s); p++) { float t = w[p] + GRADIENT_FLOOR; w[p] = 1.0f / (t * t); }
     release(grad);
 }
@@ -226,7 +225,7 @@ static inline float px(Shape s, const float *t, int y, int x) {
 
 /* base_demosaic._fit: target ~ a * guide + b in every 7x7 window over the samples of `own` */
 static void fit(Shape s, const float *target, const float *guide, int own, const float *count,
-                const float *cover, float *out, double *acc) {
+                const float *cover, float *out) {
     size_t n = N(s);
     int r = RESIDUAL_WINDOW / 2;
     float *gs = map(s), *cs = map(s), *ggs = map(s), *gcs = map(s);
@@ -238,7 +237,7 @@ static void fit(Shape s, const float *target, const float *guide, int own, const
             float g = guide[p] - 0.5f, c = target[p] - 0.5f;
             gs[p] = g * sample; cs[p] = c * sample; ggs[p] = g * g * sample; gcs[p] = g * c * sample;
         }
-    box(s, gs, r, r, gs, acc); box(s, cs, r, r, cs, acc); box(s, ggs, r, r, ggs, acc); box(s, gcs, r, r, gcs, acc);
+    box(s, gs, r, r, gs); box(s, cs, r, r, cs); box(s, ggs, r, r, ggs); box(s, gcs, r, r, gcs);
     for (size_t p = 0; p < n; p++) {
         float mg = gs[p] / count[p], mc = cs[p] / count[p];
         float var = ggs[p] / count[p] - mg * mg;
@@ -246,17 +245,17 @@ static void fit(Shape s, const float *target, const float *guide, int own, const
         float a = (gcs[p] / count[p] - mg * mc) / (var + RESIDUAL_EPS);
         gs[p] = a; cs[p] = mc - a * mg;
     }
-    box(s, gs, r, r, gs, acc); box(s, cs, r, r, cs, acc);
+    box(s, gs, r, r, gs); box(s, cs, r, r, cs);
     for (size_t p = 0; p < n; p++) out[p] = (gs[p] * (guide[p] - 0.5f) + cs[p]) / cover[p] + 0.5f;
     release(gs); release(cs); release(ggs); release(gcs);
 }
 
 /* red or blue (site `own`: 0 or 3): the fit plus its samples' residuals interpolated bilinearly */
 static void red_blue(Shape s, const float *m, const float *guide, int own, const float *count,
-                     const float *cover, float *out, double *acc) {
+                     const float *cover, float *out) {
     static const float bilinear[3][3] = {{0.25f, 0.5f, 0.25f}, {0.5f, 1.0f, 0.5f}, {0.25f, 0.5f, 0.25f}};
     float *f = map(s), *res = map(s);
-    fit(s, m, guide, own, count, cover, f, acc);
+    fit(s, m, guide, own, count, cover, f);
     for (int y = 0; y < s.H; y++)
         for (int x = 0; x < s.W; x++) {
             size_t p = (size_t)y * s.W + x;
@@ -268,13 +267,13 @@ static void red_blue(Shape s, const float *m, const float *guide, int own, const
 }
 
 static void residual_colours(Shape s, const float *m, const float *g, const float *w_row,
-                             const float *w_col, float *r, float *gr, float *b, double *acc) {
+                             const float *w_col, float *r, float *gr, float *b) {
     size_t n = N(s);
     int rad = RESIDUAL_WINDOW / 2;
     float *ones = map(s), *cover = map(s), *count_r = map(s), *count_b = map(s), *count_g = map(s);
     float *mask = map(s), *f = map(s), *res = map(s);
     for (size_t p = 0; p < n; p++) ones[p] = 1.0f;
-    box(s, ones, rad, rad, cover, acc);
+    box(s, ones, rad, rad, cover);
     float *counts[3] = {count_r, count_g, count_b};
     int owns[3] = {0, 1, 3};
     for (int c = 0; c < 3; c++) {
@@ -283,16 +282,16 @@ static void residual_colours(Shape s, const float *m, const float *g, const floa
                 int q = site(y, x);
                 mask[(size_t)y * s.W + x] = owns[c] == 1 ? (q == 1 || q == 2) : q == owns[c];
             }
-        box(s, mask, rad, rad, counts[c], acc);
+        box(s, mask, rad, rad, counts[c]);
     }
-    red_blue(s, m, g, 0, count_r, cover, r, acc);
-    red_blue(s, m, g, 3, count_b, cover, b, acc);
+    red_blue(s, m, g, 0, count_r, cover, r);
+    red_blue(s, m, g, 3, count_b, cover, b);
     for (int y = 0; y < s.H; y++)
         for (int x = 0; x < s.W; x++) gr[(size_t)y * s.W + x] = g[(size_t)y * s.W + x] * is_green(y, x);
     const float *guides[2] = {r, b};
     int sites[2] = {0, 3};
     for (int c = 0; c < 2; c++) {
-        fit(s, m, guides[c], 1, count_g, cover, f, acc);
+        fit(s, m, guides[c], 1, count_g, cover, f);
         for (int y = 0; y < s.H; y++)
             for (int x = 0; x < s.W; x++) {
                 size_t p = (size_t)y * s.W + x;
@@ -308,14 +307,14 @@ static void residual_colours(Shape s, const float *m, const float *g, const floa
                 gr[p] += f[p] + across;
             }
     }
-    red_blue(s, m, gr, 0, count_r, cover, r, acc);
-    red_blue(s, m, gr, 3, count_b, cover, b, acc);
+    red_blue(s, m, gr, 0, count_r, cover, r);
+    red_blue(s, m, gr, 3, count_b, cover, b);
     release(ones); release(cover); release(count_r); release(count_b); release(count_g); release(mask); release(f); release(res);
 }
 
 /* base_demosaic.lmmse_demosaic's colour-difference colours (base "lmmse") */
 static void difference_colours(Shape s, const float *m, const float *g, const float *w_row,
-                               const float *w_col, float *r, float *b, double *acc) {
+                               const float *w_col, float *r, float *b) {
     static const float cross[3][3] = {{0, 1, 0}, {1, 1, 1}, {0, 1, 0}};
     float *d = map(s), *grad1 = map(s), *grad2 = map(s), *t1 = map(s), *t2 = map(s);
     float *outs[2] = {r, b};
@@ -364,7 +363,6 @@ static void difference_colours(Shape s, const float *m, const float *g, const fl
                 out[p] = g[p] + t2[p] + across * is_green(y, x);
             }
     }
-    (void)acc;
     release(d); release(grad1); release(grad2); release(t1); release(t2);
 }
 
@@ -377,10 +375,8 @@ static float encode(float t) {
 
 HOT __attribute__((noinline, flatten)) void microisp_native_base(const float *x, float *out, int h, int w, int residual) {
     Shape s = {2 * h, 2 * w};
-    size_t n = N(s);
     float *m = map(s), *d_row = map(s), *e_row = map(s), *d_col = map(s), *e_col = map(s);
     float *g = map(s), *w_row = map(s), *w_col = map(s), *r = map(s), *b = map(s), *gr = map(s);
-    double *acc = (double *)malloc(sizeof(double) * (size_t)s.W);
     for (int y = 0; y < h; y++)
         for (int xx = 0; xx < w; xx++)
             for (int q = 0; q < 4; q++)
@@ -392,14 +388,14 @@ HOT __attribute__((noinline, flatten)) void microisp_native_base(const float *x,
             size_t p = (size_t)y * s.W + xx;
             g[p] = m[p] + (d_row[p] * e_col[p] + d_col[p] * e_row[p]) / (e_row[p] + e_col[p]) * (1.0f - is_green(y, xx));
         }
-    line_weight(s, m, 0, w_row, acc);
-    line_weight(s, m, 1, w_col, acc);
+    line_weight(s, m, 0, w_row);
+    line_weight(s, m, 1, w_col);
     const float *green = g;
     if (residual) {
-        residual_colours(s, m, g, w_row, w_col, r, gr, b, acc);
+        residual_colours(s, m, g, w_row, w_col, r, gr, b);
         green = gr;
     } else {
-        difference_colours(s, m, g, w_row, w_col, r, b, acc);
+        difference_colours(s, m, g, w_row, w_col, r, b);
     }
     const float *colours[3] = {r, green, b};
     for (int y = 0; y < h; y++)
@@ -407,9 +403,8 @@ HOT __attribute__((noinline, flatten)) void microisp_native_base(const float *x,
             for (int c = 0; c < 3; c++)
                 for (int q = 0; q < 4; q++)
                     out[((size_t)y * w + xx) * 12 + 4 * c + q] = colours[c][(size_t)(2 * y + q / 2) * s.W + 2 * xx + q % 2];
-    (void)n;
     release(m); release(d_row); release(e_row); release(d_col); release(e_col); release(g); release(w_row); release(w_col);
-    release(r); release(b); release(gr); free(acc);
+    release(r); release(b); release(gr);
 }
 
 static PyObject *py_base(PyObject *self, PyObject *args) {
