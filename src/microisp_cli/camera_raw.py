@@ -18,7 +18,7 @@ from . import defaults
 from .bayer import CFA_PATTERNS, cell_black, crop_cfa
 from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
 from .errors import (CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback,
-                     address_space_limit)
+                     address_space_limit, out_of_memory)
 from .files import open_regular
 from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
 from .tiff_tags import CAMERA_TAGS, cfa_letters, short_pixel_block, tiff_tags
@@ -73,8 +73,8 @@ def read_raw(path: Path, max_megapixels: float | None = defaults.MAX_MEGAPIXELS)
                 mosaic = _mosaic_from_rawpy(raw, path, rawpy, messages, notes, tags or {})
         except libraw_errors as exc:
             error = exc
-        except MemoryError:
-            raise InputError("not enough memory to decode it") from None
+        except MemoryError as exc:
+            raise InputError(out_of_memory(exc, "decode it")) from None
         except OSError as exc:
             raise InputError(f"cannot be read ({exc.strerror or exc})") from None
     if mosaic is None:
