@@ -15,7 +15,9 @@ from microisp_cli.tiling import MIN_TILE_SIZE, run_array
 CONFIG = ModelConfig(stages=1, blocks=1, features=3, base="lmmse")
 SEEING = ModelConfig(stages=1, blocks=1, features=3, base="lmmse", base_input=True)  # reads the base
 RESIDUAL = ModelConfig(stages=1, blocks=1, features=3, base="lmmse-ri", base_input=True)
-CONFIGS = pytest.mark.parametrize("config", [CONFIG, SEEING, RESIDUAL], ids=["base", "base-input", "residual"])
+ONE_PASS = ModelConfig(stages=2, blocks=1, features=3, base="lmmse-ri", base_input=True, attention=False)
+CONFIGS = pytest.mark.parametrize("config", [CONFIG, SEEING, RESIDUAL, ONE_PASS],
+                                  ids=["base", "base-input", "residual", "one-pass"])
 KINDS = pytest.mark.parametrize("kind", list(ENCODED_BASES))
 
 

@@ -97,3 +97,26 @@ def test_public_api_loads_lazily():
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_folded_attention_is_the_network_with_those_scales():
+    """A one-pass network (``attention=False``) made by folding the scales an image gives computes
+    what the attention network computes on that image; other scales give another image."""
+    from microisp_cli.model import forward_segments
+    from microisp_cli.training.fold import fold_attention
+
+    config = ModelConfig(stages=2, blocks=1, features=3, base="lmmse-ri", base_input=True)
+    params = init_parameters(config, seed=4)
+    x = np.random.default_rng(2).uniform(0.0, 1.0, (1, 90, 96, 4)).astype(np.float32)
+    net, scales = MicroISP(config, params), []
+
+    def head(index, samples):
+        scales.append(net.head(index, samples).numpy().reshape(-1))
+        return net.head(index, samples)
+
+    expected = forward_segments(config, x, net.segment, head).numpy()
+    one_pass, folded = fold_attention(config, params, np.stack(scales))
+    assert one_pass.num_segments == 1 and not any(".att" in k for k in folded)
+    np.testing.assert_allclose(MicroISP(one_pass, folded)(x).numpy(), expected, atol=2e-6)
+    _, other = fold_attention(config, params, np.stack(scales) * 0.5)
+    assert np.abs(MicroISP(one_pass, other)(x).numpy() - expected).max() > 1e-3

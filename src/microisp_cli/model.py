@@ -61,6 +61,9 @@ class ModelConfig:
     ``base_input`` (an encoded base only): the last stage's last 3x3 convolution also reads the
     encoded base, its 12 packed channels (``s{last}.b{i}.base.kernel``), so the network sees what
     it corrects.
+    ``attention``: whether each block ends with the global channel attention (published); without
+    it a block is its three convolutions and the skip, the network has no attention point and
+    runs in one segment (one pass, no state between windows).
     """
 
     stages: int = 2
@@ -69,6 +72,7 @@ class ModelConfig:
     attention_hidden: int = 4
     base: Base = "none"
     base_input: bool = False
+    attention: bool = True
 
     def __post_init__(self) -> None:
         for name, limit in defaults.MODEL_FIELD_LIMITS.items():
@@ -83,6 +87,8 @@ class ModelConfig:
         if not isinstance(self.base_input, bool) or (self.base_input and self.base not in ENCODED_BASES):
             raise ValueError(f"ModelConfig.base_input must be false or true with base "
                              f"{' or '.join(ENCODED_BASES)}; got {self.base_input!r} with {self.base!r}")
+        if not isinstance(self.attention, bool):
+            raise ValueError(f"ModelConfig.attention must be true or false; got {self.attention!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,6 +110,8 @@ class ModelConfig:
     @property
     def attention_points(self) -> list[tuple[int, int]]:
         """(stage, block) of every attention point, in the order the network reaches them."""
+        if not self.attention:
+            return []
         return [(g, k) for g in range(self.stages) for k in range(self.blocks)]
 
     @property
@@ -150,7 +158,7 @@ class ModelConfig:
         size = 1
         for _ in range(ATTENTION_STRIDED_CONVS):
             size = 3 * size  # a VALID 3x3 stride-3 conv needs 3 * out inputs
-        return ATTENTION_STRIDE * (size - 1) + 1 if self.blocks else 1
+        return ATTENTION_STRIDE * (size - 1) + 1 if self.attention_points else 1
 
 
 
@@ -185,7 +193,7 @@ def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"{p}.out.bias"] = (PACKED_CHANNELS,)
             if config.base_input and g == config.stages - 1:
                 shapes[f"{p}.base.kernel"] = (3, 3, BRANCHES * PACKED_CHANNELS, f)
-            for k in range(config.blocks):
+            for k in range(config.blocks if config.attention else 0):
                 a = f"{p}.att{k}"
                 dims = [(1, f, f)] + [(3, f, f)] * ATTENTION_STRIDED_CONVS + [(1, f, h), (1, h, f)]
                 for m, (size, cin, cout) in enumerate(dims):

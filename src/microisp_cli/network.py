@@ -187,7 +187,11 @@ class MicroISP:
             if k < cfg.blocks:
                 skip = self._conv_prelu(h, f"{p}.conv{3 * k}")
                 y = self._conv_prelu(skip, f"{p}.conv{3 * k + 1}")
-                return self._conv_prelu(y, f"{p}.conv{3 * k + 2}"), skip
+                pre = self._conv_prelu(y, f"{p}.conv{3 * k + 2}")
+                if cfg.attention:
+                    return pre, skip
+                h, k = pre + skip, k + 1
+                continue
             also = (base, f"{p}.base") if base is not None and g + 1 == cfg.stages else None
             y = self._conv_prelu(h, f"{p}.conv{3 * cfg.blocks}", also=also)
             h = tf.tanh(self._conv(y, f"{p}.out"))

@@ -44,6 +44,8 @@ CONFIG_OPTIONS: dict[str, dict] = {
     "base": dict(type=click.Choice(BASES)),
     "base_input": dict(is_flag=True, help="The last conv also reads the encoded base (--base lmmse or lmmse-ri): "
                                           "the network sees what it corrects."),
+    "attention": dict(negatable=True, help="Each block ends with the global channel attention (published); without "
+                                           "it the network runs in one pass (docs/weights.md)."),
     "init": dict(metavar="WEIGHTS", show_default=False,
                  help="Start from these weights (name or path) instead of random; the model may add attention blocks "
                       "or the base input."),
@@ -57,9 +59,12 @@ def config_options(command):
     defaults_of = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     for name, settings in reversed(CONFIG_OPTIONS.items()):
         settings = {"default": defaults_of[name], "show_default": True, **settings}
-        if settings.get("is_flag"):
+        flag = "--" + name.replace("_", "-")
+        if settings.pop("negatable", False):
+            flag = f"{flag}/--no-{flag[2:]}"
+        elif settings.get("is_flag"):
             settings.pop("show_default")
-        command = click.option("--" + name.replace("_", "-"), name, **settings)(command)
+        command = click.option(flag, name, **settings)(command)
     return command
 
 

@@ -216,19 +216,18 @@ class OpenVINORunner(SegmentRunner):
         graph, base_ops = _Graph(ops, self.params), _BaseOps(ops)
         points = cfg.attention_points
         inputs = []
+        base = None  # the encoded base's packed maps, colour c at channels 4c..4c+3
         if self._native_base(index):  # its base is computed by submit(), fed in place of x
             inputs.append(ops.parameter([1, height, width, 12], np.float32, name="base"))
-        elif self.reads_input(index):
+            base = ops.transpose(inputs[0], [0, 3, 1, 2])
+        if index == 0 or (self.reads_input(index) and base is None):  # (a one-segment network: both)
             inputs.append(ops.parameter([1, height, width, 4], np.float32, name="x"))
-            x = ops.transpose(inputs[0], [0, 3, 1, 2])
+            x = ops.transpose(inputs[-1], [0, 3, 1, 2])
             if cfg.base in ENCODED_BASES:
                 encoded = curve_encode(base_ops, base_ops.wrap(x))
                 x = encoded.node
-        base = None  # the encoded base's packed maps, colour c at channels 4c..4c+3
         if index == len(points) and cfg.base in ENCODED_BASES:
-            if self._native_base(index):
-                base = ops.transpose(inputs[0], [0, 3, 1, 2])
-            else:
+            if base is None:
                 base = ops.concat([t.node for t in lmmse_demosaic(base_ops, encoded, ENCODED_BASES[cfg.base])], 1)
         if index == 0:
             g, k, h, first = 0, 0, x, True
@@ -251,6 +250,9 @@ class OpenVINORunner(SegmentRunner):
                 first = False
                 y = graph.conv(skip, "{p}.conv%d" % (3 * k + 1), branches=p)
                 y = graph.conv(y, "{p}.conv%d" % (3 * k + 2), branches=p)
+                if not cfg.attention:
+                    h, k = ops.add(y, skip), k + 1
+                    continue
                 # every block ends at an attention point: the state is (pre, skip)
                 out = ops.transpose(ops.concat([y, skip], 1), [0, 2, 3, 1])
                 return ov.Model([out], inputs, f"segment_{index}")
@@ -359,8 +361,9 @@ class OpenVINORunner(SegmentRunner):
         if index > 0:
             feeds += [np.ascontiguousarray(state, np.float32),
                       np.ascontiguousarray(attention, np.float32)]
-        if self._native_base(index):
-            feeds[0] = native_base(feeds[0], ENCODED_BASES[self.config.base])
+        if self._native_base(index):  # the base in place of x, or before it (segment 0 reads both)
+            base = native_base(feeds[0], ENCODED_BASES[self.config.base])
+            feeds = [base, *feeds] if index == 0 else [base, *feeds[1:]]
         request.start_async(feeds, share_inputs=True)
         return _Running(request, feeds)
 

@@ -53,6 +53,7 @@ class TrainConfig:
     attention_hidden: int = 4
     base: str = defaults.TRAIN_BASE
     base_input: bool = False
+    attention: bool = True
     steps: int = defaults.TRAIN_STEPS
     batch: int = defaults.TRAIN_BATCH
     patch: int = defaults.TRAIN_PATCH
@@ -74,7 +75,7 @@ class TrainConfig:
     def model(self) -> ModelConfig:
         return ModelConfig(stages=self.stages, blocks=self.blocks, features=self.features,
                            attention_hidden=self.attention_hidden, base=self.base,
-                           base_input=self.base_input)
+                           base_input=self.base_input, attention=self.attention)
 
     def __post_init__(self) -> None:
         choose("loss", self.loss, LOSSES)
