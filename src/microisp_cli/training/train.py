@@ -9,8 +9,9 @@ The network outputs white-balanced linear camera RGB; the loss is computed after
 camera -> sRGB matrix and the sRGB transfer curve, i.e. on the rendering a user sees.
 
 TensorFlow 2.21 with oneDNN on crashes in the gradient of a stride-3 1x1 convolution on some
-CPUs; ``model.py`` avoids that op, and the CLI also sets ``TF_ENABLE_ONEDNN_OPTS=0`` before
-TensorFlow is imported.
+CPUs; ``network.py`` avoids that op. ``microisp train`` turns oneDNN on for one-pass networks
+(no attention, no strided convolution), where TensorFlow would leave it off on CPUs without
+AVX-512 VNNI.
 """
 
 from __future__ import annotations
