@@ -251,9 +251,10 @@ class _ExactPass:
         self.runner, self.source, self.sink, self.plan = runner, source, sink, plan
         self.progress, self.store = progress, store
         self.done = 0
-        # window buffers reused by every window, in turn (the window before may still be running)
+        # state window buffers reused by every window, in turn (the window before may still be
+        # running); a one-segment network has no state
         self.windows = [np.empty((1, *plan.size, runner.config.state_channels), np.float32)
-                        for _ in range(2)]
+                        for _ in range(2 if plan.segments > 1 else 0)]
         # the graphs of every segment get ready beside the network
         runner.prepare([(index, *plan.size) for index in range(plan.segments)])
         self.engine = None
