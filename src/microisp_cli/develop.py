@@ -98,8 +98,7 @@ def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunn
     final in order unless the orientation mirrors or turns rows: then all at the end).
     """
     dtype = render.dtype_for_bits(bits)
-    source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb,
-                               conditioning, min_size=runner.config.min_packed_size)
+    source = PackedBayerSource.from_mosaic(mosaic, conditioning, runner.config.min_packed_size)
     top, left, height, width = source.crop
     in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
     if in_order:  # streamed: only the rows of tiles not yet encoded are held
