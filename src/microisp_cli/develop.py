@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adjust, batch, colour, defaults, encode, metadata, publish, render
+from . import adjust, batch, colour, defaults, encode, metadata, publish, render, white_balance
 from .bayer import PackedBayerSource
 from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
-                     OutputExistsError, WhiteBalanceFallback, out_of_memory)
+                     OutputExistsError, out_of_memory)
 from .options import DevelopOptions, Development
-from .raw import Mosaic, decode, grey_world, read_thumbnail
+from .raw import Mosaic, decode, read_thumbnail
 from . import runtimes
 from .runtimes.base import SegmentRunner
 from .streaming import RowBands, StreamAborted, StreamedImage
@@ -156,13 +156,11 @@ def _timed(function: Callable, stage: str, timings: dict[str, float]) -> Callabl
 
 
 def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
-    """``mosaic`` read with another CFA order (files whose CFA tag is wrong); grey-world white
-    balance is measured again for the new order."""
+    """``mosaic`` read with another CFA order (files whose CFA tag is wrong). Its white balance
+    is decided after this (:func:`white_balance.apply`), grey world measured for the new order."""
     if cfa == mosaic.cfa:
         return mosaic
-    wb = grey_world(mosaic.data, cfa, mosaic.black, mosaic.white) if mosaic.wb_source == "grey world" \
-        else mosaic.wb
-    return dataclasses.replace(mosaic, cfa=cfa, wb=wb, description=f"{mosaic.description}, read as {cfa}")
+    return dataclasses.replace(mosaic, cfa=cfa, description=f"{mosaic.description}, read as {cfa}")
 
 
 def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
@@ -198,14 +196,12 @@ def _develop(path: str | Path, weights: Weights | str | Path | None, runner: Seg
         if not isinstance(weights, Weights):
             weights = load_weights(weights)
         with warnings.catch_warnings():
-            if options.wb != "camera":  # the file's white balance is not used: no word on its fallbacks
-                warnings.filterwarnings("ignore", category=WhiteBalanceFallback)
-            if options.cfa is not None:  # --force-cfa: the tag's order is not used either
+            if options.cfa is not None:  # --force-cfa: the tag's order is not used
                 warnings.filterwarnings("ignore", category=CFAPhaseWarning)
             mosaic = decode(path, options.dump, options.max_megapixels)
         if options.cfa is not None:
             mosaic = with_cfa(mosaic, options.cfa)
-        mosaic = adjust.apply_wb(mosaic, options.wb)
+        mosaic = white_balance.apply(mosaic, options.wb)
         width, height = mosaic.size[::-1] if mosaic.orientation & 4 else mosaic.size
         target = _target_size(options, width, height)
         if options.half_size or (target is not None and 2 * max(target) <= max(width, height)):
