@@ -1,4 +1,6 @@
-"""Developing one RAW file: decode -> condition and pack -> tiled network -> render -> orient -> encode.
+"""Developing one RAW file: decode, the stages after it (:data:`stages.STAGES`: white balance,
+exposure, the tiled network with render on each tile, lens correction, sharpening, resizing),
+encode.
 
 The library entry points, usable without the CLI::
 
@@ -9,11 +11,11 @@ The library entry points, usable without the CLI::
 For a batch, load the weights and make the runner once and pass both to every call;
 :func:`develop_file` is one step of a batch (skip, develop, a ``batch.FileResult`` instead of an
 exception for a bad file), shared by both executors of :mod:`executors`.
-With tiles (any ``tile_size`` but 0) no full-frame float32 array is held: the source conditions
-tiles on demand and the sink renders each output tile straight into the preallocated
-uint8/uint16 image (``tile_size=0`` runs the network on the whole frame at once).
+With tiles (any ``tile_size`` but 0) the network stage holds no full-frame float32 array: the
+source conditions tiles on demand and render makes each output tile straight into the
+preallocated uint8/uint16 image, or into the rows a PNG encoder thread compresses as they become
+final (``tile_size=0`` runs the network on the whole frame at once).
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -26,19 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import adjust, batch, colour, defaults, encode, metadata, publish, render, white_balance
-from .bayer import PackedBayerSource
-from .errors import (CFAPhaseWarning, LensCorrectionSkipped, MicroISPError, MicroISPWarning, OutputError,
-                     OutputExistsError, out_of_memory)
+from . import batch, colour, defaults, encode, metadata, publish, render, runtimes, stages
+from .errors import MicroISPError, OutputError, OutputExistsError, out_of_memory
 from .options import DevelopOptions, Development
-from .raw import Mosaic, decode, read_thumbnail
-from . import runtimes
+from .raw import Mosaic
 from .runtimes.base import SegmentRunner
-from .streaming import RowBands, StreamAborted, StreamedImage
+from .stages import Progress
+from .streaming import StreamAborted, StreamedImage
 from .vocabulary import bits_problem
 from .weights import Conditioning, Weights, load_weights
-
-Progress = Callable[[int, int], None]
 
 
 
@@ -75,92 +73,30 @@ def cached_runner(weights: Weights, backend: str = defaults.BACKEND, model: str 
 
 
 def develop_mosaic(mosaic: Mosaic, weights: Weights, runner: SegmentRunner | None = None,
-                   bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
-                   attention: str = defaults.ATTENTION, progress: Progress | None = None,
-                   look: render.Look = render.Look(), stream: StreamedImage | None = None) -> np.ndarray:
-    """A decoded :class:`Mosaic` -> (H, W, 3) uint8/uint16 image in ``look.colorspace``, oriented
-    (possibly a view)."""
+                   options: DevelopOptions | None = None, *, progress: Progress | None = None,
+                   stream: StreamedImage | None = None, **changes) -> np.ndarray:
+    """A decoded :class:`Mosaic` developed as :func:`develop` develops a file after decoding it
+    (:data:`stages.STAGES`; ``options`` and ``changes`` as there, ``bits`` None meaning 16) ->
+    (H, W, 3) uint8/uint16 image in the options' colour space, oriented (possibly a view)."""
     runner = runner if runner is not None else make_runner(weights)
-    return run_pipeline(mosaic, weights.conditioning, runner, bits, tile_size, attention, progress,
-                        look=look, stream=stream)
+    return run_pipeline(mosaic, weights.conditioning, runner, DevelopOptions.of(options, **changes),
+                        progress=progress, stream=stream)
 
 
 def run_pipeline(mosaic: Mosaic, conditioning: Conditioning, runner: SegmentRunner,
-                 bits: int = defaults.BITS_ARRAY, tile_size: int = defaults.TILE_SIZE,
-                 attention: str = defaults.ATTENTION, progress: Progress | None = None,
-                 timings: dict[str, float] | None = None, look: render.Look = render.Look(),
-                 stream: StreamedImage | None = None) -> np.ndarray:
+                 options: DevelopOptions | None = None, *, progress: Progress | None = None,
+                 timings: dict[str, float] | None = None, stream: StreamedImage | None = None) -> np.ndarray:
     """:func:`develop_mosaic` for a runner and the input ``conditioning`` it expects.
 
     ``timings``, if given, gets the seconds spent conditioning and packing the input (``"pack"``)
     and rendering the output tiles (``"render"``) added to it; the rest is the network's.
     ``stream``: told of the (oriented) image and of each row as it becomes final (rows are
-    final in order unless the orientation mirrors or turns rows: then all at the end).
+    final in order unless the orientation mirrors or turns rows: then all at the end; only when
+    :func:`stages.streams`).
     """
-    dtype = render.dtype_for_bits(bits)
-    source = PackedBayerSource.from_mosaic(mosaic, conditioning, runner.config.min_packed_size)
-    top, left, height, width = source.crop
-    in_order = stream is not None and mosaic.orientation in (0, 1)  # image rows are out's rows
-    if in_order:  # streamed: only the rows of tiles not yet encoded are held
-        out = image = RowBands((height, width, 3), dtype, mirror=mosaic.orientation == 1)
-    else:
-        out = np.empty((height, width, 3), dtype)
-        image = render.orient(out, mosaic.orientation)
-    matrix = mosaic.cam_to_srgb
-    # white-balanced channels saturate at their gain; all of them are reliable up to the smallest
-    clip_level = float(mosaic.wb.min()) if conditioning.white_balance else 1.0
-    filled = np.zeros(height, np.int64) if in_order else None
-    final = 0
-    if stream is not None:
-        stream.start(image)
-
-    def sink(y: int, x: int, rgb: np.ndarray) -> None:
-        y0, x0 = max(y, top), max(x, left)
-        y1, x1 = min(y + rgb.shape[0], top + height), min(x + rgb.shape[1], left + width)
-        if y0 >= y1 or x0 >= x1:
-            return
-        tile = rgb[y0 - y:y1 - y, x0 - x:x1 - x]
-        rows = out.band(y0 - top, y1 - top) if in_order else out[y0 - top:y1 - top]
-        rows[:, x0 - left:x1 - left] = render.render_tile(tile, conditioning.output, matrix, bits, look,
-                                                          clip_level)
-        if in_order:
-            nonlocal final
-            filled[y0 - top:y1 - top] += x1 - x0
-            while final < height and filled[final] == width:
-                final += 1
-            stream.ready(final)
-
-    from .tiling import run_tiled
-
-    if timings is not None:
-        source.read = _timed(source.read, "pack", timings)   # this call's own source object
-        sink = _timed(sink, "render", timings)
-    run_tiled(runner, source, sink, tile_size, attention, progress)
-    if stream is not None:
-        stream.ready(image.shape[0])
-    return image
-
-
-def _timed(function: Callable, stage: str, timings: dict[str, float]) -> Callable:
-    """``function``, adding the seconds spent in it to ``timings[stage]``."""
-    timings.setdefault(stage, 0.0)
-
-    def timed(*args):
-        start = time.perf_counter()
-        try:
-            return function(*args)
-        finally:
-            timings[stage] += time.perf_counter() - start
-
-    return timed
-
-
-def with_cfa(mosaic: Mosaic, cfa: str) -> Mosaic:
-    """``mosaic`` read with another CFA order (files whose CFA tag is wrong). Its white balance
-    is decided after this (:func:`white_balance.apply`), grey world measured for the new order."""
-    if cfa == mosaic.cfa:
-        return mosaic
-    return dataclasses.replace(mosaic, cfa=cfa, description=f"{mosaic.description}, read as {cfa}")
+    context = stages.Context(conditioning, runner, progress, stream, timings)
+    return stages.run_stages(stages.Frame(stages.MOSAIC, mosaic=mosaic), options or DevelopOptions(),
+                             context).image
 
 
 def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
@@ -183,84 +119,29 @@ def develop(path: str | Path, weights: Weights | str | Path | None = None, *,
 def _develop(path: str | Path, weights: Weights | str | Path | None, runner: SegmentRunner | None,
              options: DevelopOptions, progress: Progress | None,
              stream: StreamedImage | None = None) -> tuple[np.ndarray, Development]:
-    """:func:`develop`, also saying what was used; ``stream``: see :func:`run_pipeline` (not with
-    ``thumbnail`` or ``size``, which change the image after the network)."""
-    bits = options.bits or defaults.BITS_ARRAY
+    """:func:`develop`, also saying what was used; ``stream``: see :func:`run_pipeline`."""
     if options.thumbnail:
-        image, flip = read_thumbnail(path)
-        image = render.orient(image, flip)
-        if bits == 16:
-            image = image.astype(np.uint16) * np.uint16(257)
+        frame = stages.run_stages(stages.preview(path, options), options, stages.Context())
         used = Development((), "embedded preview", (), "embedded preview", 0.0, "srgb", (0, 0))
     else:
         if not isinstance(weights, Weights):
             weights = load_weights(weights)
-        with warnings.catch_warnings():
-            if options.cfa is not None:  # --force-cfa: the tag's order is not used
-                warnings.filterwarnings("ignore", category=CFAPhaseWarning)
-            mosaic = decode(path, options.dump, options.max_megapixels)
-        if options.cfa is not None:
-            mosaic = with_cfa(mosaic, options.cfa)
-        mosaic = white_balance.apply(mosaic, options.wb)
-        width, height = mosaic.size[::-1] if mosaic.orientation & 4 else mosaic.size
-        target = _target_size(options, width, height)
-        if options.half_size or (target is not None and 2 * max(target) <= max(width, height)):
-            mosaic = adjust.half_size(mosaic)
-        ev = adjust.auto_exposure(mosaic) if options.exposure == "auto" else float(options.exposure)
-        style = defaults.LOOKS[options.look]
-        ev += style["exposure"]
-        look = render.Look(gain=2.0 ** ev, colorspace=options.colorspace, highlights=options.highlights,
-                           tone=options.look,
-                           contrast=style["contrast"] if options.contrast is None else options.contrast,
-                           saturation=style["saturation"] if options.saturation is None else options.saturation)
-        image = develop_mosaic(mosaic, weights, runner, 16 if options.lens_correction else bits,
-                               options.tile_size, options.attention, progress, look, stream)
-        if options.lens_correction:
-            image = _correct_lens(path, image, options.colorspace, bits)
-        matrix = render.output_matrix(weights.conditioning.output, mosaic.cam_to_srgb, options.colorspace)
-        used = Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
-                           tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
-                           mosaic.matrix_source, round(ev, 4), options.colorspace, (0, 0))
-    if options.sharpen > 0:
-        image = adjust.sharpen(image, options.sharpen)
-    target = _target_size(options, image.shape[1], image.shape[0])
-    if target is not None:
-        image = adjust.resize(image, target, used.colorspace)
-    elif _resizes(options) and not options.upscale and _target_size(
-            options.replace(upscale=True), image.shape[1], image.shape[0]) is not None:
-        warnings.warn(f"the photo is {image.shape[1]}x{image.shape[0]}, smaller than the size asked "
-                      "for: kept at its size (--upscale enlarges it)", MicroISPWarning, stacklevel=2)
+        frame = stages.decoded(path, options)
+        runner = runner if runner is not None else make_runner(weights)
+        frame = stages.run_stages(frame, options, stages.Context(weights.conditioning, runner, progress, stream))
+        used = _record(frame, weights.conditioning, options.colorspace)
+    image = frame.image
     return image, dataclasses.replace(used, size=(image.shape[1], image.shape[0]))
 
 
-def _correct_lens(path: str | Path, image: np.ndarray, colorspace: str, bits: int) -> np.ndarray:
-    """``--lens-correction`` of a 16-bit developed image (:mod:`lens`), returned at ``bits``; a
-    file whose camera or lens lensfun does not know is left as it is, with one warning line."""
-    from . import lens
-
-    setting = lens.setting_from_exif(metadata.read(path).exif)
-    try:
-        image, _ = lens.correct(np.ascontiguousarray(image), setting, colorspace)
-    except LensCorrectionSkipped as skipped:
-        warnings.warn(f"lens correction skipped: {skipped}", LensCorrectionSkipped, stacklevel=3)
-    if bits == 8:
-        return np.rint(image.astype(np.float32) / np.float32(257)).astype(np.uint8)
-    return image
-
-
-def _resizes(options: DevelopOptions) -> bool:
-    return options.size is not None or options.width is not None or options.height is not None
-
-
-def _whole_image(options: DevelopOptions) -> bool:
-    """Whether the image is changed as a whole after the network (resized, sharpened): then it
-    cannot be encoded row by row as it is developed."""
-    return _resizes(options) or options.sharpen > 0 or options.lens_correction
-
-
-def _target_size(options: DevelopOptions, width: int, height: int) -> tuple[int, int] | None:
-    """:func:`adjust.target_size` of a ``width`` x ``height`` photo for ``options``."""
-    return adjust.target_size(width, height, options.size, options.width, options.height, options.upscale)
+def _record(frame: stages.Frame, conditioning: Conditioning, colorspace: str) -> Development:
+    """What a develop used (the ``--json`` record), but the size: the white balance, the matrix
+    render applied (:func:`render.output_matrix`), the exposure."""
+    mosaic = frame.mosaic
+    matrix = render.output_matrix(conditioning.output, mosaic.cam_to_srgb, colorspace)
+    return Development(tuple(round(float(g), 6) for g in mosaic.wb), mosaic.wb_source,
+                       tuple(tuple(round(float(v), 6) for v in row) for row in matrix),
+                       mosaic.matrix_source, round(frame.ev, 4), colorspace, (0, 0))
 
 
 def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str | Path | None = None,
@@ -302,7 +183,7 @@ def _develop_to_file(path, output, weights, runner, options: DevelopOptions, ove
                            subsampling=options.subsampling, icc=colour.icc_profile(colorspace),
                            metadata=camera, finish=finish)
 
-    if kind != "png" or options.thumbnail or _whole_image(options):
+    if kind != "png" or options.thumbnail or not stages.streams(options):
         image, used = _develop(path, weights, runner, options, progress)
         write(image, used.colorspace)
         return used
