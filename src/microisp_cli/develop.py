@@ -9,27 +9,26 @@ The library entry points, usable without the CLI::
     develop_to_file("IMG.dng", "IMG.jpg", exposure=0.5)  # atomic write, ICC profile and EXIF
 
 For a batch, load the weights and make the runner once and pass both to every call;
-:func:`develop_file` is one step of a batch (skip, develop, a ``batch.FileResult`` instead of an
+``batch_step.develop_file`` is one step of a batch (skip, develop, a ``FileResult`` instead of an
 exception for a bad file), shared by both executors of :mod:`executors`.
 With tiles (any ``tile_size`` but 0) the network stage holds no full-frame float32 array: the
 source conditions tiles on demand and render makes each output tile straight into the
 preallocated uint8/uint16 image, or into the rows a PNG encoder thread compresses as they become
 final (``tile_size=0`` runs the network on the whole frame at once).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import threading
-import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from . import batch, colour, defaults, encode, metadata, publish, render, runtimes, stages
-from .errors import MicroISPError, OutputError, OutputExistsError, out_of_memory
+from . import colour, defaults, encode, metadata, publish, render, runtimes, stages
+from .errors import OutputError, OutputExistsError
 from .options import DevelopOptions, Development
 from .raw import Mosaic
 from .runtimes.base import SegmentRunner
@@ -152,13 +151,15 @@ def develop_to_file(path: str | Path, output: str | Path, weights: Weights | str
     (:mod:`metadata`). ``options`` and ``changes``: as :func:`develop`; ``bits`` None takes the
     format's default (PNG, JPEG and WebP 8, TIFF 16). Raises :class:`errors.OutputError` if
     ``output`` exists and not ``overwrite``, before any work."""
-    _develop_to_file(path, output, weights, runner, DevelopOptions.of(options, **changes), overwrite,
-                     progress)
+    develop_into(path, output, weights, runner, DevelopOptions.of(options, **changes), overwrite, progress)
     return Path(output)
 
 
-def _develop_to_file(path, output, weights, runner, options: DevelopOptions, overwrite: bool,
-                     progress: Progress | None) -> Development:
+def develop_into(path: str | Path, output: str | Path, weights: Weights | str | Path | None,
+                 runner: SegmentRunner | None, options: DevelopOptions, overwrite: bool = False,
+                 progress: Progress | None = None) -> Development:
+    """:func:`develop_to_file` with the options whole, saying what the develop used (the batch
+    step's record, :func:`batch_step.develop_file`)."""
     output = Path(output)
     kind = encode.format_for(output)
     bits = options.bits if options.bits is not None else encode.default_bits(output)
@@ -237,45 +238,3 @@ def _wait(finished: threading.Event) -> None:
             interrupted = interrupted or exc
     if interrupted is not None:
         raise interrupted
-
-
-# --- one file of a batch ----------------------------------------------------------------------------
-def develop_file(source: str | Path, output: str | Path, weights: Weights | None = None, *,
-                 runner: SegmentRunner | None = None, options: DevelopOptions | None = None,
-                 overwrite: bool = False, progress: Progress | None = None) -> batch.FileResult:
-    """:func:`develop_to_file` as one step of a batch: never raises for a bad input or an
-    unwritable output, but returns a ``"failed"`` :class:`batch.FileResult` naming the cause (one
-    line); an existing ``output`` (also one that appears while the file is developed) is skipped
-    unless ``overwrite``; running out of memory, in any form (:func:`errors.out_of_memory`: a
-    native library's ``std::bad_alloc``, a lazy import that cannot be mapped), fails the file,
-    not the batch. Errors that are not
-    :class:`MicroISPError` or :class:`OSError` are bugs and propagate. Both executors (in
-    process and every Dask task) run this same function (``weights`` and ``runner`` may be None for ``thumbnail``)."""
-    source, output = Path(source), Path(output)
-    skipped = batch.skip_result(source, output, overwrite)
-    if skipped is not None:
-        return skipped
-    replacing = output.exists()
-    started = time.perf_counter()
-    failure = used = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            used = _develop_to_file(source, output, weights, runner, options or DevelopOptions(),
-                                    overwrite, progress)
-        except OutputExistsError:  # it did not exist above: it appeared while this file was developed
-            return batch.FileResult(source, output, "skipped", str(publish.appeared(output)))
-        except MicroISPError as exc:
-            failure = str(exc).replace("\n", " ")
-        except Exception as exc:  # noqa: BLE001 - out of memory in any form; the rest are bugs
-            failure = out_of_memory(exc)
-            if failure is None and isinstance(exc, OSError):  # the file it was about, when the error says
-                failure = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"{exc.strerror or exc}"
-            if failure is None:
-                raise
-    notes = tuple((str(item.message).splitlines() or [""])[0] for item in caught
-                  if item.category.__module__.startswith("microisp_cli"))
-    if failure is not None:
-        return batch.FileResult(source, output, "failed", failure, notes)
-    return batch.FileResult(source, output, "done", warnings=notes,
-                            seconds=time.perf_counter() - started, replaced=replacing, used=used)
