@@ -8,7 +8,7 @@ bits, as-shot white balance) and measures, for the serial path and for ``--worke
   to exit: TensorFlow import, runner builds and cluster start-up included, as a user sees it;
 * **warm**: the same files again with everything started and warmed up (a runner built and one
   file developed in each worker first), i.e. the rate a long batch settles at: the serial loop
-  of ``develop.develop_file`` in this process, or ``parallel.develop_files`` on a running cluster.
+  of ``batch_step.develop_file`` in this process, or ``parallel.develop_files`` on a running cluster.
 
 All of them are started first (the serial runner in this process, one warm local cluster per
 worker count), then measured in rounds, each round taking every configuration in turn, so that
@@ -113,7 +113,8 @@ def end_to_end(inputs: Path, out: Path, workers: int | None) -> dict:
 
 def _warm_worker(weights, source: str, output: str, threads: int) -> int:
     """On a worker: build its runner and develop one file (the first develop traces the network)."""
-    from microisp_cli.develop import cached_runner, develop_file
+    from microisp_cli.batch_step import develop_file
+    from microisp_cli.develop import cached_runner
 
     develop_file(source, output, weights, runner=cached_runner(weights, "tf", None, threads),
                  overwrite=True)
@@ -130,7 +131,8 @@ class Serial:
     """The serial path in this process: one runner (the runtime's default threads), warmed up."""
 
     def __init__(self, weights, pairs):
-        from microisp_cli.develop import cached_runner, develop_file
+        from microisp_cli.batch_step import develop_file
+        from microisp_cli.develop import cached_runner
 
         self.weights, self.develop_file = weights, develop_file
         self.runner = cached_runner(weights, "tf", None, None)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from microisp_cli.develop import develop_mosaic, make_runner, with_cfa
+from microisp_cli.develop import develop_mosaic, make_runner
+from microisp_cli.stages import with_cfa
 from microisp_cli.raw import DumpFormat, decode
 from microisp_cli.training.dng import write_dng
 from microisp_cli import peers

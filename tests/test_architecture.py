@@ -121,7 +121,7 @@ def test_the_parser_sees_the_known_imports():
     assert ("microisp_cli.model", True) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.runtimes"]}
     assert ("microisp_cli.model", False) in {(t, lazy) for t, lazy, _ in IMPORTS["microisp_cli.weights"]}
     develop = {t for t, lazy, _ in IMPORTS["microisp_cli.develop"] if not lazy}
-    assert {"microisp_cli.batch", "microisp_cli.encode", "microisp_cli.runtimes.base"} <= develop
+    assert {"microisp_cli.stages", "microisp_cli.encode", "microisp_cli.runtimes.base"} <= develop
 
 
 def test_no_import_circle_at_module_level():
@@ -162,3 +162,20 @@ def test_one_home_for_each_heavy_dependency(package, owners):
     importers = {name for name, path in MODULES.items() if package in _third_party_imports(path)}
     assert {name for name in importers if not any(name == o or name.startswith(o + ".")
                                                   for o in owners)} == set()
+
+
+#: The most lines of a module, and of a function, in src/ (issue 27).
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 450, 80
+
+
+def test_no_module_or_function_is_too_long():
+    long = []
+    for name, path in MODULES.items():
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            long.append((name, len(text.splitlines())))
+        long += [(f"{name}.{node.name}", node.end_lineno - node.lineno + 1)
+                 for node in ast.walk(ast.parse(text, str(path)))
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long == []

@@ -111,3 +111,21 @@ def test_upstream_channels_match_the_published_script():
     f = raw.astype(np.float32)
     script = np.dstack((f[1::2, 1::2], f[0::2, 1::2], f[0::2, 0::2], f[1::2, 0::2])) / (4 * 255)
     np.testing.assert_allclose(ours, script, rtol=1e-6)
+
+
+def test_source_from_a_mosaic_reads_its_levels_and_gains():
+    """``from_mosaic`` takes the samples, CFA order, levels and gains of a decoded mosaic: the same
+    packed frame as the fields given one by one."""
+    from microisp_cli.mosaic import Mosaic
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(64, 4095, (10, 14)).astype(np.uint16)
+    mosaic = Mosaic(data, "GRBG", [[60, 61], [62, 63]], 4095, wb=[2.0, 1.0, 1.5])
+    conditioning = Conditioning()
+    expected = PackedBayerSource(data, "GRBG", [[60, 61], [62, 63]], 4095, (2.0, 1.0, 1.5), conditioning,
+                                 min_size=9)
+    source = PackedBayerSource.from_mosaic(mosaic, conditioning, min_size=9)
+    assert source.shape == expected.shape and source.crop == expected.crop
+    np.testing.assert_array_equal(source.read_all(), expected.read_all())
+    assert not np.array_equal(source.read_all(), PackedBayerSource.from_mosaic(
+        Mosaic(data, "GRBG", 0, 4095), conditioning, min_size=9).read_all())

@@ -214,7 +214,7 @@ def test_cfa_override_for_wrong_metadata(tmp_path, weights, runner):
 def test_the_reported_matrix_is_the_one_applied(tmp_path, output):
     """Weights that draw sRGB get no camera matrix in render, and the record says so."""
     from microisp_cli import colour
-    from microisp_cli.develop import develop_file
+    from microisp_cli.batch_step import develop_file
     from microisp_cli.model import ModelConfig, init_parameters
     from microisp_cli.weights import Conditioning, Weights
 

@@ -252,7 +252,7 @@ def _as_shot_light(mosaic):
 
 
 def test_kelvin_white_balance_round_trips_the_canon_as_shot_gains(tmp_path):
-    from microisp_cli.adjust import apply_wb
+    from microisp_cli.white_balance import apply as apply_wb
     from microisp_cli.colour import Kelvin
 
     mosaic = decode(shared_file("data", "raw", "canon550d_colorchart.dng"))

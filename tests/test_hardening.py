@@ -25,7 +25,8 @@ from click.testing import CliRunner
 
 from helpers import develop, output_lines, small_dng
 from microisp_cli import defaults
-from microisp_cli.batch import Interrupted, printable, signals_as_interrupt
+from microisp_cli.batch import printable
+from microisp_cli.cli.signals import Interrupted, signals_as_interrupt
 from microisp_cli.errors import InputError, OutputExistsError, UnsupportedSensorError, WeightsError
 from microisp_cli.publish import atomic_file, remove_stale_temporaries
 from microisp_cli.raw import decode
@@ -85,7 +86,8 @@ def test_a_file_that_appears_during_the_write_is_never_replaced(tmp_path):
 
 
 def test_output_appearing_while_a_develop_runs_is_skipped_not_replaced(tmp_path):
-    from microisp_cli.develop import cached_runner, develop_file
+    from microisp_cli.batch_step import develop_file
+    from microisp_cli.develop import cached_runner
     from microisp_cli.weights import load_weights
 
     source, target = _dng(tmp_path / "a.dng"), tmp_path / "a.png"

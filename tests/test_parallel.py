@@ -18,9 +18,10 @@ import pytest
 
 from helpers import develop, small_dng
 from microisp_cli import defaults
-from microisp_cli.develop import cached_runner, develop_file
+from microisp_cli.batch_step import BatchSettings, develop_file
+from microisp_cli.develop import cached_runner
 from microisp_cli.errors import MicroISPError
-from microisp_cli.parallel import KEY_PREFIX, develop_files, local_cluster
+from microisp_cli.parallel import KEY_PREFIX, develop_batch, develop_files, local_cluster
 from microisp_cli.weights import load_weights
 
 distributed = pytest.importorskip("distributed")
@@ -121,6 +122,23 @@ def test_bad_files_fail_alone(tmp_path, shoot, client):
     assert by_name["notes.dng"].status == "failed" and by_name["notes.dng"].worker in client.nthreads()
     assert by_name["img1.dng"].status == "done"
     assert sorted(_files(tmp_path / "lib")) == ["img1.png"]
+
+
+def test_the_tasks_get_the_batch_settings_whole(tmp_path, shoot, client, monkeypatch):
+    """``develop_batch`` sends every task the batch's :class:`BatchSettings`: ``overwrite`` is
+    what the task's step reads, and a ``model`` path given relative to this process's folder
+    reaches the workers (whose folder is another) made absolute."""
+    existing = tmp_path / "img0.png"
+    existing.write_bytes(b"an older develop")
+    [result] = develop_batch([(shoot / "img0.dng", existing)], BatchSettings(overwrite=True), client=client)
+    assert result.status == "done" and result.replaced and result.worker in client.nthreads()
+    assert existing.read_bytes().startswith(b"\x89PNG")
+    monkeypatch.chdir(tmp_path)
+    settings = BatchSettings(backend="tflite", model="missing.tflite")
+    [result] = develop_batch([(shoot / "img1.dng", tmp_path / "img1.png")], settings, client=client)
+    assert result.status == "failed" and f"{tmp_path / 'missing.tflite'}: cannot be read" in result.message
+    with pytest.raises(ValueError, match="not both"):
+        next(develop_batch([(shoot / "img1.dng", tmp_path / "x.png")], BatchSettings(workers=2), client=client))
 
 
 def test_duplicate_outputs_are_refused(tmp_path, shoot, client):

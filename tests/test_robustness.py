@@ -108,19 +108,34 @@ def test_good_metadata_gives_no_warning(tmp_path):
     assert matrix_problem(mosaic.cam_to_srgb) is None
 
 
+def _white_balanced(path: Path, wanted="camera"):
+    """``path`` decoded (no white-balance line: the reader only keeps why) and white-balanced as
+    the develop does (:func:`white_balance.apply`), with the lines that said it."""
+    from microisp_cli import white_balance
+
+    mosaic, decoded = _decode_warned(path)
+    assert not any("white balance" in m for m in decoded)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mosaic = white_balance.apply(mosaic, wanted)
+    return mosaic, [str(w.message) for w in caught if issubclass(w.category, MicroISPWarning)]
+
+
 @pytest.mark.parametrize("neutral, why", [([0.04, 1.0, 0.5], "outside 0.125..16"),
                                           ([0.5, 1.0, 9.0], "outside 0.125..16")])
 def test_extreme_white_balance_falls_back_with_a_warning(tmp_path, neutral, why):
-    mosaic, messages = _decode_warned(_dng(tmp_path / "wb.dng", as_shot_neutral=neutral))
+    mosaic, messages = _white_balanced(_dng(tmp_path / "wb.dng", as_shot_neutral=neutral))
     assert mosaic.wb_source != "as shot"
     low, high = defaults.WB_GAIN_LIMITS
     assert np.all(mosaic.wb >= low) and np.all(mosaic.wb <= high) and np.all(np.isfinite(mosaic.wb))
     assert len(messages) == 1 and "as-shot white balance is unusable" in messages[0] and why in messages[0]
+    # asked for another white balance, the file's unusable gains are not mentioned
+    assert _white_balanced(tmp_path / "wb.dng", "auto")[1] == []
 
 
 def test_nan_white_balance_falls_back_with_a_warning(tmp_path):
     path = patch_tag(_dng(tmp_path / "wb.dng"), 50728, [float("nan"), 1.0, 0.7], new_type=12)
-    mosaic, messages = _decode_warned(path)
+    mosaic, messages = _white_balanced(path)
     assert mosaic.wb_source != "as shot" and np.all(np.isfinite(mosaic.wb))
     assert any("white balance is unusable" in m for m in messages)
 

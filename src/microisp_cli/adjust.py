@@ -1,54 +1,17 @@
-"""The photographer's controls on a decoded :class:`raw.Mosaic`: white balance, automatic exposure,
-half-size binning, and resizing of the finished image. Pure NumPy (and Pillow for resampling).
-
-Every fallback is one :class:`errors.WhiteBalanceFallback` warning naming what is used instead.
-"""
+"""The photographer's controls on a decoded :class:`raw.Mosaic`: automatic exposure and half-size
+binning; on the finished image: sharpening, and resizing in linear light. Pure NumPy (and Pillow
+for resampling). White balance is :mod:`white_balance`'s."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import numpy as np
 
 from . import defaults
-from .colour import Kelvin, kelvin_gains
-from .errors import WhiteBalanceFallback
-from .raw import Mosaic, grey_world
+from .raw import Mosaic
 from .vocabulary import clip_level
-
-
-def apply_wb(mosaic: Mosaic, wb: str | Kelvin | tuple[float, float, float]) -> Mosaic:
-    """``mosaic`` with the white balance ``wb`` asks for (``options.DevelopOptions.wb``):
-    ``"camera"`` keeps the file's (as shot, with the fallbacks of :mod:`raw`), ``"auto"``
-    measures grey-world gains, ``"daylight"`` takes LibRaw's daylight gains for the camera
-    (grey world, with a warning, when there are none), a :class:`colour.Kelvin` turns a colour
-    temperature and tint into gains through the camera's matrices (:func:`colour.kelvin_gains`;
-    grey world, with a warning, for a camera without them) and (R, G, B) gains are used as given."""
-    if wb == "camera":
-        return mosaic
-    if isinstance(wb, Kelvin):
-        if mosaic.daylight_wb is not None and not mosaic.matrix_source.startswith("identity"):
-            gains = kelvin_gains(wb, mosaic.cam_to_srgb, mosaic.daylight_wb)
-            low, high = defaults.WB_GAIN_LIMITS
-            if np.all(np.isfinite(gains)) and np.all((gains >= low) & (gains <= high)):
-                return dataclasses.replace(mosaic, wb=gains, wb_source=f"{wb} (colour temperature)")
-            problem = f"{wb} gives unusable gains for this camera ({', '.join(f'{g:.3g}' for g in gains)})"
-        else:
-            problem = f"{wb} needs the camera's colour matrix and daylight white balance, and this file has none"
-        warnings.warn(f"{problem}; using grey world gains instead", WhiteBalanceFallback, stacklevel=2)
-        gains = grey_world(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white)
-        return dataclasses.replace(mosaic, wb=gains, wb_source="grey world")
-    if wb == "daylight" and mosaic.daylight_wb is not None:
-        return dataclasses.replace(mosaic, wb=mosaic.daylight_wb, wb_source="daylight (LibRaw)")
-    if wb in ("daylight", "auto"):
-        if wb == "daylight":
-            warnings.warn("no daylight white balance is known for this camera; using grey world "
-                          "gains instead", WhiteBalanceFallback, stacklevel=2)
-        gains = grey_world(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white)
-        return dataclasses.replace(mosaic, wb=gains, wb_source="grey world")
-    return dataclasses.replace(mosaic, wb=np.asarray(wb, np.float32), wb_source="user")
 
 
 def auto_exposure(mosaic: Mosaic, step: int = 8) -> float:

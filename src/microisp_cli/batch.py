@@ -1,15 +1,14 @@
-"""The output side of a batch: which files to develop, where each goes, and what became of them.
+"""The input and output side of a batch: which files to develop and where each goes.
 
 - :func:`collect` turns the inputs (files, folders) into :class:`Job`\\ s;
   :func:`output_is_folder` and :func:`plan_outputs` name their outputs (:func:`safe_name`: no
-  name taken from an input can leave the output folder); :func:`check_unique_outputs`: no two
-  jobs write one file;
-- :class:`FileResult` is what became of one file; :func:`planned_result` is the result of a job
-  that needs no developing (a collection error, or an existing output: :func:`skip_result`);
-- what may be written, and writing it whole, is :mod:`publish`'s;
+  name taken from an input can leave the output folder), or an ``-o`` name template
+  (:func:`plan_template`); :func:`check_unique_outputs`: no two jobs write one file;
 - :func:`printable` escapes what a name may hold (newlines, escape sequences, bytes that are not
-  UTF-8) before it is printed; :func:`signals_as_interrupt` makes SIGTERM and SIGHUP clean up like
-  Ctrl-C.
+  UTF-8) before it is printed: the library's messages about the batch use it too (the CLI's
+  handling of signals is in ``cli/signals.py``);
+- what may be written, and writing it whole, is :mod:`publish`'s; one file's step and what became
+  of it (``FileResult``) are :mod:`batch_step`'s.
 
 :mod:`executors` plans a whole batch from these pieces and develops it. Library code: no click, no
 printing.
@@ -17,26 +16,18 @@ printing.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import os
-import signal
 import string
-import threading
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 from .errors import MicroISPError, OutputError
 from .files import not_regular
-from .publish import existing_output
 from .raw import INPUT_EXTENSIONS
 from .vocabulary import FORMATS
-
-if TYPE_CHECKING:
-    from .options import Development
 
 #: ``-o -``: the photo goes to standard output.
 STDOUT = "-"
@@ -247,55 +238,7 @@ def check_unique_outputs(pairs: Iterable[tuple[Path, Path]]) -> None:
         seen[key] = source
 
 
-# --- results --------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class FileResult:
-    """What became of one file of a batch (``develop.develop_file``, the :mod:`executors`).
-
-    ``status``: ``"done"`` (written), ``"skipped"`` (the output exists and not ``overwrite``) or
-    ``"failed"``. ``message``: why it failed or was skipped, one line. ``warnings``: the library's
-    warnings (metadata fallbacks), first line of each. ``seconds``: time spent developing and
-    writing. ``replaced``: an existing output was overwritten. ``worker``: the Dask worker that
-    developed it (parallel runs). ``detail``: the traceback of an unexpected error (parallel runs).
-    ``used``: what the develop used (white balance, matrix, ...), for ``"done"`` files.
-    """
-
-    source: Path
-    output: Path
-    status: Literal["done", "skipped", "failed"]
-    message: str = ""
-    warnings: tuple[str, ...] = ()
-    seconds: float = 0.0
-    replaced: bool = False
-    worker: str | None = None
-    detail: str | None = None
-    used: Development | None = None
-
-    def record(self) -> dict:
-        """A JSON-ready record of this result (``microisp develop --json``)."""
-        return {"input": str(self.source), "output": str(self.output), "status": self.status,
-                "error": self.message if self.status == "failed" else None,
-                "seconds": round(self.seconds, 3), "warnings": list(self.warnings),
-                **({} if self.used is None else dataclasses.asdict(self.used))}
-
-
-def skip_result(source: str | Path, output: str | Path, overwrite: bool = False) -> FileResult | None:
-    """The ``"skipped"`` result when ``output`` exists and not ``overwrite``; None when there is work."""
-    problem = existing_output(output, overwrite)
-    return None if problem is None else FileResult(Path(source), Path(output), "skipped", problem)
-
-
-def planned_result(job: Job, overwrite: bool = False) -> FileResult | None:
-    """The result of a planned job (``job.output`` set, also where it failed while collecting)
-    that needs no developing: ``"failed"`` for a collection error, ``"skipped"`` for an existing
-    output; None when there is work."""
-    assert job.output is not None
-    if job.error is not None:
-        return FileResult(job.source, job.output, "failed", job.error)
-    return skip_result(job.source, job.output, overwrite)
-
-
-# --- printing names and signals -------------------------------------------------------------------
+# --- printing names ------------------------------------------------------------------------------
 def printable(text: object) -> str:
     """``text`` with what a terminal would act on escaped, as Python writes it in a string
     literal: newlines, carriage returns, escape sequences, other control and format characters
@@ -312,37 +255,3 @@ def printable(text: object) -> str:
         else:
             out.append(repr(c)[1:-1])
     return "".join(out)
-
-
-class Interrupted(KeyboardInterrupt):
-    """A signal (SIGTERM, SIGHUP) received during a batch, raised like Ctrl-C's KeyboardInterrupt
-    so the same cleanup runs; ``exit_code`` is 128 + the signal number (143 for SIGTERM, 129 for
-    SIGHUP)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-        self.exit_code = 128 + signum
-
-
-#: The signals that end a batch like Ctrl-C: SIGTERM (kill, a service manager), SIGHUP (the
-#: terminal closed, an SSH connection dropped).
-INTERRUPTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-@contextlib.contextmanager
-def signals_as_interrupt() -> Iterator[None]:
-    """Within the block, :data:`INTERRUPTING_SIGNALS` raise :class:`Interrupted` (in the main
-    thread; elsewhere, and where signals cannot be set, nothing changes)."""
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, handler) for signum in INTERRUPTING_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, action in previous.items():
-            signal.signal(signum, action)

@@ -39,6 +39,16 @@ class ConditioningLike(Protocol):
     white_balance: bool
 
 
+class MosaicLike(Protocol):
+    """What packing needs from :class:`mosaic.Mosaic` (which imports this module)."""
+
+    data: np.ndarray
+    cfa: str
+    black: np.ndarray
+    white: float
+    wb: np.ndarray
+
+
 def check_cfa(cfa: str) -> CFA:
     """``cfa`` if it is one of the four Bayer orders, else ValueError listing them."""
     if cfa not in CFA_PATTERNS:
@@ -135,6 +145,13 @@ class PackedBayerSource:
         self.crop = (top, left, height, width)
         self.offsets, self.factors = site_gains(cell_black(black, top, left), white, wb, conditioning)
         self.sites = [SITE_OFFSETS[s] for s in conditioning.channels]
+
+    @classmethod
+    def from_mosaic(cls, mosaic: MosaicLike, conditioning: ConditioningLike,
+                    min_size: int = 0) -> PackedBayerSource:
+        """The source of a decoded mosaic (:class:`mosaic.Mosaic`: its samples, CFA order, black
+        and white levels and white-balance gains) as ``conditioning`` asks."""
+        return cls(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb, conditioning, min_size)
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         top, _, left, _ = self.padding

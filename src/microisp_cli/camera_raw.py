@@ -1,7 +1,8 @@
 """Camera RAW files through LibRaw (rawpy), the only rawpy import of the develop path:
 :func:`read_raw` validates a file as a 2x2 Bayer mosaic and takes its levels, white balance
-(as shot, else daylight, else grey world) and colour matrix (the file's, else LibRaw's table,
-else the identity), warning for each fallback; :func:`read_thumbnail` gives the embedded preview."""
+(as shot, else daylight, else grey world: :func:`white_balance.choose`, said by the develop) and
+colour matrix (the file's, else LibRaw's table, else the identity), warning for each fallback;
+:func:`read_thumbnail` gives the embedded preview."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ import numpy as np
 from . import defaults
 from .bayer import CFA_PATTERNS, cell_black, crop_cfa
 from .colour import cam_to_srgb_from_xyz, matrix_problem, normalise_rows, rgb_gains
-from .errors import (CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, WhiteBalanceFallback,
-                     address_space_limit, out_of_memory)
+from .errors import (CFAPhaseWarning, InputError, MicroISPWarning, UnsupportedSensorError, address_space_limit,
+                     out_of_memory)
 from .files import open_regular
 from .mosaic import FLIPS, Mosaic, cfa_warning, check_file, check_megapixels, grey_world
 from .tiff_tags import CAMERA_TAGS, cfa_letters, short_pixel_block, tiff_tags
+from .white_balance import choose
 
 
 @contextlib.contextmanager
@@ -165,12 +167,12 @@ def _mosaic_from_rawpy(raw, path: Path, rawpy, messages: list[str], notes: list,
         top, left, height, width = crop
         data = np.ascontiguousarray(data[top:top + height, left:left + width])
         cfa, black = crop_cfa(cfa, top, left), cell_black(black, -top, -left).copy()
-    wb, wb_source, daylight = _white_balance(raw, desc, data, cfa, black, white, notes)
+    wb, wb_source, daylight, wb_problem = _white_balance(raw, desc, data, cfa, black, white)
     matrix, matrix_source = _colour_matrix(raw, notes)
     flip = _orientation(raw.sizes, tags, notes)
     mosaic = Mosaic(data=data, cfa=cfa, black=black, white=white, wb=wb, cam_to_srgb=matrix,
                     orientation=flip, wb_source=wb_source, matrix_source=matrix_source,
-                    description=f"{make} {cfa}", daylight_wb=daylight)
+                    description=f"{make} {cfa}", daylight_wb=daylight, wb_problem=wb_problem)
     doubt = cfa_warning(mosaic, "--force-cfa")
     if doubt is not None:
         notes.append((doubt, CFAPhaseWarning))
@@ -249,27 +251,21 @@ def _levels(raw, pattern: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, flo
     return black, white
 
 
-def _white_balance(raw, desc: str, data: np.ndarray, cfa: str, black: np.ndarray, white: float,
-                   notes: list) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """The gains (as shot, else LibRaw's daylight, else grey world), where they came from, and
-    the daylight gains; a note naming the fallback."""
-    wb, wb_source, rejected, daylight = None, "", [], None
-    for name, label in (("camera_whitebalance", "as shot"), ("daylight_whitebalance", "daylight (LibRaw)")):
-        gains, problem = rgb_gains(getattr(raw, name), desc)
-        if name == "daylight_whitebalance":
-            daylight = gains
-        if gains is not None and wb is None:
-            wb, wb_source = gains, label
-        elif problem is not None:
-            rejected.append(f"the {'as-shot' if name == 'camera_whitebalance' else 'daylight'} white "
-                            f"balance is unusable ({problem})")
-        elif wb is None and name == "camera_whitebalance":
-            rejected.append("the file has no as-shot white balance")
-    if wb is None:
-        wb, wb_source = grey_world(data, cfa, black, white), "grey world"
-    if wb_source != "as shot":  # one line, naming what is used instead
-        notes.append((f"{rejected[0]}; using {wb_source} gains instead", WhiteBalanceFallback))
-    return wb, wb_source, daylight
+def _white_balance(raw, desc: str, data: np.ndarray, cfa: str, black: np.ndarray,
+                   white: float) -> tuple[np.ndarray, str, np.ndarray | None, str | None]:
+    """The file's white balance as ``wb="camera"`` takes it (:func:`white_balance.choose`: as
+    shot, else LibRaw's daylight, else grey world), where it came from, the daylight gains, and
+    why the as-shot gains are not used (None: they are). No warning: the develop says it."""
+    as_shot, problem = rgb_gains(raw.camera_whitebalance, desc)
+    daylight, _ = rgb_gains(raw.daylight_whitebalance, desc)
+    if as_shot is not None:
+        problem = None
+    else:
+        problem = f"the as-shot white balance is unusable ({problem})" if problem \
+            else "the file has no as-shot white balance"
+    choice = choose("camera", as_shot=as_shot, problem=problem, daylight=daylight, matrix=None,
+                    grey=lambda: grey_world(data, cfa, black, white))
+    return choice.gains, choice.source, daylight, problem
 
 
 def _colour_matrix(raw, notes: list) -> tuple[np.ndarray, str]:

@@ -16,6 +16,7 @@ from . import defaults
 from .errors import CFAPhaseWarning, InputError, UnsupportedSensorError
 from .files import npy_header, npy_shaped, open_regular
 from .mosaic import DumpFormat, Mosaic, cfa_warning, check_megapixels, grey_world
+from .white_balance import choose
 
 
 def read_dump(path: Path, fmt: DumpFormat, max_megapixels: float | None = defaults.MAX_MEGAPIXELS) -> Mosaic:
@@ -110,9 +111,11 @@ def _dump_mosaic(data: np.ndarray, fmt: DumpFormat, bits: int, description: str,
     white = float(2 ** bits - 1)
     if fmt.black >= white:
         raise InputError(f"black level {fmt.black} is not below the white level {white:g}")
-    gains = grey_world(data, fmt.cfa, np.full((2, 2), fmt.black, np.float32), white)
-    mosaic = Mosaic(data=data, cfa=fmt.cfa, black=np.full((2, 2), fmt.black, np.float32), white=white,
-                    wb=gains, wb_source="grey world", matrix_source="identity (no colour metadata)",
+    black = np.full((2, 2), fmt.black, np.float32)
+    choice = choose("camera", as_shot=None, problem=None, daylight=None, matrix=None,  # no metadata: grey world
+                    grey=lambda: grey_world(data, fmt.cfa, black, white))
+    mosaic = Mosaic(data=data, cfa=fmt.cfa, black=black, white=white,
+                    wb=choice.gains, wb_source=choice.source, matrix_source="identity (no colour metadata)",
                     description=description)
     doubt = cfa_warning(mosaic, "--cfa") if check_phase else None
     if doubt is not None:

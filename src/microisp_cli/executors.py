@@ -1,9 +1,9 @@
 """A batch from plan to results: :func:`plan_batch`, then an executor develops the jobs.
 
-    settings = BatchSettings(weights="default", workers=2)          # how (checked here)
+    settings = BatchSettings(weights="default", workers=2)          # how (batch_step.py)
     plan = plan_batch((Path("shoot"),), "developed/")                # what goes where (batch.py)
     executor = executor_for(settings, DevelopOptions(), plan)
-    for result in executor.run(plan.jobs):                           # a batch.FileResult per job
+    for result in executor.run(plan.jobs):                           # a FileResult per job
         print(result.source, result.status, result.message)
 
 Two executors behind one interface (:class:`Executor`): :class:`SerialExecutor` develops the
@@ -11,7 +11,8 @@ files one after another in this process (the weights and the runner made once, o
 that needs them); :class:`DaskExecutor` runs them as Dask tasks (:mod:`parallel`, the ``[dask]``
 extra, imported only then). Both first yield the results of jobs that need no developing
 (collection errors, existing outputs) in input order and remove the temporary files of earlier
-killed runs; both run :func:`develop.develop_file` on every file.
+killed runs; both run :func:`batch_step.develop_file` on every file, with the same
+:class:`batch_step.BatchSettings`.
 
 Problems with what the user asked for are :class:`OptionsError` (naming the option, as the CLI
 spells it) or another :class:`MicroISPError` (a usage error); messages are ``batch.printable``.
@@ -31,9 +32,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import defaults
-from .batch import (STDOUT, FileResult, Job, check_unique_outputs, collect, is_template, output_is_folder,
-                    plan_outputs, plan_template, planned_result, printable)
-from .develop import cached_runner, develop_file
+from .batch import (STDOUT, Job, check_unique_outputs, collect, is_template, output_is_folder, plan_outputs,
+                    plan_template, printable)
+from .batch_step import BatchSettings, FileResult, develop_file, planned_result
+from .develop import cached_runner
 from .encode import format_for
 from .errors import ClusterError, MicroISPError, MissingExtraError, OptionsError, OutputError, out_of_memory
 from .extras import require
@@ -214,47 +216,11 @@ def write_json(path: str | Path, records: list[dict], overwrite: bool = False,
 
 
 # --- the executors ------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class BatchSettings:
-    """How a batch runs: the network (``weights``, ``backend``, ``model``, ``threads``), whether
-    existing outputs are replaced, and where: here, or on a Dask cluster (``workers``: a new
-    local one of that many processes; ``scheduler``: an existing one). Checked when made."""
-
-    weights: str | Path | Weights | None = defaults.WEIGHTS
-    backend: str = defaults.BACKEND
-    model: str | Path | None = None
-    threads: int | None = defaults.THREADS
-    overwrite: bool = False
-    workers: int | None = None
-    scheduler: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.workers is not None and self.scheduler is not None:
-            raise MicroISPError("--workers starts a local cluster, --scheduler uses an existing "
-                                "one: give one of them")
-        if (self.backend == "tflite") != (self.model is not None):
-            raise MicroISPError("--model FILE goes with --backend tflite (make one with "
-                                "`microisp export --tflite -o FILE`)")
-        if self.scheduler is not None:
-            from .parallel import scheduler_address
-
-            try:
-                scheduler_address(self.scheduler)
-            except MissingExtraError:
-                raise
-            except MicroISPError as exc:
-                raise OptionsError("--scheduler", str(exc)) from None
-
-    @property
-    def parallel(self) -> bool:
-        return self.workers is not None or self.scheduler is not None
-
-
 Tiles = Callable[[int, int], None]
 
 
 class Executor:
-    """Develops planned jobs: :meth:`run` yields a ``batch.FileResult`` per job. ``on_file(name)``
+    """Develops planned jobs: :meth:`run` yields a ``batch_step.FileResult`` per job. ``on_file(name)``
     is called as a file is taken up here, ``on_tiles(done, total)`` as its tiles are done (in
     this process only), ``on_start(text)`` once a cluster is ready, describing it."""
 
@@ -334,28 +300,25 @@ class SerialExecutor(Executor):
 
 
 class DaskExecutor(Executor):
-    """The files as Dask tasks (``parallel.develop_files``), each result as it finishes. A
+    """The files as Dask tasks (``parallel.develop_batch``), each result as it finishes. A
     cluster that cannot be started is :class:`ClusterError`; one that cannot be reached is an
     :class:`OptionsError` for ``--scheduler``."""
 
     defers = True
 
     def _develop_all(self, jobs: list[Job], on_start) -> Iterator[FileResult]:
-        from .parallel import develop_files
+        from .parallel import develop_batch
 
-        s = self.settings
-        weights = self.weights()
-        if s.backend == "tflite":
+        settings = dataclasses.replace(self.settings, weights=self.weights())
+        if settings.backend == "tflite":
             self.runner()  # check the --model file here, once, rather than fail every task
-        results = develop_files([(j.source, j.output) for j in jobs], weights, workers=s.workers,
-                                scheduler=s.scheduler, backend=s.backend, model=s.model,
-                                threads=s.threads, overwrite=s.overwrite, on_start=on_start,
+        results = develop_batch([(j.source, j.output) for j in jobs], settings, on_start=on_start,
                                 options=self.options)
         try:
             with contextlib.closing(results):
                 yield from results
         except ClusterError as exc:
-            if s.scheduler is not None:
+            if settings.scheduler is not None:
                 raise OptionsError("--scheduler", printable(exc)) from None
             raise ClusterError(printable(exc)) from None
 

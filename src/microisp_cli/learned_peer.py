@@ -154,7 +154,7 @@ def render(path: str | Path) -> np.ndarray:
 
     mosaic = decode(path)
     conditioning = Conditioning()
-    source = PackedBayerSource(mosaic.data, mosaic.cfa, mosaic.black, mosaic.white, mosaic.wb, conditioning)
+    source = PackedBayerSource.from_mosaic(mosaic, conditioning)
     h, w = source.shape
     packed = np.clip(source.read(0, h, 0, w), 0.0, 1.0)
     full = packed.reshape(h, w, 2, 2).transpose(0, 2, 1, 3).reshape(2 * h, 2 * w)  # R Gr / Gb B

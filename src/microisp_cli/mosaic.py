@@ -37,7 +37,10 @@ class Mosaic:
     - ``orientation``: LibRaw flip code (0 as stored, 3 = 180, 5 = 90 CCW, 6 = 90 CW; bit 0 mirror
       columns, bit 1 mirror rows, bit 2 transpose);
     - ``wb_source``, ``matrix_source``, ``description``: where each came from, for reports;
-    - ``daylight_wb``: LibRaw's daylight gains for the camera (G = 1), None when it has none.
+    - ``daylight_wb``: LibRaw's daylight gains for the camera (G = 1), None when it has none;
+    - ``wb_problem``: why the file's as-shot gains are not ``wb`` (missing, unusable), for the
+      develop's one fallback line (:mod:`white_balance`); None when they are, or when the input
+      has no metadata to expect (dumps).
     """
 
     data: np.ndarray
@@ -51,6 +54,7 @@ class Mosaic:
     matrix_source: str = "identity"
     description: str = ""
     daylight_wb: np.ndarray | None = None
+    wb_problem: str | None = None
 
     def __post_init__(self) -> None:
         data = self.data

@@ -1,7 +1,7 @@
 """How to develop: one frozen, validated :class:`DevelopOptions`, and presets of it.
 
 The CLI builds one from :mod:`defaults`, a ``--preset`` and its own options, and passes it to
-:func:`develop.develop`, :func:`develop.develop_to_file`, :func:`develop.develop_file` and
+:func:`develop.develop`, :func:`develop.develop_to_file`, :func:`batch_step.develop_file` and
 :func:`parallel.develop_files`; library users do the same, or pass single options as keywords::
 
     from microisp_cli.develop import develop

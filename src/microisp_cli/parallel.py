@@ -9,9 +9,10 @@ The library entry point, usable without the CLI::
     develop_files(pairs, scheduler="tcp://10.0.0.5:8786")       # or an existing cluster
     develop_files(pairs, client=my_client)                      # or a dask.distributed.Client
 
-Every task runs :func:`develop.develop_file` on one file, the very function the serial CLI runs,
-with a runner built once per worker thread (:func:`develop.cached_runner`) and weights shipped
-once per batch (one task holds them; the file tasks depend on it). A bad file is a ``"failed"``
+Every task runs :func:`batch_step.develop_file` on one file, the very function the serial CLI
+runs, with the batch's :class:`batch_step.BatchSettings` passed whole, a runner built once per
+worker thread (:func:`develop.cached_runner`) and weights shipped once per batch (one task holds
+them; the file tasks depend on it). A bad file is a ``"failed"``
 result, never a retry. A worker that dies mid-file (killed, out of memory) costs nothing but
 time: the scheduler runs its file again on another worker (up to Dask's
 ``distributed.scheduler.allowed-failures``, 3 by default, then the file is reported failed);
@@ -38,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults
-from .batch import FileResult, check_unique_outputs, skip_result
-from .develop import cached_runner, develop_file
+from .batch import check_unique_outputs
+from .batch_step import DASK_PURPOSE, BatchSettings, FileResult, develop_file, scheduler_address, skip_result
+from .develop import cached_runner
 from .errors import ClusterError, MicroISPError, out_of_memory
 from .options import DevelopOptions
 from .publish import remove_stale_temporaries
@@ -55,8 +57,6 @@ CONNECT_TIMEOUT = 30
 #: Seconds a batch waits for its next result before it asks whether the cluster still has a
 #: worker; after CONNECT_TIMEOUT without any, the files not done are reported failed.
 WATCH_INTERVAL = 5
-#: What the ``[dask]`` extra is for, in the message when it is missing.
-DASK_PURPOSE = "developing on a Dask cluster (--workers, --scheduler)"
 
 
 def cpu_count() -> int:
@@ -80,14 +80,17 @@ def _weights(weights: Weights) -> Weights:
     return weights
 
 
-def _develop_task(source: str, output: str, weights: Weights, backend: str, model: str | None,
-                  threads: int | None, overwrite: bool, options: DevelopOptions) -> FileResult:
-    """One file, on a worker: :func:`develop.develop_file` with this worker's runner."""
+def _develop_task(source: str, output: str, weights: Weights, settings: BatchSettings,
+                  options: DevelopOptions) -> FileResult:
+    """One file, on a worker: :func:`batch_step.develop_file` with this worker's runner, as
+    ``settings`` say (their model path absolute, their threads decided; their ``weights`` only
+    name the weights, which come from the weights task)."""
     from distributed import get_worker
 
     address = get_worker().address
     try:
-        runner = None if options.thumbnail else cached_runner(weights, backend, model, threads)
+        runner = None if options.thumbnail else cached_runner(weights, settings.backend, settings.model,
+                                                              settings.threads)
     except MicroISPError as exc:  # e.g. a --model file this worker cannot read
         return FileResult(Path(source), Path(output), "failed", str(exc).replace("\n", " "),
                           worker=address)
@@ -96,7 +99,7 @@ def _develop_task(source: str, output: str, weights: Weights, backend: str, mode
         if failure is None:
             raise
         return FileResult(Path(source), Path(output), "failed", failure, worker=address)
-    result = develop_file(source, output, weights, runner=runner, options=options, overwrite=overwrite)
+    result = develop_file(source, output, weights, runner=runner, options=options, overwrite=settings.overwrite)
     return dataclasses.replace(result, worker=address)
 
 
@@ -157,23 +160,6 @@ def dask_setup(worker) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def scheduler_address(address: str) -> tuple[str, int]:
-    """(host, port) of a scheduler address ``tcp://HOST:PORT`` (or ``tls://``, or ``HOST:PORT``;
-    port 8786 by default); :class:`ClusterError` saying what is wrong with any other text."""
-    import re
-
-    addressing = require("distributed.comm.addressing", "dask", DASK_PURPOSE)
-    parse_address, parse_host_port = addressing.parse_address, addressing.parse_host_port
-    try:
-        scheme, location = parse_address(address)
-        host, port = parse_host_port(location, 8786)
-    except ValueError as exc:
-        raise ClusterError(f"{address!r} is not a scheduler address tcp://HOST:PORT ({exc})") from None
-    if scheme not in ("tcp", "tls") or not re.fullmatch(r"[A-Za-z0-9._%:-]+", host) or not 0 < port < 65536:
-        raise ClusterError(f"{address!r} is not a scheduler address tcp://HOST:PORT")
-    return host, port
 
 
 def _probe(address: str) -> None:
@@ -248,12 +234,23 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
     """
     if sum(x is not None for x in (workers, scheduler, client)) != 1:
         raise ValueError("give exactly one of workers, scheduler and client")
+    settings = BatchSettings(weights, backend, model, threads, overwrite, workers, scheduler)
+    yield from develop_batch(pairs, settings, client=client, on_start=on_start, options=options)
+
+
+def develop_batch(pairs: Iterable[tuple[str | Path, str | Path]], settings: BatchSettings, *,
+                  client: Any = None, on_start: Callable[[str], None] | None = None,
+                  options: DevelopOptions | None = None) -> Iterator[FileResult]:
+    """:func:`develop_files` with the batch's :class:`BatchSettings` (the executors' way): on the
+    cluster of ``settings.workers`` or ``settings.scheduler``, or on ``client`` (then neither)."""
+    if settings.parallel == (client is not None):
+        raise ValueError("give a client or settings with workers or a scheduler, not both")
     require("distributed", "dask", DASK_PURPOSE)
     pairs = [(Path(s), Path(o)) for s, o in pairs]
     check_unique_outputs(pairs)
     todo: list[int] = []
     for index, (source, output) in enumerate(pairs):
-        skipped = skip_result(source, output, overwrite)
+        skipped = skip_result(source, output, settings.overwrite)
         if skipped is not None:
             yield skipped
         else:
@@ -261,11 +258,12 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
     if not todo:
         return
     remove_stale_temporaries(pairs[i][1] for i in todo)  # of earlier runs that were killed
-    if not isinstance(weights, Weights):
-        weights = load_weights(weights)
-    own = connect(workers, scheduler) if client is None else contextlib.nullcontext(client)
+    weights = settings.weights if isinstance(settings.weights, Weights) else load_weights(settings.weights)
+    workers = settings.workers
+    own = connect(workers, settings.scheduler) if client is None else contextlib.nullcontext(client)
     try:
         with own as client:
+            threads = settings.threads
             if threads is None:
                 threads = local_threads(workers) if workers is not None else backend_threads(client)
             if on_start is not None:
@@ -275,15 +273,16 @@ def develop_files(pairs: Iterable[tuple[str | Path, str | Path]],
                 on_start(f"{len(todo)} file{'s' if len(todo) > 1 else ''} on {where}: "
                          f"{len(nthreads)} workers, {sum(nthreads.values())} files at a time, "
                          f"{threads} backend thread{'s' if threads > 1 else ''} each")
-            yield from _run_batch(client, pairs, todo, weights, backend, model, threads, overwrite,
-                                  options or DevelopOptions())
+            # what every task gets: the weights travel once, as their own task (named here)
+            model = None if settings.model is None else str(Path(settings.model).absolute())
+            tasks = dataclasses.replace(settings, weights=weights.name, model=model, threads=threads)
+            yield from _run_batch(client, pairs, todo, weights, tasks, options or DevelopOptions())
     finally:  # once a local cluster is shut down, so that none of its workers is still writing
         remove_stale_temporaries(pairs[i][1] for i in todo)
 
 
 def _run_batch(client, pairs: list[tuple[Path, Path]], todo: list[int], weights: Weights,
-               backend: str, model: str | Path | None, threads: int, overwrite: bool,
-               options: DevelopOptions) -> Iterator[FileResult]:
+               settings: BatchSettings, options: DevelopOptions) -> Iterator[FileResult]:
     from distributed import KilledWorker, as_completed
 
     batch = uuid.uuid4().hex[:12]
@@ -292,9 +291,7 @@ def _run_batch(client, pairs: list[tuple[Path, Path]], todo: list[int], weights:
         _develop_task,
         [str(pairs[i][0].absolute()) for i in todo], [str(pairs[i][1].absolute()) for i in todo],
         key=[f"{KEY_PREFIX}{batch}-{i}" for i in todo], pure=False, retries=0,
-        weights=weights_future, backend=backend,
-        model=None if model is None else str(Path(model).absolute()),
-        threads=threads, overwrite=overwrite, options=options)
+        weights=weights_future, settings=settings, options=options)
     index_of = {future.key: i for future, i in zip(futures, todo)}
     pending = set(futures)
     finished = as_completed(futures, loop=client.loop)

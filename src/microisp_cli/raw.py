@@ -12,12 +12,14 @@ Three kinds of input:
 
 Metadata and its fallbacks (documented in docs/cli.md):
 
-- white balance: the as-shot gains; else LibRaw's daylight gains; else grey-world gains
-  measured on the mosaic (a gain set counts as missing when R and B are 0 or all are equal). A gain
-  set that is present but non-finite, not positive or outside ``defaults.WB_GAIN_LIMITS`` is
-  skipped; a camera file that falls back (gains missing or skipped) gets one
-  :class:`WhiteBalanceFallback` warning naming the gains used; grey-world gains are clipped to
-  those limits; LibRaw's daylight gains are kept (``Mosaic.daylight_wb``) for ``--wb daylight``;
+- white balance (:mod:`white_balance`): the as-shot gains; else LibRaw's daylight gains; else
+  grey-world gains measured on the mosaic (a gain set counts as missing when R and B are 0 or all
+  are equal). A gain set that is present but non-finite, not positive or outside
+  ``defaults.WB_GAIN_LIMITS`` is skipped; why the as-shot gains were not used is kept
+  (``Mosaic.wb_problem``) for the one :class:`WhiteBalanceFallback` line the develop's
+  white-balance stage says (not decode: the develop may be asked for another white balance);
+  grey-world gains are clipped to those limits; LibRaw's daylight gains are kept
+  (``Mosaic.daylight_wb``) for ``--wb daylight`` and colour temperatures;
 - camera -> sRGB matrix: the file's DNG ColorMatrix as LibRaw turns it into ``color_matrix``;
   else LibRaw's table for the camera (``rgb_xyz_matrix``); else the identity. A matrix that is
   non-finite, singular or extreme (see :func:`matrix_problem`) is skipped with a warning, and a
@@ -77,7 +79,7 @@ def decode(path: str | Path, dump: DumpFormat | None = None,
     Raises :class:`InputError` (unreadable, empty, truncated, not a RAW),
     :class:`ImageTooLargeError` (over ``max_megapixels``) or :class:`UnsupportedSensorError`
     (not a 2x2 Bayer mosaic). Fallbacks for unusable metadata are reported as
-    :class:`MicroISPWarning` warnings.
+    :class:`MicroISPWarning` warnings, but for the white balance's (module doc).
     """
     path = Path(path)
     head = check_file(path)

@@ -1,6 +1,7 @@
 """The image being developed as an encoder in another thread reads it: rows are handed over as
 they become final (:class:`StreamedImage`), and a streamed image holds only the rows not yet
-encoded (:class:`RowBands`). Used by :func:`develop.run_pipeline` and :func:`develop.develop_to_file`."""
+encoded (:class:`RowBands`). Filled by the network stage (:mod:`stages`), read by
+:func:`develop.develop_to_file`'s encoder thread."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class RowBands:
 
 
 class StreamedImage:
-    """The image :func:`run_pipeline` is developing, as an encoder in another thread reads it.
+    """The image being developed, as an encoder in another thread reads it.
 
     ``image[a:b]`` waits until rows ``a:b`` are final, so the encoder runs beside the network
     (:func:`develop_to_file`); ``shape``, ``dtype``, ``ndim`` and ``itemsize`` wait for the

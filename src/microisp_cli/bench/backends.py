@@ -99,7 +99,8 @@ class StagedRun:
     decode (LibRaw), pack (black level, gains, packing: the source's ``read``), model (the tiled
     network: everything in ``run_tiled`` that is not pack or render), render (colour matrix, sRGB
     curve, quantisation: the sink) and encode (PNG, 8-bit, sRGB profile, atomic write), through
-    ``develop.run_pipeline``, the pipeline ``microisp develop`` runs.
+    ``develop.run_pipeline``, the stages after decoding that ``microisp develop`` runs (the
+    white-balance and exposure stages, a few milliseconds, count as model).
     """
 
     STAGES = ("decode", "pack", "model", "render", "encode")
@@ -115,14 +116,16 @@ class StagedRun:
     def run(self) -> None:
         from .. import encode
         from ..develop import run_pipeline
+        from ..options import DevelopOptions
         from ..raw import decode
 
         timings: dict[str, float] = {}
+        options = DevelopOptions(bits=defaults.BITS_PNG, tile_size=self.config.tile_size,
+                                 attention=self.config.attention)
         t0 = time.perf_counter()
         mosaic = decode(self.config.input)
         t1 = time.perf_counter()
-        image = run_pipeline(mosaic, self.conditioning, self.runner, defaults.BITS_PNG, self.config.tile_size,
-                             self.config.attention, timings=timings)
+        image = run_pipeline(mosaic, self.conditioning, self.runner, options, timings=timings)
         t2 = time.perf_counter()
         encode.write_image(self.output, image, overwrite=True)
         t3 = time.perf_counter()

@@ -1,7 +1,7 @@
 """``microisp develop INPUT... -o OUTPUT``: RAW files or folders in, finished photos out.
 
 Options -> plan -> executor -> report: the options become a :class:`DevelopOptions` and
-``executors.BatchSettings``, ``executors.plan_batch`` collects the inputs and names the outputs,
+``batch_step.BatchSettings``, ``executors.plan_batch`` collects the inputs and names the outputs,
 ``executors.executor_for`` picks the serial or the Dask executor (``--workers``/``--scheduler``),
 and this file reports each result as it arrives (progress with rich, one line per file, names
 escaped) and sums up at the end. Exit codes (docs/robustness.md): 0 when every file was
@@ -210,7 +210,8 @@ def develop(ctx, inputs, output, extension, preset, recursive, json_path, weight
     """
     from rich.console import Console
 
-    from ..executors import BatchSettings, executor_for, write_json
+    from ..batch_step import BatchSettings
+    from ..executors import executor_for, write_json
 
     # --- options -> plan -> executor -----------------------------------------------------------
     stdout = click.get_binary_stream("stdout")
@@ -265,7 +266,7 @@ def _run_batch(executor, plan, console, quiet: bool, stdout) -> tuple[dict[str, 
     code."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..batch import Interrupted, signals_as_interrupt
+    from .signals import Interrupted, signals_as_interrupt
     from ..executors import copy_out, stdout_folder
 
     def show(text: str) -> None:  # every line goes through here: names escaped
@@ -310,7 +311,7 @@ def _run_batch(executor, plan, console, quiet: bool, stdout) -> tuple[dict[str, 
                 for result in results:
                     report(copy_out(result, stdout) if plan.to_stdout else result)
                     progress.update(files, description=printable(result.source.name), advance=1)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (batch.Interrupted)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (signals.Interrupted)
         signalled = isinstance(exc, Interrupted)
         how = ("interrupted" if not signalled else
                "hung up (SIGHUP)" if exc.signum == getattr(signal, "SIGHUP", None) else "terminated")
