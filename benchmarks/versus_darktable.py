@@ -22,12 +22,16 @@ ratio of each median wall time to darktable's) replaces the section of docs/benc
 
     python benchmarks/versus_darktable.py --write-doc          # 24 MP, 5 rounds
     python benchmarks/versus_darktable.py --size 1200x800 --runs 1   # a quick check
+    python benchmarks/versus_darktable.py --variant "--weights attention"   # one more row
+
+``--variant ARGS`` (repeatable) adds a ``microisp develop ... ARGS`` row.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -62,8 +66,9 @@ def darktable_version(binary: str) -> str:
     return out.split("\n", 1)[0].replace("this is ", "")
 
 
-def commands(dng: Path, out: Path, scratch: Path, darktable: str) -> dict[str, tuple[list[str], Path]]:
-    """Tool name -> (command, the file it writes)."""
+def commands(dng: Path, out: Path, scratch: Path, darktable: str,
+             variants: list[str] = ()) -> dict[str, tuple[list[str], Path]]:
+    """Tool name -> (command, the file it writes); ``variants``: more develop arguments, a row each."""
     from microisp_cli.peers import darktable_command, darktable_setup
 
     config, xmp = darktable_setup(scratch, "LMMSE")  # the neutral settings eval uses
@@ -75,6 +80,8 @@ def commands(dng: Path, out: Path, scratch: Path, darktable: str) -> dict[str, t
         "darktable-cli (LMMSE, neutral)": (
             [darktable, *darktable_command(dng, out / "c.png", config, xmp)[1:]], out / "c.png"),
         "LibRaw AHD (rawpy)": ([*LIBRAW, str(dng), str(out / "d.png")], out / "d.png"),
+        **{f"microisp {args}": (microisp + [str(out / f"v{i}.png"), *shlex.split(args)], out / f"v{i}.png")
+           for i, args in enumerate(variants)},
     }
 
 
@@ -121,6 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="6000x4000", help="WxH of the frame (default 24 MP)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--variant", action="append", default=[], metavar="ARGS",
+                        help="more microisp develop arguments: one more row (repeatable)")
     parser.add_argument("--write-doc", action="store_true")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -131,7 +140,7 @@ def main() -> None:
         dng = write_frame(scratch / "in", width, height, env)
         out = scratch / "out"
         out.mkdir()
-        plan = commands(dng, out, scratch, darktable)
+        plan = commands(dng, out, scratch, darktable, args.variant)
         results: dict[str, list[dict]] = {name: [] for name in plan}
         for round_ in range(args.runs):
             for name, (command, output) in plan.items():

@@ -91,7 +91,7 @@ def test_config_validation():
 
 def test_plan_adds_the_whole_frame_by_default():
     configs = bench.plan([parse_resolution("fullhd")], runs=1, warmup=0)
-    assert [c.tile_size for c in configs] == [defaults.TILE_SIZE, 0]
+    assert [c.tile_size for c in configs] == [None, 0]  # the network's default tiles, the whole frame
     configs = bench.plan([parse_resolution("fullhd")], [512, 512, 0])
     assert [c.tile_size for c in configs] == [512, 0]
 

@@ -288,3 +288,15 @@ def test_tile_attention_windows_all_have_one_shape(small_runner):
     packed = frame(197, 231)
     got = run_array(recording, packed, 100, attention="tile")
     assert len(recording.shapes) == 1 and got.shape == (394, 462, 3)
+
+
+def test_the_default_tile_size_follows_the_network():
+    """A network with attention keeps state between windows: 512; a one-pass network pays only its
+    windows' halo: 1024; a size asked for is kept."""
+    from microisp_cli import defaults
+    from microisp_cli.tile_plans import tile_size_for
+
+    with_attention, one_pass = ModelConfig(stages=2, blocks=1), ModelConfig(stages=2, blocks=1, attention=False)
+    assert tile_size_for(with_attention, None) == defaults.TILE_SIZE == 512
+    assert tile_size_for(one_pass, None) == defaults.ONE_PASS_TILE_SIZE == 1024
+    assert tile_size_for(one_pass, 256) == 256 and tile_size_for(one_pass, 0) == 0

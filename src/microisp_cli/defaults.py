@@ -9,6 +9,10 @@ WEIGHTS = "default"
 #: 512 from measurements (docs/tiling.md, docs/benchmarks.md): as fast as 1024 at 12 MP, and
 #: about 140 MB less working memory, which keeps a 32 MP develop under 1 GB.
 TILE_SIZE = 512
+#: The same for a one-pass network (no attention, no state between windows): a window's halo is
+#: then the only overhead, 30 % of a 512 tile's work and 15 % of a 1024 one's; 1024 took 23 % less
+#: CPU time at 12 MP than 512 (docs/benchmarks.md), in about 130 MB more memory.
+ONE_PASS_TILE_SIZE = 1024
 #: Most bytes of state a row of tiles maps at once in the exact mode; on wider frames the rows of
 #: tiles get shorter (memory stays flat with frame size; see tiling._run_exact).
 STATE_BAND_BYTES = 160 << 20

@@ -107,7 +107,7 @@ class DevelopOptions:
     upscale: bool = False
     thumbnail: bool = False
     strip_metadata: bool = False
-    tile_size: int = defaults.TILE_SIZE
+    tile_size: int | None = None  # None: the network's (tile_plans.tile_size_for)
     attention: str = defaults.ATTENTION
     dump: DumpFormat | None = None
     cfa: CFA | None = None

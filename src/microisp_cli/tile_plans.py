@@ -29,12 +29,22 @@ def split_axis(length: int, size: int, minimum: int = 1) -> list[tuple[int, int]
     return [(bounds[i], bounds[i + 1]) for i in range(n)]
 
 
-def check_tile_size(tile_size: int) -> None:
-    """The tile-size rule, for the library and the CLI: 0 (whole frame) or an even number of at
-    least :data:`MIN_TILE_SIZE` output pixels; ValueError otherwise."""
-    if tile_size != 0 and (tile_size < MIN_TILE_SIZE or tile_size % 2):
+def check_tile_size(tile_size: int | None) -> None:
+    """The tile-size rule, for the library and the CLI: None (the network's own, see
+    :func:`tile_size_for`), 0 (whole frame) or an even number of at least :data:`MIN_TILE_SIZE`
+    output pixels; ValueError otherwise."""
+    if tile_size is not None and tile_size != 0 and (tile_size < MIN_TILE_SIZE or tile_size % 2):
         raise ValueError(f"tile size must be 0 (whole frame) or an even number >= {MIN_TILE_SIZE} "
                          f"output pixels, got {tile_size}")
+
+
+def tile_size_for(config: ModelConfig, tile_size: int | None) -> int:
+    """``tile_size``, or for None the default of ``config``'s kind of network: a network with
+    attention points keeps state between windows (``defaults.TILE_SIZE``), a one-pass network
+    only pays for its windows' halo (``defaults.ONE_PASS_TILE_SIZE``)."""
+    if tile_size is not None:
+        return tile_size
+    return defaults.TILE_SIZE if config.attention_points else defaults.ONE_PASS_TILE_SIZE
 
 
 def packed_tile_size(tile_size: int) -> int:

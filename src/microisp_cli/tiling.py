@@ -46,7 +46,7 @@ from .runtimes.base import SegmentRunner
 from .state_store import StateStore
 # the plans' public names are read through tiling too (the tests, library users)
 from .tile_plans import (MIN_TILE_SIZE, WindowPlan, _fixed_window, feather_weights,  # noqa: F401
-                         fixed_windows, packed_tile_size, plan_windows, split_axis)
+                         fixed_windows, packed_tile_size, plan_windows, split_axis, tile_size_for)
 from .vocabulary import ATTENTION_MODES, choose
 
 #: Overlap between neighbouring tile windows in ``attention="tile"`` mode, packed pixels per side;
@@ -125,20 +125,20 @@ def _cropping_sink(sink: Sink, frame: tuple[int, int]) -> Sink:
 
 # --- the pipeline -------------------------------------------------------------------------------
 def run_tiled(runner: SegmentRunner, source: PackedSource, sink: Sink,
-              tile_size: int = defaults.TILE_SIZE, attention: str = defaults.ATTENTION,
+              tile_size: int | None = None, attention: str = defaults.ATTENTION,
               progress: Progress | None = None, *, state_dtype=np.float32,
               temp_dir: str | None = None) -> None:
     """Run the network over ``source`` and hand every output tile to ``sink``.
 
-    ``tile_size``: tile side in output pixels (even, >= ``MIN_TILE_SIZE``), or 0 for one
-    whole-frame pass. ``attention``: ``"exact"`` (global attention, equal to the whole-frame
+    ``tile_size``: tile side in output pixels (even, >= ``MIN_TILE_SIZE``), 0 for one
+    whole-frame pass, or None for the network's default (``tile_plans.tile_size_for``). ``attention``: ``"exact"`` (global attention, equal to the whole-frame
     result) or ``"tile"`` (each tile its own attention, feather-blended; approximate).
     ``state_dtype``/``temp_dir``: how and where the exact mode keeps the state between attention
     points (float32 keeps the result within 1e-5 of the whole frame; see docs/tiling.md).
     """
     choose("attention", attention, ATTENTION_MODES)
-    core = packed_tile_size(tile_size)
     config = runner.config
+    core = packed_tile_size(tile_size_for(config, tile_size))
     frame = tuple(int(s) for s in source.shape)
     padded = pad_to_minimum(source, config.min_packed_size)
     if padded is not source:
@@ -389,7 +389,7 @@ class _Window:
         return self.source.read(self.y0 + y0, self.y0 + y1, self.x0 + x0, self.x0 + x1)
 
 
-def run_array(runner: SegmentRunner, packed: np.ndarray, tile_size: int = defaults.TILE_SIZE,
+def run_array(runner: SegmentRunner, packed: np.ndarray, tile_size: int | None = None,
               attention: str = defaults.ATTENTION, progress: Progress | None = None,
               **options) -> np.ndarray:
     """Convenience: packed (h, w, 4) float32 -> RGB (2h, 2w, 3) float32."""

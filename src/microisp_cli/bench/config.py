@@ -35,7 +35,7 @@ class BenchConfig:
     precision: str = "fp32"
     model: str | None = None
     threads: int | None = defaults.THREADS
-    tile_size: int = defaults.TILE_SIZE
+    tile_size: int | None = None  # None: the network's default (tile_plans.tile_size_for)
     attention: str = defaults.ATTENTION
     runs: int = defaults.BENCH_RUNS
     warmup: int = defaults.BENCH_WARMUP
@@ -53,7 +53,7 @@ class BenchConfig:
                              "TFLite models (--backend tflite)")
         if self.runs < 1 or self.warmup < 0:
             raise BenchError(f"need runs >= 1 and warmup >= 0, got runs={self.runs}, warmup={self.warmup}")
-        if self.tile_size < 0:
+        if self.tile_size is not None and self.tile_size < 0:
             raise BenchError(f"tile size must be >= 0 (0: whole frame), got {self.tile_size}")
         if self.threads is not None and self.threads < 1:
             raise BenchError(f"threads must be >= 1, got {self.threads}")
@@ -69,7 +69,8 @@ class BenchConfig:
     def label(self) -> str:
         if self.backend == "libraw":  # no tiles: LibRaw develops the whole file
             return f"{self.resolution.label} {self.runtime}"
-        tiles = "whole frame" if self.tile_size == 0 else f"tiles {self.tile_size}"
+        tiles = ("whole frame" if self.tile_size == 0 else "default tiles" if self.tile_size is None
+                 else f"tiles {self.tile_size}")
         return f"{self.resolution.label} {self.runtime} {tiles}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -41,11 +41,11 @@ def plan(resolutions: Sequence[Resolution], tile_sizes: Sequence[int] | None = N
          **options: Any) -> list[BenchConfig]:
     """The configurations for ``microisp bench``: each resolution x each tile size.
 
-    Without ``tile_sizes``: the default tile size and, beside it, the whole frame (tile size 0).
+    Without ``tile_sizes``: the network's default tile size and, beside it, the whole frame (tile size 0).
     Whole-frame configurations that would not fit in memory (:func:`estimate_whole_frame_mb` over
     :func:`memory_budget_mb`) are returned too and marked skipped by :func:`run_benchmarks`.
     """
-    sizes = list(tile_sizes) if tile_sizes else [defaults.TILE_SIZE, 0]
+    sizes = list(tile_sizes) if tile_sizes else [None, 0]
     return [BenchConfig(resolution=res, tile_size=size, **options)
             for res in resolutions for size in dict.fromkeys(sizes)]
 
@@ -106,7 +106,7 @@ def tiling_costs(results: Sequence[BenchResult]) -> list[dict[str, Any]]:
             whole[_group_key(r.config)] = r
     rows = []
     for r in results:
-        if r.ok and r.config.tile_size and _group_key(r.config) in whole:
+        if r.ok and r.config.tile_size != 0 and _group_key(r.config) in whole:
             w = whole[_group_key(r.config)]
             rows.append({
                 "tiled": r.config.label, "whole_frame": w.config.label,

@@ -45,7 +45,7 @@ def _render(results, report, console) -> None:
         runtime = c.runtime
         if c.threads:
             runtime += f" x{c.threads}"
-        tile = "whole" if c.tile_size == 0 else str(c.tile_size)
+        tile = "whole" if c.tile_size == 0 else "default" if c.tile_size is None else str(c.tile_size)
         if not r.ok:
             why = f"skipped: {r.skipped}" if r.skipped else f"failed: {r.error}"
             table.add_row(c.resolution.label, runtime, tile, f"[yellow]{why}[/yellow]")
@@ -91,7 +91,8 @@ def _render(results, report, console) -> None:
               help="Threads for the runtime (default: the runtime's choice).")
 @click.option("--tile-size", "tile_sizes", type=click.IntRange(min=0), multiple=True,
               help=f"Output tile side in pixels, 0 for the whole frame; repeatable. Default: "
-                   f"{defaults.TILE_SIZE} and, where it fits in memory, the whole frame.")
+                   f"the network's ({defaults.TILE_SIZE}, or {defaults.ONE_PASS_TILE_SIZE} for a one-pass network) "
+                   f"and, where it fits in memory, the whole frame.")
 @click.option("-n", "--runs", type=click.IntRange(min=1), default=defaults.BENCH_RUNS,
               show_default=True, help="Timed runs per configuration.")
 @click.option("-w", "--warmup", type=click.IntRange(min=0), default=defaults.BENCH_WARMUP,

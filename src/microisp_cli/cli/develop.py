@@ -158,8 +158,9 @@ def _blamed_on_preset(ctx: click.Context, preset: str | None, base: dict) -> Ite
 @click.option("--weights", default=defaults.WEIGHTS, show_default=True,
               help="Bundled weights name, or a path (.json/.npz, or a TF1 checkpoint prefix).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
-@click.option("--tile-size", type=click.IntRange(min=0), default=defaults.TILE_SIZE, show_default=True,
-              help="Tile side in output pixels; 0 runs the whole frame at once.")
+@click.option("--tile-size", type=click.IntRange(min=0), default=None,
+              help=f"Tile side in output pixels; 0 runs the whole frame at once. Default: {defaults.TILE_SIZE} "
+                   f"for a network with attention, {defaults.ONE_PASS_TILE_SIZE} for a one-pass network.")
 @click.option("--attention", type=click.Choice(ATTENTION_MODES), default=defaults.ATTENTION,
               show_default=True, help="Global attention over tiles (exact) or per tile (approximate).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=defaults.BACKEND, show_default=True,
