@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microisp_cli import bench, defaults, synthetic
+from microisp_cli import bench, synthetic
 from microisp_cli.cli.main import cli
 from microisp_cli.resolution import NAMED, Resolution, parse_resolution
 
