@@ -10,8 +10,9 @@ WEIGHTS = "default"
 #: about 140 MB less working memory, which keeps a 32 MP develop under 1 GB.
 TILE_SIZE = 512
 #: The same for a one-pass network (no attention, no state between windows): a window's halo is
-#: then the only overhead, 30 % of a 512 tile's work and 15 % of a 1024 one's; 1024 took 23 % less
-#: CPU time at 12 MP than 512 (docs/benchmarks.md), in about 130 MB more memory.
+#: then the only overhead, 30 % of a 512 tile's work and 15 % of a 1024 one's. At 12 MP, 1024 took
+#: 0.97 CPU-s/MP against 512's 1.02 on a quiet machine (23 % less under load), in 135 MB more;
+#: 2048 took 0.78 at 12 MP but gained nothing at 24 MP, in 330 MB more (docs/benchmarks.md).
 ONE_PASS_TILE_SIZE = 1024
 #: Most bytes of state a row of tiles maps at once in the exact mode; on wider frames the rows of
 #: tiles get shorter (memory stays flat with frame size; see tiling._run_exact).
