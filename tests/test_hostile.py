@@ -231,10 +231,10 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("signum, code, said", [
-    (signal.SIGINT, 130, "interrupted"),
+@pytest.mark.parametrize("signum, code, said", [  # one signal in the quick subset, all three in the whole suite
     (signal.SIGTERM, 143, "terminated"),
-    (signal.SIGHUP, 129, "hung up (SIGHUP)"),
+    pytest.param(signal.SIGINT, 130, "interrupted", marks=pytest.mark.slow),
+    pytest.param(signal.SIGHUP, 129, "hung up (SIGHUP)", marks=pytest.mark.slow),
 ])
 def test_a_signal_while_the_png_encoder_syncs_leaves_nothing(tmp_path, shim, signum, code, said):
     dng = small_dng(tmp_path / "a.dng")
