@@ -113,7 +113,8 @@ def _limited_file_size(limit: int):
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-@pytest.mark.parametrize("extension", ["png", "tif", "jpg"])
+@pytest.mark.parametrize("extension", ["png", pytest.param("tif", marks=pytest.mark.slow),
+                                       pytest.param("jpg", marks=pytest.mark.slow)])  # PNG in the quick subset
 def test_a_disk_full_before_the_metadata_is_a_failed_file_not_a_truncated_one(tmp_path, extension):
     dng = _dng_with_xmp(tmp_path / "a.dng")
     sizes = {}

@@ -186,7 +186,8 @@ def test_fp32_export_passes_the_op_audit_and_matches_tensorflow(tmp_path, config
     assert result.accuracy.psnr_db > 100
 
 
-@pytest.mark.parametrize("source", ["synthetic", "canon550d_colorchart.dng", "vivo_x90_rggb_patch.npy"])
+@pytest.mark.parametrize("source", ["synthetic", pytest.param("canon550d_colorchart.dng", marks=pytest.mark.slow),
+                                    pytest.param("vivo_x90_rggb_patch.npy", marks=pytest.mark.slow)])
 def test_native_base_develops_within_the_fast_path_tolerance(tmp_path, source):
     """The default weights' develop with the native base against the all-graph FP32 path, as a
     user gets it (8-bit): issue 26's tolerance (``bench.accuracy``)."""
