@@ -97,7 +97,6 @@ def main() -> None:
              "default profile, auto-matched tone curve and capture sharpening). Figures: mean and "
              "99th percentile of the luma of the 8-bit sRGB picture, and the share of pixels with a "
              "channel at 254 or 255.", ""]
-    pictures = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in ("canon550d_colorchart.dng", "vivo_x90_rggb_patch.npy"):

@@ -191,7 +191,7 @@ def test_the_cfa_check_on_the_real_nikon_dumps_read_with_every_order(true):
         if greens_agree:
             assert doubts == [], (tagged, doubts)
         else:
-            assert len(doubts) == 1 and f"--cfa " in doubts[0]
+            assert len(doubts) == 1 and "--cfa " in doubts[0]
             assert true.upper() in doubts[0].split("try ")[1]
 
 

@@ -38,7 +38,6 @@ from .vocabulary import bits_problem
 from .weights import Conditioning, Weights, load_weights
 
 
-
 def make_runner(weights: Weights, backend: str = defaults.BACKEND, model: str | Path | None = None,
                 threads: int | None = defaults.THREADS) -> SegmentRunner:
     """The runtime that runs ``weights``' network: ``"openvino"`` (the default) and ``"tf"``

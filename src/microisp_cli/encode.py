@@ -24,7 +24,7 @@ import numpy as np
 from . import defaults
 from .colour import srgb_icc_profile
 from .errors import OutputError
-from .vocabulary import EIGHT_BIT_ONLY, FORMATS  # noqa: F401 - read here by develop and executors
+from .vocabulary import FORMATS
 
 if TYPE_CHECKING:
     from .metadata import Metadata

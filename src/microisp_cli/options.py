@@ -254,7 +254,7 @@ def _fields(values: dict[str, Any], what: str) -> dict[str, Any]:
 
 def parse_format(value: Any) -> str:
     """An output format (``jpg``, ``.TIF``...) -> its extension with the dot (``.jpg``), one of
-    ``encode.FORMATS``; :class:`OptionsError` naming ``--format`` otherwise."""
+    ``vocabulary.FORMATS``; :class:`OptionsError` naming ``--format`` otherwise."""
 
     extension = "." + str(value).strip().lower().lstrip(".")
     if not isinstance(value, str) or extension not in FORMATS:

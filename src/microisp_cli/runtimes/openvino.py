@@ -220,7 +220,7 @@ class OpenVINORunner(SegmentRunner):
         if self._native_base(index):  # its base is computed by submit(), fed in place of x
             inputs.append(ops.parameter([1, height, width, 12], np.float32, name="base"))
             base = ops.transpose(inputs[0], [0, 3, 1, 2])
-        if index == 0 or (self.reads_input(index) and base is None):  # (a one-segment network: both)
+        if self.reads_input(index) and (index == 0 or base is None):  # segment 0 reads x beside a fed base
             inputs.append(ops.parameter([1, height, width, 4], np.float32, name="x"))
             x = ops.transpose(inputs[-1], [0, 3, 1, 2])
             if cfg.base in ENCODED_BASES:
