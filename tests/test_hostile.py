@@ -295,6 +295,9 @@ def test_out_of_memory_in_its_disguises_is_recognised():
         .startswith("not enough memory to develop it (137 MiB more were needed")
     assert "std::bad_alloc" in out_of_memory(RuntimeError("Exception from plugin.cpp:54:\nstd::bad_alloc\n"),
                                              "compile the network")
+    assert "(can't alloc" in out_of_memory(RuntimeError(  # OpenVINO compiling a graph under a limit
+        "Exception from src/inference/src/cpp/core.cpp:117:\nException from src/inference/src/dev/plugin.cpp:54:\n"
+        "can't alloc\n\n\n"), "load and compile the network")
     assert "libgomp.so.1 could not be loaded" in out_of_memory(ImportError(
         "libgomp.so.1: failed to map segment from shared object"))
     assert out_of_memory(OSError(12, "Cannot allocate memory")).startswith("not enough memory")

@@ -102,7 +102,7 @@ class ClusterError(MicroISPError):
 
 #: What an allocation that failed inside a native library looks like in its exception's text.
 _MEMORY_SIGNS = ("bad_alloc", "failed to map segment", "cannot allocate memory", "out of memory",
-                 "unable to allocate")
+                 "unable to allocate", "can't alloc")
 
 
 def out_of_memory(exc: BaseException, doing: str = "develop it") -> str | None:
@@ -128,6 +128,8 @@ def out_of_memory(exc: BaseException, doing: str = "develop it") -> str | None:
         detail = f"{library.group(1)} could not be loaded"
     elif "bad_alloc" in text:
         detail = "std::bad_alloc"
+    elif "can't alloc" in text:  # OpenVINO's CPU plugin compiling a graph
+        detail = "can't alloc"
     else:
         detail = (getattr(exc, "strerror", None) or text.splitlines()[-1] if text.strip() else "MemoryError")
     return f"not enough memory to {doing} ({detail}{address_space_limit()})"
